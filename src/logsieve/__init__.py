@@ -1,0 +1,36 @@
+"""logsieve: raw system logs in, explained anomalies out.
+
+The public surface is imported lazily so that ``import logsieve`` (and the CLI's
+``--help``) stays instant: heavy libraries such as torch load only when a model
+actually needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from logsieve._version import __version__
+
+# name -> "module:attribute"; resolved on first access.
+_LAZY = {
+    "LogFormat": "logsieve.formats:LogFormat",
+    "get_format": "logsieve.formats:get_format",
+    "list_formats": "logsieve.formats:list_formats",
+    "Mask": "logsieve.parsing.masks:Mask",
+    "Drain": "logsieve.parsing.drain:Drain",
+    "LogParser": "logsieve.parsing.parser:LogParser",
+    "parse_file": "logsieve.parsing.parser:parse_file",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'logsieve' has no attribute {name!r}")
+    module, attr = target.split(":")
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value

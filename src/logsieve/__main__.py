@@ -1,0 +1,3 @@
+from logsieve.cli.app import main
+
+main()

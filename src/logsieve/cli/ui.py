@@ -1,0 +1,80 @@
+"""Terminal output for the CLI (rich): tables, summaries, progress bars. Library code never prints."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+
+@cache
+def console() -> Console:
+    return Console(file=sys.stdout, highlight=False)
+
+
+@cache
+def err_console() -> Console:
+    return Console(file=sys.stderr, highlight=False)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value) if value else "-"
+    return str(value)
+
+
+def print_summary(title: str, summary: dict[str, Any]) -> None:
+    table = Table(title=title, show_header=False, title_justify="left", box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            for k2, v2 in value.items():
+                table.add_row(f"{key}.{k2}", _fmt(v2))
+        else:
+            table.add_row(key, _fmt(value))
+    console().print(table)
+
+
+def print_table(title: str, rows: Sequence[dict[str, Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    if not rows:
+        console().print(f"{title}: (none)")
+        return
+    for col in rows[0]:
+        table.add_column(str(col))
+    for row in rows:
+        table.add_row(*(_fmt(v) for v in row.values()))
+    console().print(table)
+
+
+@contextmanager
+def byte_progress(description: str, enabled: bool = True) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar over bytes; yields a ``(done, total)`` callback, or None when disabled."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console(), transient=True) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total or None)
+
+        yield update

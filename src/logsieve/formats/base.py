@@ -1,0 +1,150 @@
+"""Log formats in Loghub's notation: ``<Date> <Time> <Level> <Component>: <Content>``.
+
+A format declares its header fields (each ``<Name>`` placeholder), how to read its timestamp,
+which parser preset (masks, Drain settings) suits it, where its labels are, and which lines
+to skip (a CSV header, say). Text between placeholders is a regular expression fragment in
+which runs of spaces match any run of whitespace, exactly as the logpai/logparser benchmark
+reads these strings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from logsieve.errors import LogsieveError
+from logsieve.schema import TS_DTYPE
+
+_PLACEHOLDER = re.compile(r"(<[A-Za-z_][A-Za-z0-9_]*>)")
+CONTENT_FIELD = "Content"
+
+
+@dataclass(frozen=True)
+class Timestamp:
+    """How to build a UTC timestamp from header fields.
+
+    ``fields`` are joined with single spaces (after an optional ``year`` prefix for logs whose
+    lines carry no year) and parsed with the chrono/strftime ``format``; the special formats
+    ``"epoch"`` and ``"epoch_ms"`` read a number of seconds / milliseconds since 1970.
+    """
+
+    fields: tuple[str, ...]
+    format: str
+    year: int | None = None
+
+    def expr(self) -> pl.Expr:
+        if self.format.startswith("regex:"):
+            return self._regex_expr(self.format.removeprefix("regex:"))
+        if self.format in ("epoch", "epoch_ms"):
+            unit = "s" if self.format == "epoch" else "ms"
+            num = pl.col(self.fields[0]).str.strip_chars().cast(pl.Int64, strict=False)
+            return pl.from_epoch(num, time_unit=unit).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        parts: list[pl.Expr] = [pl.col(f).str.strip_chars() for f in self.fields]
+        fmt = self.format
+        if self.year is not None:
+            parts.insert(0, pl.lit(str(self.year)))
+            fmt = "%Y " + fmt
+        text = pl.concat_str(parts, separator=" ") if len(parts) > 1 else parts[0]
+        return (
+            text.str.to_datetime(fmt, strict=False, time_unit="us")
+            .dt.replace_time_zone("UTC")
+            .cast(TS_DTYPE)
+        )
+
+    def _regex_expr(self, pattern: str) -> pl.Expr:
+        """Timestamps too irregular for strptime (unpadded fields): a regex with named groups
+        ``Y m d H M S`` and optionally ``ms`` (milliseconds, unpadded) builds the datetime."""
+        parts = pl.col(self.fields[0]).str.strip_chars().str.extract_groups(pattern)
+
+        def num(name: str) -> pl.Expr:
+            return parts.struct.field(name).cast(pl.Int32, strict=False)
+
+        ms = num("ms") if "(?P<ms>" in pattern else pl.lit(0)
+        return pl.datetime(
+            num("Y"), num("m"), num("d"), num("H"), num("M"), num("S"), ms * 1000, time_unit="us", time_zone="UTC"
+        )
+
+
+@dataclass(frozen=True)
+class LogFormat:
+    """A log line layout plus what logsieve needs to know to parse it."""
+
+    name: str
+    pattern: str
+    description: str = ""
+    timestamp: Timestamp | None = None
+    preset: str | None = None  # parsing preset (masks, Drain depth/similarity); defaults to ``name``
+    label_field: str | None = None  # field holding "-" for normal lines and an alert tag otherwise
+    session_pattern: str | None = None  # default session key for ``logsieve group``
+    skip_pattern: str | None = None  # lines matching this regex are not log lines (CSV header)
+    example: str = ""
+    fields: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = [p[1:-1] for p in _PLACEHOLDER.findall(self.pattern)]
+        if not names:
+            raise LogsieveError(f"format {self.pattern!r} has no <Field> placeholder")
+        if CONTENT_FIELD not in names:
+            raise LogsieveError(f"format {self.pattern!r} must contain a <Content> field")
+        if len(set(names)) != len(names):
+            raise LogsieveError(f"format {self.pattern!r} repeats a field name")
+        object.__setattr__(self, "fields", tuple(names))
+
+    @property
+    def header_fields(self) -> tuple[str, ...]:
+        """The fields other than Content, in order."""
+        return tuple(f for f in self.fields if f != CONTENT_FIELD)
+
+    def regex(self, fast: bool = False) -> str:
+        """The full-line regex with one named group per field.
+
+        The general form makes every field lazy (``.*?``), as Loghub's tools do. The fast form
+        replaces a field that is followed by a simple separator with a negated class (``[^\\s]*``,
+        ``[^:]*``), which the regex engine can run without backtracking. Where the fast form
+        matches a line it captures exactly what the general form does (a lazy field ends at the
+        first place its separator matches); lines it fails on are retried with the general form.
+        """
+        parts = _PLACEHOLDER.split(self.pattern)
+        out: list[str] = []
+        for i, part in enumerate(parts):
+            if i % 2 == 0:  # literal text between placeholders
+                out.append(_literal(part))
+                continue
+            name = part[1:-1]
+            following = _literal(parts[i + 1]) if i + 1 < len(parts) else ""
+            if following == "":
+                body = ".*"
+            elif fast:
+                body = _fast_field(following)
+            else:
+                body = ".*?"
+            out.append(f"(?P<{name}>{body})")
+        return "^" + "".join(out) + "$"
+
+
+def _literal(text: str) -> str:
+    """Literal format text as regex: space runs match whitespace runs, groups do not capture."""
+    text = re.sub(r"(?<!\\)\((?!\?)", "(?:", text)
+    return re.sub(" +", r"\\s+", text)
+
+
+def _fast_field(following: str) -> str:
+    """A backtracking-free field body given the regex text that follows it."""
+    # The separator must be mandatory: an optional one (``"?``) lets a lazy field run past it.
+    if following.startswith(r"\s+") or (following.startswith(r"\s") and not _quantified(following, 2)):
+        return r"[^\s]*"
+    if following.startswith("\\") and len(following) > 1 and not following[1].isalnum():
+        if not _quantified(following, 2):
+            return f"[^{re.escape(following[1])}]*"
+        return ".*?"
+    first = following[0]
+    if (first.isalnum() or first in ":,;-=@/#%&'\"~!_ ") and not _quantified(following, 1):
+        return f"[^{re.escape(first)}]*"
+    return ".*?"
+
+
+def _quantified(text: str, pos: int) -> bool:
+    """Whether the atom ending before ``pos`` is followed by a quantifier that makes it optional."""
+    return pos < len(text) and text[pos] in "?*{"

@@ -1,0 +1,1 @@
+"""Reading raw logs and writing results safely."""

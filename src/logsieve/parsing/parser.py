@@ -1,0 +1,492 @@
+"""From raw lines to the events table: header split, masking, template mining, mapping back.
+
+The repeated work is done once. Header fields are split and variables masked for a whole
+chunk of lines at a time by Polars (Rust regex, parallel streaming engine); templates are
+mined only for each *distinct* masked message, in order of first appearance, and the
+resulting ids are joined back onto every line. A cache of masked message -> template id
+carries across chunks and files, so a message seen before costs one hash lookup.
+
+The parser state (masks, Drain tree, ids) saves to JSON and loads back, so logs parsed later
+get the same event ids; ``match_only`` never creates templates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from logsieve._version import __version__
+from logsieve.errors import InputError, LogsieveError
+from logsieve.formats import CONTENT_FIELD, LogFormat, get_format
+from logsieve.io.atomic import atomic_path, write_json
+from logsieve.io.reader import DEFAULT_CHUNK_BYTES, MAX_REPORTED, ReadStats, iter_line_chunks
+from logsieve.parsing.drain import Drain
+from logsieve.parsing.masks import DEFAULT_MASKS, Mask, mask_expr, validate_masks
+from logsieve.parsing.presets import get_preset
+from logsieve.schema import (
+    CONTENT,
+    EVENT_ID,
+    LABEL,
+    LINE_ID,
+    SOURCE,
+    TEMPLATE,
+    TIMESTAMP,
+    TS_DTYPE,
+    UNSEEN_EVENT_ID,
+    UNSEEN_TEMPLATE,
+)
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+_MATCHED = "__matched"
+
+Progress = Callable[[int, int], None]  # (bytes read so far, total bytes or 0)
+
+
+@dataclass
+class ParseStats:
+    """Counts from one parse run; problems are counted, never fatal."""
+
+    files: list[str] = field(default_factory=list)
+    lines: int = 0
+    blank_lines: int = 0
+    skipped_lines: int = 0
+    malformed_lines: int = 0
+    malformed_examples: list[int] = field(default_factory=list)
+    invalid_utf8_lines: int = 0
+    invalid_utf8_examples: list[int] = field(default_factory=list)
+    missing_timestamps: int = 0
+    unseen_lines: int = 0
+    templates: int = 0
+    new_templates: int = 0
+    distinct_messages: int = 0
+    seconds: float = 0.0
+
+    @property
+    def lines_per_second(self) -> float:
+        return self.lines / self.seconds if self.seconds > 0 else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["lines_per_second"] = round(self.lines_per_second, 1)
+        return d
+
+
+class LogParser:
+    """Parse raw log lines of one format into events with stable template ids.
+
+    Parameters
+    ----------
+    format:
+        A built-in format name (``"hdfs"``), a Loghub-notation format string, or a
+        :class:`~logsieve.formats.LogFormat`. ``None`` reads each whole line as content.
+    masks:
+        The masks to apply, in order. ``None`` takes the format's preset (its own masks
+        plus the general default set).
+    extra_masks:
+        Masks applied before the others (``--mask NAME=REGEX`` on the command line).
+    depth, sim_th, max_children:
+        Drain settings; ``None`` takes the preset's.
+    match_only:
+        Never create or change templates: lines whose message matches no known template get
+        event id ``E0`` and template ``<unseen>``.
+    """
+
+    def __init__(
+        self,
+        format: str | LogFormat | None = "hdfs",
+        masks: Sequence[Mask] | None = None,
+        extra_masks: Sequence[Mask] = (),
+        depth: int | None = None,
+        sim_th: float | None = None,
+        max_children: int | None = None,
+        match_only: bool = False,
+    ) -> None:
+        self.format = format
+        self.masks = masks
+        self.extra_masks = extra_masks
+        self.depth = depth
+        self.sim_th = sim_th
+        self.max_children = max_children
+        self.match_only = match_only
+        self.format_: LogFormat | None = None
+        self.masks_: tuple[Mask, ...] = ()
+        self.drain_: Drain | None = None
+        self._cache: dict[str, int | None] = {}
+        self._prepare()
+
+    # ------------------------------------------------------------------ setup
+    def _prepare(self) -> None:
+        self.format_ = None if self.format is None else get_format(self.format)
+        preset_name = None
+        if self.format_ is not None:
+            preset_name = self.format_.preset or self.format_.name
+        preset = get_preset(preset_name)
+        if self.masks is not None:
+            base = tuple(self.masks)
+        else:
+            base = tuple(preset.masks) + (DEFAULT_MASKS if preset.use_default_masks else ())
+        self.masks_ = tuple(self.extra_masks) + base
+        validate_masks(self.masks_)
+        if self.drain_ is None:
+            self.drain_ = Drain(
+                depth=self.depth if self.depth is not None else preset.depth,
+                sim_th=self.sim_th if self.sim_th is not None else preset.sim_th,
+                max_children=self.max_children if self.max_children is not None else preset.max_children,
+            )
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue parsing later with the same ids (plain JSON)."""
+        assert self.drain_ is not None
+        fmt = self.format_
+        return {
+            "state_version": STATE_VERSION,
+            "logsieve_version": __version__,
+            "format": None if fmt is None else (fmt.name if fmt.name != "custom" else fmt.pattern),
+            "masks": [m.to_dict() for m in self.masks_],
+            "drain": self.drain_.to_dict(),
+        }
+
+    def save_state(self, path: str | Path) -> None:
+        """Write the parser state to ``path`` (JSON, atomically)."""
+        write_json(path, self.state_dict())
+
+    @classmethod
+    def load_state(
+        cls, path: str | Path, format: str | LogFormat | None = None, match_only: bool = False
+    ) -> LogParser:
+        """A parser that continues from a saved state; ``format`` overrides the saved one."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(path, f"cannot read parser state: {exc}") from exc
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"parser state is not valid JSON: {exc.msg}", line=exc.lineno) from exc
+        if not isinstance(data, dict) or data.get("state_version") != STATE_VERSION:
+            raise InputError(path, f"not a logsieve parser state (state_version {STATE_VERSION} expected)")
+        try:
+            masks = [Mask.from_dict(m) for m in data["masks"]]
+            drain = Drain.from_dict(data["drain"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(path, f"parser state is damaged: {exc}") from exc
+        parser = cls.__new__(cls)
+        parser.format = format if format is not None else data.get("format")
+        parser.masks = masks
+        parser.extra_masks = ()
+        parser.depth = drain.depth
+        parser.sim_th = drain.sim_th
+        parser.max_children = drain.max_children
+        parser.match_only = match_only
+        parser.drain_ = drain
+        parser._cache = {}
+        parser._prepare()
+        return parser
+
+    # ------------------------------------------------------------------ parsing
+    def templates(self) -> pl.DataFrame:
+        """``event_id, template`` of every template known so far."""
+        assert self.drain_ is not None
+        items = sorted(self.drain_.clusters.items())
+        return pl.DataFrame(
+            {
+                EVENT_ID: [f"E{cid}" for cid, _ in items],
+                TEMPLATE: [tpl for _, (tpl, _size) in items],
+            },
+            schema={EVENT_ID: pl.String, TEMPLATE: pl.String},
+        )
+
+    def _structure(self, lines: pl.DataFrame) -> pl.DataFrame:
+        """Header split, timestamp and label for a chunk (before masking).
+
+        The fast (backtracking-free) format regex runs on every line; only the lines it
+        cannot split are tried again with the general regex.
+        """
+        fmt = self.format_
+        if fmt is None:
+            return lines.with_columns(
+                pl.col("line").alias(CONTENT),
+                pl.lit(True).alias(_MATCHED),
+                pl.lit(None, dtype=TS_DTYPE).alias(TIMESTAMP),
+                pl.lit(None, dtype=pl.Int8).alias(LABEL),
+            )
+        parts = lines.lazy().select(
+            LINE_ID, "line", pl.col("line").str.extract_groups(fmt.regex(fast=True)).alias("__parts")
+        ).collect(engine="streaming")
+        failed = parts["__parts"].struct.field(CONTENT_FIELD).is_null()
+        if failed.any():
+            slow = parts.filter(failed).select(
+                LINE_ID, pl.col("line").str.extract_groups(fmt.regex(fast=False)).alias("__slow")
+            )
+            parts = parts.join(slow, on=LINE_ID, how="left", maintain_order="left").with_columns(
+                pl.coalesce(pl.col("__slow"), pl.col("__parts")).alias("__parts")
+            ).drop("__slow")
+        content = pl.col("__parts").struct.field(CONTENT_FIELD)
+        lf = parts.lazy().with_columns(
+            [pl.col("__parts").struct.field(f).alias(f) for f in fmt.header_fields]
+            + [content.is_not_null().alias(_MATCHED), content.fill_null(pl.col("line")).alias(CONTENT)]
+        ).drop("__parts")
+        ts = fmt.timestamp.expr() if fmt.timestamp is not None else pl.lit(None, dtype=TS_DTYPE)
+        label = pl.lit(None, dtype=pl.Int8)
+        if fmt.label_field is not None:
+            field_ = pl.col(fmt.label_field)
+            label = pl.when(field_.is_null()).then(None).otherwise((field_ != "-").cast(pl.Int8))
+        return lf.with_columns(ts.alias(TIMESTAMP), label.alias(LABEL)).collect(engine="streaming")
+
+    def _mask(self, content: pl.Series) -> tuple[pl.Series, pl.Series]:
+        """Masked text of each distinct message, and each line's index into it.
+
+        Masks run in order over a shrinking set of strings: whenever a mask leaves many
+        duplicates (an HDFS line is unique until its block id is masked, after which a few
+        thousand messages remain out of hundreds of thousands), the set is deduplicated and
+        the later masks only see the distinct strings.
+        """
+        table = content
+        codes: pl.Series | None = None  # line -> row of ``table``; None means identity
+
+        def dedupe(table: pl.Series, codes: pl.Series | None) -> tuple[pl.Series, pl.Series | None]:
+            uniq = table.unique(maintain_order=True)
+            if len(uniq) > 0.5 * len(table):
+                return table, codes
+            keyed = uniq.to_frame("s").with_row_index("k")
+            inverse = table.to_frame("s").join(keyed, on="s", how="left", maintain_order="left")["k"]
+            return uniq, inverse if codes is None else inverse.gather(codes)
+
+        table, codes = dedupe(table, codes)
+        for m in self.masks_:
+            table = table.to_frame("s").select(mask_expr(pl.col("s"), [m])).to_series()
+            table, codes = dedupe(table, codes)
+        table = table.str.strip_chars()
+        uniq = table.unique(maintain_order=True)
+        if len(uniq) < len(table):  # stripping can merge strings too
+            keyed = uniq.to_frame("s").with_row_index("k")
+            inverse = table.to_frame("s").join(keyed, on="s", how="left", maintain_order="left")["k"]
+            codes = inverse if codes is None else inverse.gather(codes)
+            table = uniq
+        if codes is None:
+            codes = pl.Series("k", range(len(table)), dtype=pl.UInt32)
+        return table, codes
+
+    def _assign(self, messages: pl.Series, counts: list[int]) -> list[str]:
+        """Event ids for distinct masked messages, visited in order of first appearance."""
+        assert self.drain_ is not None
+        cache = self._cache
+        ids: list[str] = []
+        for msg, cnt in zip(messages.to_list(), counts, strict=True):
+            cid = cache.get(msg, -1)
+            if cid == -1:
+                cid = self.drain_.match(msg) if self.match_only else self.drain_.add(msg, cnt)
+                cache[msg] = cid
+            ids.append(UNSEEN_EVENT_ID if cid is None else f"E{cid}")
+        return ids
+
+    def parse_lines(
+        self, lines: pl.Series, first_line: int = 1, source: str = "", stats: ParseStats | None = None
+    ) -> pl.DataFrame:
+        """Parse one chunk of lines; returns the events table without the ``template`` column.
+
+        Templates can still be generalised by later chunks, so the final template text of
+        each event id is attached once at the end (:meth:`attach_templates`).
+        """
+        stats = stats if stats is not None else ParseStats()
+        frame = pl.DataFrame({"line": lines}).with_row_index(LINE_ID, offset=first_line)
+        frame = frame.with_columns(pl.col(LINE_ID).cast(pl.Int64))
+        blank = pl.col("line").str.strip_chars() == ""
+        skip = pl.lit(False)
+        if self.format_ is not None and self.format_.skip_pattern:
+            skip = pl.col("line").str.contains(self.format_.skip_pattern) & ~blank
+        n_blank, n_skip = frame.select(blank.sum(), skip.sum()).row(0)
+        stats.blank_lines += int(n_blank)
+        stats.skipped_lines += int(n_skip)
+        if n_blank or n_skip:
+            frame = frame.filter(~blank & ~skip)
+        events = self._structure(frame)
+        self._note_malformed(events, stats)
+        stats.missing_timestamps += int(events[TIMESTAMP].null_count())
+        messages, codes = self._mask(events[CONTENT])
+        counts = codes.to_numpy().astype("int64", copy=False)
+        counts = np.bincount(counts, minlength=len(messages)).tolist()
+        stats.distinct_messages += len(messages)
+        ids = pl.Series(EVENT_ID, self._assign(messages, counts), dtype=pl.String)
+        events = events.with_columns(ids.gather(codes).alias(EVENT_ID))
+        stats.unseen_lines += int((events[EVENT_ID] == UNSEEN_EVENT_ID).sum())
+        header = [] if self.format_ is None else list(self.format_.header_fields)
+        return events.select(
+            LINE_ID,
+            TIMESTAMP,
+            *header,
+            CONTENT,
+            EVENT_ID,
+            LABEL,
+            pl.lit(source, dtype=pl.String).alias(SOURCE),
+        )
+
+    def _note_malformed(self, events: pl.DataFrame, stats: ParseStats) -> None:
+        bad = events.filter(~pl.col(_MATCHED))
+        if bad.height:
+            stats.malformed_lines += bad.height
+            room = MAX_REPORTED - len(stats.malformed_examples)
+            if room > 0:
+                stats.malformed_examples.extend(bad[LINE_ID].head(room).to_list())
+            log.warning(
+                "%d line(s) do not match format %r (first: line %s); kept with the whole line as content",
+                bad.height,
+                self.format_.name if self.format_ else None,
+                bad[LINE_ID][0],
+            )
+
+    def attach_templates(self, frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+        """Add the final ``template`` text for each ``event_id`` (unseen -> ``<unseen>``)."""
+        tpl = self.templates()
+        mapping = dict(zip(tpl[EVENT_ID].to_list(), tpl[TEMPLATE].to_list(), strict=True))
+        mapping[UNSEEN_EVENT_ID] = UNSEEN_TEMPLATE
+        lf = frame.lazy()
+        names = lf.collect_schema().names()
+        at = names.index(EVENT_ID) + 1
+        template = pl.col(EVENT_ID).replace_strict(mapping, default=UNSEEN_TEMPLATE, return_dtype=pl.String)
+        ordered = [*names[:at], TEMPLATE, *names[at:]]
+        return lf.with_columns(template.alias(TEMPLATE)).select(ordered)
+
+    def parse_files(
+        self,
+        paths: str | Path | Sequence[str | Path],
+        output: str | Path | None = None,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        progress: Progress | None = None,
+    ) -> tuple[pl.DataFrame | None, ParseStats]:
+        """Parse files in order, as one stream of lines numbered from 1.
+
+        With ``output`` the events go to a Parquet file chunk by chunk, so memory stays
+        bounded whatever the input size, and ``None`` is returned in place of the table;
+        without it the whole events table is returned.
+        """
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        paths = [Path(p) for p in paths]
+        for p in paths:
+            if not p.exists():
+                raise InputError(p, "no such file")
+            if p.is_dir():
+                raise InputError(p, "is a directory, not a log file")
+        stats = ParseStats(files=[str(p) for p in paths])
+        before = len(self.drain_.clusters) if self.drain_ else 0
+        start = time.perf_counter()
+        total_bytes = sum(p.stat().st_size for p in paths)
+        done_bytes = 0
+        tmpdir = Path(tempfile.mkdtemp(prefix=".logsieve-parse-", dir=Path(output).parent if output else None))
+        parts: list[pl.DataFrame] = []
+        part_files: list[Path] = []
+        try:
+            first = 1
+            for path in paths:
+                rstats = ReadStats()
+                for chunk in iter_line_chunks(path, chunk_bytes=chunk_bytes, first_line=first, stats=rstats):
+                    events = self.parse_lines(chunk.lines, chunk.first_line, path.name, stats)
+                    if output is None:
+                        parts.append(events)
+                    else:
+                        part = tmpdir / f"part-{len(part_files):06d}.parquet"
+                        events.write_parquet(part)
+                        part_files.append(part)
+                    if progress is not None:
+                        progress(min(done_bytes + _compressed_pos(path, rstats), total_bytes), total_bytes)
+                first += rstats.lines
+                stats.lines += rstats.lines
+                stats.invalid_utf8_lines += rstats.invalid_utf8_lines
+                room = MAX_REPORTED - len(stats.invalid_utf8_examples)
+                stats.invalid_utf8_examples.extend(rstats.invalid_utf8_examples[: max(room, 0)])
+                done_bytes += path.stat().st_size
+                if rstats.lines == 0:
+                    log.warning("%s: empty file", path)
+            if progress is not None:
+                progress(total_bytes, total_bytes)
+            result: pl.DataFrame | None
+            if output is None:
+                table = pl.concat(parts) if parts else self._empty_events()
+                result = self.attach_templates(table).collect()
+            else:
+                source = pl.scan_parquet(part_files) if part_files else self._empty_events().lazy()
+                with atomic_path(output, suffix=".parquet") as tmp:
+                    self.attach_templates(source).sink_parquet(tmp)
+                result = None
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        stats.templates = len(self.drain_.clusters) if self.drain_ else 0
+        stats.new_templates = stats.templates - before
+        stats.seconds = time.perf_counter() - start
+        log.info(
+            "parsed %d lines (%d templates, %d malformed) in %.2fs",
+            stats.lines,
+            stats.templates,
+            stats.malformed_lines,
+            stats.seconds,
+        )
+        return result, stats
+
+    def _empty_events(self) -> pl.DataFrame:
+        header = [] if self.format_ is None else list(self.format_.header_fields)
+        schema: dict[str, Any] = {LINE_ID: pl.Int64, TIMESTAMP: TS_DTYPE}
+        schema.update({h: pl.String for h in header})
+        schema.update({CONTENT: pl.String, EVENT_ID: pl.String, LABEL: pl.Int8, SOURCE: pl.String})
+        return pl.DataFrame(schema=schema)
+
+
+def _compressed_pos(path: Path, rstats: ReadStats) -> int:
+    """Approximate progress in file bytes (exact for plain files, estimated for gzip)."""
+    size = path.stat().st_size
+    return min(rstats.bytes, size)
+
+
+def template_counts(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """``event_id, template, count`` over an events table, most frequent first."""
+    return (
+        events.lazy()
+        .group_by(EVENT_ID, TEMPLATE)
+        .len(name="count")
+        .sort(["count", EVENT_ID], descending=[True, False])
+        .collect()
+    )
+
+
+def parse_file(
+    paths: str | Path | Iterable[str | Path],
+    format: str | LogFormat | None = "hdfs",
+    output: str | Path | None = None,
+    state: str | Path | None = None,
+    match_only: bool = False,
+    extra_masks: Sequence[Mask] = (),
+    progress: Progress | None = None,
+    **parser_params: Any,
+) -> tuple[pl.DataFrame | None, ParseStats, LogParser]:
+    """Parse one or more log files into the events table (the API behind ``logsieve parse``).
+
+    With ``state`` pointing at an existing file the parser continues from it; the updated
+    state is written back there (unless ``match_only``).
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    paths = list(paths)
+    if state is not None and Path(state).exists():
+        if extra_masks or parser_params:
+            raise LogsieveError("masks and Drain settings come from the saved state; do not pass them with an existing --state")
+        parser = LogParser.load_state(state, format=format, match_only=match_only)
+    else:
+        if match_only:
+            raise LogsieveError("--match-only needs an existing parser state (--state FILE)")
+        parser = LogParser(format=format, extra_masks=extra_masks, match_only=match_only, **parser_params)
+    table, stats = parser.parse_files(paths, output=output, progress=progress)
+    if state is not None and not match_only:
+        parser.save_state(state)
+    return table, stats, parser
