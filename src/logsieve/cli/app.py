@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
+
 import typer
 from typer.core import TyperGroup
 
@@ -23,13 +23,13 @@ from logsieve._version import __version__
 class _Group(TyperGroup):
     """Turns library errors into one line on stderr and exit code 2 (also under CliRunner)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         from logsieve.errors import LogsieveError
 
         try:
             return super().invoke(ctx)
         except LogsieveError as exc:
-            click.echo(f"logsieve: error: {exc}", err=True)
+            typer.echo(f"logsieve: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
 
 
@@ -75,6 +75,12 @@ def _setup_logging(level: int) -> None:
     root.handlers[:] = [RichHandler(console=err_console(), show_path=False, show_time=False)]
     root.setLevel(level)
     root.propagate = False
+
+
+def _quiet(quiet: bool) -> None:
+    """--quiet / --json: keep stderr for errors only."""
+    if quiet:
+        logging.getLogger("logsieve").setLevel(logging.ERROR)
 
 
 def _emit(summary: dict[str, Any], as_json: bool, quiet: bool, title: str) -> None:
@@ -135,6 +141,7 @@ def parse(
     """Parse raw logs into an events table with stable template ids."""
     from logsieve.cli import commands
 
+    _quiet(quiet or as_json)
     summary = commands.parse(
         inputs, output, format, mask or [], state, match_only, templates_out, truth, depth, sim_th, quiet or as_json
     )
@@ -161,6 +168,7 @@ def group(
     """Group events into sessions or count/time windows."""
     from logsieve.cli.group import group_command
 
+    _quiet(quiet or as_json)
     summary = group_command(events, output, session=session, window=window, time=time, idle=idle, labels=labels)
     _emit(summary, as_json, quiet, "group")
 
@@ -201,31 +209,31 @@ def synth(
 
 # --------------------------------------------------------------------------- datasets
 @datasets_app.command("list")
-def datasets_list(as_json: Json = False) -> None:
+def datasets_list(
+    home: Annotated[Path | None, typer.Option("--home", help="Cache directory (default $LOGSIEVE_HOME).")] = None,
+    as_json: Json = False,
+) -> None:
     """List the downloadable datasets and whether they are cached."""
     from logsieve.cli.datasets import list_command
 
-    rows = list_command(json=as_json)
-    if as_json:
-        typer.echo(json.dumps(rows, default=str))
-        return
-    from logsieve.cli.ui import print_table
-
-    print_table("Loghub datasets (logsieve datasets fetch NAME)", rows)
+    list_command(json=as_json, home=home)
 
 
 @datasets_app.command("fetch")
 def datasets_fetch(
-    name: Annotated[str, typer.Argument(help="Dataset name, e.g. hdfs or bgl.")],
+    name: Annotated[str, typer.Argument(help="Dataset name, e.g. hdfs or bgl (see `datasets list`).")],
     home: Annotated[Path | None, typer.Option("--home", help="Cache directory (default $LOGSIEVE_HOME).")] = None,
+    no_extract: Annotated[bool, typer.Option("--no-extract", help="Download and verify only.")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="Re-hash a cached archive.")] = False,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Mirror to download from (default: the Zenodo record).")
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Download (with resume and checksum) and unpack a dataset."""
+    """Download (with resume and checksum) and unpack a dataset; prints its folder."""
     from logsieve.cli.datasets import fetch_command
 
-    path = fetch_command(name, home, quiet)
-    if not quiet:
-        typer.echo(str(path))
+    fetch_command(name, home, quiet, base_url=base_url, extract=not no_extract, verify=verify)
 
 
 # --------------------------------------------------------------------------- demo

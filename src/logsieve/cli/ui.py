@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -15,12 +14,12 @@ from rich.table import Table
 
 @cache
 def console() -> Console:
-    return Console(file=sys.stdout, highlight=False)
+    return Console(highlight=False)  # resolves sys.stdout at write time
 
 
 @cache
 def err_console() -> Console:
-    return Console(file=sys.stderr, highlight=False)
+    return Console(stderr=True, highlight=False)  # resolves sys.stderr at write time
 
 
 def _fmt(value: Any) -> str:
