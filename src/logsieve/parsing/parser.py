@@ -257,6 +257,10 @@ class LogParser:
         codes: pl.Series | None = None  # line -> row of ``table``; None means identity
 
         def dedupe(table: pl.Series, codes: pl.Series | None) -> tuple[pl.Series, pl.Series | None]:
+            # Decide on a sample first: a full unique() per mask would cost as much as a mask.
+            # The decision only affects speed; masks are pure, so the output is the same.
+            if len(table) > 8192 and table.head(4096).n_unique() > 0.5 * 4096:
+                return table, codes
             uniq = table.unique(maintain_order=True)
             if len(uniq) > 0.5 * len(table):
                 return table, codes
@@ -417,9 +421,8 @@ class LogParser:
                 table = pl.concat(parts) if parts else self._empty_events()
                 result = self.attach_templates(table).collect()
             else:
-                source = pl.scan_parquet(part_files) if part_files else self._empty_events().lazy()
                 with atomic_path(output, suffix=".parquet") as tmp:
-                    self.attach_templates(source).sink_parquet(tmp)
+                    self._write_final(part_files, tmp)
                 result = None
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
@@ -434,6 +437,26 @@ class LogParser:
             stats.seconds,
         )
         return result, stats
+
+    def _write_final(self, part_files: list[Path], target: Path) -> None:
+        """Attach final templates to each part and append it to one Parquet file.
+
+        One part is in memory at a time, so peak memory does not grow with the input.
+        """
+        import pyarrow.parquet as pq
+
+        parts = part_files or [None]
+        writer = None
+        try:
+            for part in parts:
+                frame = self._empty_events() if part is None else pl.read_parquet(part)
+                table = self.attach_templates(frame).collect().to_arrow()
+                if writer is None:
+                    writer = pq.ParquetWriter(target, table.schema, compression="zstd")
+                writer.write_table(table.cast(writer.schema))
+        finally:
+            if writer is not None:
+                writer.close()
 
     def _empty_events(self) -> pl.DataFrame:
         header = [] if self.format_ is None else list(self.format_.header_fields)

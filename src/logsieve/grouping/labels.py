@@ -1,0 +1,138 @@
+"""Side-file labels: which session keys (e.g. HDFS block ids) are anomalous.
+
+A label table has two columns, ``key`` (str) and ``label`` (int8, 1 = anomalous,
+0 = normal). :func:`read_labels` reads it from either
+
+- a CSV with a header and two columns, key then label (Loghub ``anomaly_label.csv``:
+  ``BlockId,Label`` with ``Normal``/``Anomaly``; ``0``/``1``, ``normal``/``abnormal``
+  are accepted too), or
+- a plain list of anomalous keys, one per line (no comma anywhere in the first line).
+
+**Unlisted keys.** A table that holds no normal row is a list of anomalies: keys it does
+not name are *normal* (0). A table with normal rows is taken as explicit: keys it does not
+name are *unknown* (null). :func:`unlisted_label` encodes this rule.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import polars as pl
+
+from logsieve.errors import InputError, LogsieveError
+from logsieve.grouping.sequences import _read_text
+from logsieve.schema import LABEL
+
+logger = logging.getLogger(__name__)
+
+KEY = "key"
+LABEL_SCHEMA = {KEY: pl.String, LABEL: pl.Int8}
+
+_NORMAL_WORDS = ["0", "normal", "false", "-"]
+_ANOMALY_WORDS = ["1", "anomaly", "anomalous", "abnormal", "true"]
+
+
+def read_labels(path: str | Path) -> pl.DataFrame:
+    """Read a side file of key labels into a ``key, label`` table (one row per key).
+
+    A key listed twice with different labels is anomalous (logged). See the module
+    docstring for the accepted layouts and for what unlisted keys mean.
+    """
+    path = Path(path)
+    text = _read_text(path).lstrip("\ufeff")
+    lines = pl.DataFrame({"text": text.split("\n")}).with_row_index("lineno", offset=1)
+    lines = lines.with_columns(pl.col("text").str.strip_chars()).filter(pl.col("text") != "")
+    if lines.height == 0:
+        raise InputError(path, "no labels in file")
+
+    if "," not in lines["text"][0]:
+        table = lines.select(pl.col("text").alias(KEY), pl.lit(1, dtype=pl.Int8).alias(LABEL))
+        bad = lines.filter(pl.col("text").str.contains(","))
+        if bad.height:
+            raise InputError(
+                path, "mixed layout: a comma in a plain list of keys", line=bad["lineno"][0]
+            )
+    else:
+        parts = lines.with_columns(pl.col("text").str.splitn(",", 3).alias("_p")).with_columns(
+            pl.col("_p").struct.field("field_0").str.strip_chars().str.strip_chars('"').alias(KEY),
+            pl.col("_p")
+            .struct.field("field_1")
+            .str.strip_chars()
+            .str.strip_chars('"')
+            .str.to_lowercase()
+            .alias("_v"),
+        )
+        value = (
+            pl.when(pl.col("_v").is_in(_ANOMALY_WORDS))
+            .then(pl.lit(1, dtype=pl.Int8))
+            .when(pl.col("_v").is_in(_NORMAL_WORDS))
+            .then(pl.lit(0, dtype=pl.Int8))
+        )
+        parts = parts.with_columns(value.alias(LABEL))
+        first_ok = parts[LABEL][0] is not None
+        body = parts if first_ok else parts.slice(1)  # the first row is a header unless it parses
+        bad = body.filter(pl.col(LABEL).is_null())
+        if bad.height:
+            raise InputError(
+                path,
+                f"label must be Normal/Anomaly or 0/1, not {bad['_v'][0]!r}",
+                line=bad["lineno"][0],
+            )
+        table = body.select(KEY, LABEL)
+
+    n_rows = table.height
+    table = table.group_by(KEY, maintain_order=True).agg(pl.col(LABEL).max())
+    conflicts = n_rows - table.height
+    if conflicts:
+        logger.warning(
+            "%s: %d repeated keys (a key labelled anomalous anywhere is anomalous)", path, conflicts
+        )
+    logger.info(
+        "read %d key labels from %s (%d anomalous)",
+        table.height,
+        path,
+        int((table[LABEL] == 1).sum()),
+    )
+    return table.cast(LABEL_SCHEMA)
+
+
+def as_label_table(labels: str | Path | pl.DataFrame | None) -> pl.DataFrame | None:
+    """A validated label table from a path or a DataFrame (``key``/``label`` columns); None stays None."""
+    if labels is None:
+        return None
+    if isinstance(labels, (str, Path)):
+        return read_labels(labels)
+    if not isinstance(labels, pl.DataFrame):
+        raise LogsieveError(f"labels must be a path or a DataFrame, not {type(labels).__name__}")
+    missing = [c for c in LABEL_SCHEMA if c not in labels.columns]
+    if missing:
+        raise LogsieveError(
+            f"label table lacks column(s) {', '.join(missing)} (expected key, label)"
+        )
+    table = labels.select(KEY, LABEL).cast(LABEL_SCHEMA).drop_nulls()
+    return table.group_by(KEY, maintain_order=True).agg(pl.col(LABEL).max())
+
+
+def unlisted_label(table: pl.DataFrame) -> int | None:
+    """Label of keys a table does not name: 0 for a pure anomaly list, else None (unknown)."""
+    return 0 if int((table[LABEL] == 0).sum()) == 0 else None
+
+
+def key_label_expr(keys: pl.Expr, table: pl.DataFrame) -> pl.Expr:
+    """Per-row label of a list[str] column of keys: 1 when any key is anomalous, 0 when any
+    key is known (or unlisted keys are normal) and none is anomalous, null otherwise.
+    Rows without any key get null."""
+    anomalous = table.filter(pl.col(LABEL) == 1)[KEY].implode()
+    is_anomalous = keys.list.eval(pl.element().is_in(anomalous)).list.any()
+    if unlisted_label(table) == 0:
+        known = keys.list.len() > 0
+    else:
+        known = keys.list.eval(pl.element().is_in(table[KEY].implode())).list.any()
+    return (
+        pl.when(is_anomalous)
+        .then(pl.lit(1, dtype=pl.Int8))
+        .when(known)
+        .then(pl.lit(0, dtype=pl.Int8))
+        .otherwise(pl.lit(None, dtype=pl.Int8))
+    )
