@@ -89,3 +89,12 @@ def test_timestamps_parse_on_loghub(shared_data: Path, system: str) -> None:
     ts = fields.select(fmt.timestamp.expr().alias("ts"))["ts"]
     assert ts.dtype == pl.Datetime("us", "UTC")
     assert ts.null_count() <= 0.01 * len(ts), f"{system}: {ts.null_count()} timestamps did not parse"
+
+
+def test_header_only_line_has_empty_content() -> None:
+    """BGL has lines that stop after the Level field; they are not malformed."""
+    fmt = get_format("bgl")
+    line = "- 1120866516 2005.07.08 R12-M0-N8-C:J12-U01 2005-07-08-16.48.36.430166 R12-M0-N8-C:J12-U01 RAS KERNEL FATAL"
+    for fast in (False, True):
+        got = pl.Series([line]).str.extract_groups(fmt.regex(fast=fast)).struct.unnest().row(0, named=True)
+        assert got["Level"] == "FATAL" and got["Content"] == ""

@@ -110,7 +110,13 @@ class LogFormat:
         out: list[str] = []
         for i, part in enumerate(parts):
             if i % 2 == 0:  # literal text between placeholders
-                out.append(_literal(part))
+                literal = _literal(part)
+                ends_in_content = i == len(parts) - 3 and parts[i + 1] == f"<{CONTENT_FIELD}>" and not parts[-1]
+                if ends_in_content and literal == r"\s+" and i > 0:
+                    # A line may stop right after its header (BGL "... KERNEL FATAL"):
+                    # then Content is empty rather than the line malformed.
+                    literal = r"(?:\s+|$)"
+                out.append(literal)
                 continue
             name = part[1:-1]
             following = _literal(parts[i + 1]) if i + 1 < len(parts) else ""
