@@ -33,7 +33,8 @@ class ReadStats:
     """What the reader saw: counts plus the first few offending line numbers."""
 
     lines: int = 0
-    bytes: int = 0
+    bytes: int = 0  # decompressed bytes read
+    source_bytes: int = 0  # position in the file itself (compressed bytes for gzip)
     invalid_utf8_lines: int = 0
     invalid_utf8_examples: list[int] = field(default_factory=list)
 
@@ -46,7 +47,8 @@ class LineChunk:
     first_line: int
 
 
-def _open(path: Path) -> BinaryIO:
+def _open(path: Path) -> tuple[BinaryIO, BinaryIO]:
+    """(stream of decompressed bytes, the underlying file) for ``path``."""
     try:
         raw = path.open("rb")
     except OSError as exc:
@@ -54,8 +56,8 @@ def _open(path: Path) -> BinaryIO:
     head = raw.read(2)
     raw.seek(0)
     if head == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    return raw
+        return gzip.GzipFile(fileobj=raw, mode="rb"), raw  # type: ignore[return-value]
+    return raw, raw
 
 
 def iter_line_chunks(
@@ -73,7 +75,8 @@ def iter_line_chunks(
     stats = stats if stats is not None else ReadStats()
     line_no = first_line
     carry = b""
-    with _open(path) as fh:
+    fh, raw = _open(path)
+    with fh, raw:
         while True:
             try:
                 block = fh.read(chunk_bytes)
@@ -84,6 +87,7 @@ def iter_line_chunks(
             if not block:
                 break
             stats.bytes += len(block)
+            stats.source_bytes = raw.tell()
             data = carry + block
             cut = data.rfind(b"\n")
             if cut < 0:  # one line longer than a chunk: keep reading

@@ -405,7 +405,7 @@ class LogParser:
                         events.write_parquet(part)
                         part_files.append(part)
                     if progress is not None:
-                        progress(min(done_bytes + _compressed_pos(path, rstats), total_bytes), total_bytes)
+                        progress(min(done_bytes + rstats.source_bytes, total_bytes), total_bytes)
                 first += rstats.lines
                 stats.lines += rstats.lines
                 stats.invalid_utf8_lines += rstats.invalid_utf8_lines
@@ -464,12 +464,6 @@ class LogParser:
         schema.update({h: pl.String for h in header})
         schema.update({CONTENT: pl.String, EVENT_ID: pl.String, LABEL: pl.Int8, SOURCE: pl.String})
         return pl.DataFrame(schema=schema)
-
-
-def _compressed_pos(path: Path, rstats: ReadStats) -> int:
-    """Approximate progress in file bytes (exact for plain files, estimated for gzip)."""
-    size = path.stat().st_size
-    return min(rstats.bytes, size)
 
 
 def template_counts(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
