@@ -153,3 +153,44 @@ def test_hdfs_2k_grouping_accuracy(shared_data: Path) -> None:
     events, _ = LogParser("hdfs").parse_files(folder / "HDFS_2k.log")
     scores = evaluate(load_truth(folder / "HDFS_2k.log_structured.csv"), events)
     assert scores["GA"] >= 0.99
+
+
+EDGE_LINES = [
+    "081109 203518 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_1 src: /10.250.19.102:54106",
+    "081109  203518 143 INFO dfs.X: two spaces after the date",
+    "081109 203518\t143 INFO dfs.X: a tab between fields",
+    " 081109 203518 143 INFO dfs.X: leading space",
+    "081109 203518 143 INFO dfs.X:  content starting with a space",
+    "081109 203518 143 INFO  dfs.X: component after two spaces",
+    "081109 203518 143 INFO dfs.X:no space after the colon",
+    "081109 203518 143 INFO dfs.X: colon: inside: content",
+    "081109 203518 143 INFO a b: component with a space",
+    "081109 203518 143 INFO : empty component",
+    "081109 203518 143 INFO dfs.X: ",
+    "081109 203518 143 INFO dfs.X:",
+    "just garbage",
+    "",
+]
+
+
+def _structure_both_ways(fmt: str, lines: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[pl.DataFrame, pl.DataFrame]:
+    import logsieve.parsing.parser as parser_mod
+
+    frame = pl.DataFrame({"line": lines}).with_row_index("line_id", offset=1).with_columns(pl.col("line_id").cast(pl.Int64))
+    fast = LogParser(fmt)._structure(frame)
+    with monkeypatch.context() as m:
+        m.setattr(parser_mod, "split_plan", lambda _fmt: None)
+        slow = LogParser(fmt)._structure(frame)
+    return fast, slow
+
+
+def test_split_plan_matches_regex_on_edge_cases(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, slow = _structure_both_ways("hdfs", EDGE_LINES, monkeypatch)
+    assert fast.equals(slow)
+
+
+@pytest.mark.parametrize("system", ["HDFS", "Hadoop", "Spark", "Zookeeper", "BGL", "HPC", "Windows", "Android", "HealthApp", "OpenSSH", "OpenStack"])
+def test_split_plan_matches_regex_on_loghub(shared_data: Path, system: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = (shared_data / "loghub_2k" / system / f"{system}_2k.log").read_text(encoding="utf-8").splitlines()
+    fast, slow = _structure_both_ways(system.lower(), lines, monkeypatch)
+    assert fast.equals(slow)

@@ -130,6 +130,68 @@ class LogFormat:
         return "^" + "".join(out) + "$"
 
 
+@dataclass(frozen=True)
+class SplitPlan:
+    """Split a line by plain string separators instead of a capturing regex.
+
+    ``check`` is a regex without capture groups (the engine runs it as a DFA) that accepts
+    exactly the lines on which splitting at the first occurrence of each separator gives
+    the fields the format's regex would capture: single spaces where the format has space
+    runs, and no field that would start with whitespace. Other lines take the regex path.
+    """
+
+    fields: tuple[str, ...]  # every field, Content last
+    separators: tuple[str, ...]  # the separator after each field but the last
+    check: str
+
+
+def split_plan(fmt: LogFormat) -> SplitPlan | None:
+    """A :class:`SplitPlan` for formats made of plain separators ending in Content, else None."""
+    parts = _PLACEHOLDER.split(fmt.pattern)
+    if parts[0] or parts[-1] or parts[-2] != f"<{CONTENT_FIELD}>":
+        return None
+    names = tuple(p[1:-1] for p in parts[1::2])
+    seps: list[str] = []
+    for lit in parts[2:-2:2]:
+        text = _plain(lit)
+        if not text:
+            return None
+        seps.append(re.sub(" +", " ", text))
+    check = "^"
+    after_space = False
+    for sep in seps:
+        end = sep[0]
+        if end == " ":
+            field = r"[^\s]+"
+        elif after_space:
+            field = f"[^\\s{re.escape(end)}][^{re.escape(end)}]*"
+        else:
+            field = f"[^{re.escape(end)}]*"
+        check += field + re.escape(sep)
+        after_space = sep.endswith(" ")
+    check += r"(?:[^\s].*)?$" if after_space else ".*$"
+    return SplitPlan(names, tuple(seps), check)
+
+
+def _plain(text: str) -> str | None:
+    """Literal text with regex escapes removed, or None if it holds regex syntax."""
+    out = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            if i + 1 >= len(text) or text[i + 1].isalnum():
+                return None
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if ch in ".^$*+?()[]{}|":
+            return None
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 def _literal(text: str) -> str:
     """Literal format text as regex: space runs match whitespace runs, groups do not capture."""
     text = re.sub(r"(?<!\\)\((?!\?)", "(?:", text)

@@ -28,6 +28,7 @@ import polars as pl
 from logsieve._version import __version__
 from logsieve.errors import InputError, LogsieveError
 from logsieve.formats import CONTENT_FIELD, LogFormat, get_format
+from logsieve.formats.base import split_plan
 from logsieve.io.atomic import atomic_path, write_json
 from logsieve.io.reader import DEFAULT_CHUNK_BYTES, MAX_REPORTED, ReadStats, iter_line_chunks
 from logsieve.parsing.drain import Drain
@@ -211,8 +212,10 @@ class LogParser:
     def _structure(self, lines: pl.DataFrame) -> pl.DataFrame:
         """Header split, timestamp and label for a chunk (before masking).
 
-        The fast (backtracking-free) format regex runs on every line; only the lines it
-        cannot split are tried again with the general regex.
+        Formats made of plain separators are split with string splitting on the lines a
+        capture-free check accepts (see :class:`~logsieve.formats.base.SplitPlan`); the rest
+        go through the fast (backtracking-free) regex and, failing that, the general one.
+        Every path yields the same fields for a given line.
         """
         fmt = self.format_
         if fmt is None:
@@ -222,22 +225,41 @@ class LogParser:
                 pl.lit(None, dtype=TS_DTYPE).alias(TIMESTAMP),
                 pl.lit(None, dtype=pl.Int8).alias(LABEL),
             )
-        parts = lines.lazy().select(
-            LINE_ID, "line", pl.col("line").str.extract_groups(fmt.regex(fast=True)).alias("__parts")
-        ).collect(engine="streaming")
-        failed = parts["__parts"].struct.field(CONTENT_FIELD).is_null()
-        if failed.any():
-            slow = parts.filter(failed).select(
-                LINE_ID, pl.col("line").str.extract_groups(fmt.regex(fast=False)).alias("__slow")
+        fields = list(fmt.fields)
+        plan = split_plan(fmt)
+        if plan is not None:
+            lf = lines.lazy().with_columns(
+                pl.col("line").str.contains(plan.check).alias("__ok"), pl.col("line").alias("__rest")
             )
-            parts = parts.join(slow, on=LINE_ID, how="left", maintain_order="left").with_columns(
-                pl.coalesce(pl.col("__slow"), pl.col("__parts")).alias("__parts")
-            ).drop("__slow")
-        content = pl.col("__parts").struct.field(CONTENT_FIELD)
+            for name, sep in zip(plan.fields[:-1], plan.separators, strict=True):
+                lf = lf.with_columns(pl.col("__rest").str.splitn(sep, 2).alias("__sp")).with_columns(
+                    pl.col("__sp").struct.field("field_0").alias(name),
+                    pl.col("__sp").struct.field("field_1").alias("__rest"),
+                ).drop("__sp")
+            parts = lf.rename({"__rest": CONTENT_FIELD}).collect(engine="streaming")
+            ok = parts["__ok"]
+            parts = parts.drop("__ok")
+        else:
+            parts = lines.lazy().select(
+                LINE_ID, "line", pl.col("line").str.extract_groups(fmt.regex(fast=True)).alias("__p")
+            ).collect(engine="streaming").unnest("__p")
+            ok = parts[CONTENT_FIELD].is_not_null()
+        if not ok.all():
+            rest = parts.filter(~ok).select(LINE_ID, "line")
+            redo = rest.select(LINE_ID, pl.col("line").str.extract_groups(fmt.regex(fast=True)).alias("__p")).unnest("__p")
+            bad = redo[CONTENT_FIELD].is_null()
+            if bad.any():
+                slow = rest.filter(bad).select(
+                    LINE_ID, pl.col("line").str.extract_groups(fmt.regex(fast=False)).alias("__p")
+                ).unnest("__p")
+                redo = pl.concat([redo.filter(~bad), slow]).select(LINE_ID, *fields)
+            parts = pl.concat([parts.filter(ok), parts.filter(~ok).select(LINE_ID, "line").join(
+                redo, on=LINE_ID, how="left"
+            )], how="diagonal_relaxed").sort(LINE_ID)
+        content = pl.col(CONTENT_FIELD)
         lf = parts.lazy().with_columns(
-            [pl.col("__parts").struct.field(f).alias(f) for f in fmt.header_fields]
-            + [content.is_not_null().alias(_MATCHED), content.fill_null(pl.col("line")).alias(CONTENT)]
-        ).drop("__parts")
+            content.is_not_null().alias(_MATCHED), content.fill_null(pl.col("line")).alias(CONTENT)
+        ).drop(CONTENT_FIELD)
         ts = fmt.timestamp.expr() if fmt.timestamp is not None else pl.lit(None, dtype=TS_DTYPE)
         label = pl.lit(None, dtype=pl.Int8)
         if fmt.label_field is not None:
@@ -248,37 +270,27 @@ class LogParser:
     def _mask(self, content: pl.Series) -> tuple[pl.Series, pl.Series]:
         """Masked text of each distinct message, and each line's index into it.
 
-        Masks run in order over a shrinking set of strings: whenever a mask leaves many
-        duplicates (an HDFS line is unique until its block id is masked, after which a few
-        thousand messages remain out of hundreds of thousands), the set is deduplicated and
-        the later masks only see the distinct strings.
+        Masks run in order over a shrinking set of strings. A sample of the chunk tells how
+        many masks it takes before the messages collapse into few distinct ones (an HDFS
+        line is unique until its block id and addresses are masked; after that a few
+        thousand messages remain out of hundreds of thousands): those first masks run over
+        every line in one parallel pass, the set is deduplicated, and the remaining masks
+        only see distinct strings. The choice affects speed only: masks are pure
+        functions of the text, so the result is the same either way.
         """
+        masks = self.masks_
+        head = _first_collapse(content.head(_SAMPLE), masks) if len(content) > 2 * _SAMPLE else 0
         table = content
-        codes: pl.Series | None = None  # line -> row of ``table``; None means identity
-
-        def dedupe(table: pl.Series, codes: pl.Series | None) -> tuple[pl.Series, pl.Series | None]:
-            # Decide on a sample first: a full unique() per mask would cost as much as a mask.
-            # The decision only affects speed; masks are pure, so the output is the same.
-            if len(table) > 8192 and table.head(4096).n_unique() > 0.5 * 4096:
-                return table, codes
-            uniq = table.unique(maintain_order=True)
-            if len(uniq) > 0.5 * len(table):
-                return table, codes
-            keyed = uniq.to_frame("s").with_row_index("k")
-            inverse = table.to_frame("s").join(keyed, on="s", how="left", maintain_order="left")["k"]
-            return uniq, inverse if codes is None else inverse.gather(codes)
-
-        table, codes = dedupe(table, codes)
-        for m in self.masks_:
+        if head:
+            table = (
+                content.to_frame("s").lazy().select(mask_expr(pl.col("s"), masks[:head]))
+                .collect(engine="streaming").to_series()
+            )
+        table, codes = _dedupe(table, None)
+        for m in masks[head:]:
             table = table.to_frame("s").select(mask_expr(pl.col("s"), [m])).to_series()
-            table, codes = dedupe(table, codes)
-        table = table.str.strip_chars()
-        uniq = table.unique(maintain_order=True)
-        if len(uniq) < len(table):  # stripping can merge strings too
-            keyed = uniq.to_frame("s").with_row_index("k")
-            inverse = table.to_frame("s").join(keyed, on="s", how="left", maintain_order="left")["k"]
-            codes = inverse if codes is None else inverse.gather(codes)
-            table = uniq
+            table, codes = _dedupe(table, codes, sampled=True)
+        table, codes = _dedupe(table.str.strip_chars(), codes, force=True)
         if codes is None:
             codes = pl.Series("k", range(len(table)), dtype=pl.UInt32)
         return table, codes
@@ -464,6 +476,40 @@ class LogParser:
         schema.update({h: pl.String for h in header})
         schema.update({CONTENT: pl.String, EVENT_ID: pl.String, LABEL: pl.Int8, SOURCE: pl.String})
         return pl.DataFrame(schema=schema)
+
+
+_SAMPLE = 4096
+
+
+def _first_collapse(sample: pl.Series, masks: Sequence[Mask]) -> int:
+    """How many leading masks it takes for ``sample`` to become mostly duplicates (0: none)."""
+    frame = sample.to_frame("s")
+    for k, m in enumerate(masks, start=1):
+        frame = frame.select(mask_expr(pl.col("s"), [m]))
+        if frame.to_series().n_unique() <= 0.5 * len(sample):
+            return k
+    return 0
+
+
+def _dedupe(
+    table: pl.Series, codes: pl.Series | None, sampled: bool = False, force: bool = False
+) -> tuple[pl.Series, pl.Series | None]:
+    """Replace ``table`` by its distinct values when that saves work, composing the line codes.
+
+    ``codes`` maps each line to a row of ``table`` (None: the identity). With ``sampled``
+    a head sample decides first, since a full unique() costs about as much as a mask.
+    ``force`` always deduplicates (the final step needs distinct messages).
+    """
+    if sampled and len(table) > 2 * _SAMPLE and table.head(_SAMPLE).n_unique() > 0.5 * _SAMPLE:
+        return table, codes
+    uniq = table.unique(maintain_order=True)
+    if not force and len(uniq) > 0.5 * len(table):
+        return table, codes
+    if len(uniq) == len(table):
+        return table, codes
+    keyed = uniq.to_frame("s").with_row_index("k")
+    inverse = table.to_frame("s").join(keyed, on="s", how="left", maintain_order="left")["k"]
+    return uniq, inverse if codes is None else inverse.gather(codes)
 
 
 def template_counts(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
