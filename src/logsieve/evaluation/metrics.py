@@ -1,0 +1,208 @@
+"""Detection metrics from labels, 0/1 predictions and anomaly scores (NumPy only).
+
+Conventions: label 1 = anomaly (positive), 0 = normal; scores are HIGHER = MORE
+ANOMALOUS.
+
+Degenerate cases (documented, never a ZeroDivisionError or a warning):
+
+- a ratio whose denominator is zero is **nan** ("undefined"): precision with no
+  predicted positives, recall with no actual positives, specificity with no actual
+  negatives;
+- F1 is computed as ``2TP / (2TP + FP + FN)``, so it is 0 when there are positives
+  but none is found, and nan only when there is neither a positive nor an alarm;
+- MCC is 0 when any row or column of the confusion matrix is empty (the usual
+  convention, as in scikit-learn);
+- ROC-AUC and PR-AUC (average precision) are nan when ``y_true`` holds one class only.
+
+Ties in scores: ROC-AUC counts a tied (positive, negative) pair as one half (the
+Mann-Whitney statistic); average precision treats tied scores as one threshold, as
+scikit-learn's ``average_precision_score`` does.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from logsieve.errors import LogsieveError
+
+__all__ = [
+    "confusion_counts",
+    "precision",
+    "recall",
+    "specificity",
+    "f1",
+    "mcc",
+    "roc_auc",
+    "average_precision",
+    "best_f1_threshold",
+    "evaluate",
+]
+
+
+def _labels(y: ArrayLike, what: str = "y_true") -> np.ndarray:
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise LogsieveError(f"{what} must be one-dimensional, not shape {arr.shape}")
+    if arr.dtype == bool:
+        return arr.astype(np.int8)
+    if arr.size and not np.isin(arr, (0, 1)).all():
+        raise LogsieveError(f"{what} must hold only 0 and 1")
+    return arr.astype(np.int8)
+
+
+def _scores(s: ArrayLike, n: int) -> np.ndarray:
+    arr = np.asarray(s, dtype=np.float64)
+    if arr.shape != (n,):
+        raise LogsieveError(f"scores must have shape ({n},), not {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise LogsieveError("scores must be finite (no nan or inf)")
+    return arr
+
+
+def _div(num: float, den: float) -> float:
+    return float(num) / float(den) if den else math.nan
+
+
+def confusion_counts(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, int]:
+    """``{"tp", "fp", "tn", "fn"}`` as Python ints."""
+    t = _labels(y_true)
+    p = _labels(y_pred, "y_pred")
+    if t.shape != p.shape:
+        raise LogsieveError(f"y_true and y_pred differ in length ({t.size} vs {p.size})")
+    tp = int(np.sum((t == 1) & (p == 1)))
+    fp = int(np.sum((t == 0) & (p == 1)))
+    fn = int(np.sum((t == 1) & (p == 0)))
+    return {"tp": tp, "fp": fp, "tn": int(t.size - tp - fp - fn), "fn": fn}
+
+
+def precision(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """TP / (TP + FP); nan without predicted positives."""
+    c = confusion_counts(y_true, y_pred)
+    return _div(c["tp"], c["tp"] + c["fp"])
+
+
+def recall(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """TP / (TP + FN); nan without actual positives."""
+    c = confusion_counts(y_true, y_pred)
+    return _div(c["tp"], c["tp"] + c["fn"])
+
+
+def specificity(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """TN / (TN + FP) (= 1 - false-positive rate); nan without actual negatives."""
+    c = confusion_counts(y_true, y_pred)
+    return _div(c["tn"], c["tn"] + c["fp"])
+
+
+def f1(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """2TP / (2TP + FP + FN); nan only when there are no positives and no alarms."""
+    c = confusion_counts(y_true, y_pred)
+    return _div(2 * c["tp"], 2 * c["tp"] + c["fp"] + c["fn"])
+
+
+def _mcc(c: dict[str, int]) -> float:
+    tp, fp, tn, fn = (float(c[k]) for k in ("tp", "fp", "tn", "fn"))
+    den = (tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)
+    return (tp * tn - fp * fn) / math.sqrt(den) if den else 0.0
+
+
+def mcc(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Matthews correlation coefficient; 0 when a confusion-matrix margin is empty."""
+    return _mcc(confusion_counts(y_true, y_pred))
+
+
+def roc_auc(y_true: ArrayLike, scores: ArrayLike) -> float:
+    """Area under the ROC curve (Mann-Whitney U / (n_pos * n_neg), ties count half)."""
+    t = _labels(y_true)
+    s = _scores(scores, t.size)
+    n_pos = int(t.sum())
+    n_neg = t.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    # average ranks (1-based) with ties sharing the mean rank
+    order = np.argsort(s, kind="mergesort")
+    sorted_s = s[order]
+    first = np.r_[True, sorted_s[1:] != sorted_s[:-1]]
+    group = np.cumsum(first) - 1
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], s.size]
+    avg_rank = (starts + ends + 1) / 2.0
+    ranks = np.empty(s.size, dtype=np.float64)
+    ranks[order] = avg_rank[group]
+    u = ranks[t == 1].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def _curve(t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cumulative TP and FP counts at each distinct score, highest score first."""
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted = s[order]
+    t_sorted = t[order].astype(np.int64)
+    last = np.r_[s_sorted[1:] != s_sorted[:-1], True]  # last index of each tie group
+    tps = np.cumsum(t_sorted)[last]
+    fps = np.cumsum(1 - t_sorted)[last]
+    return tps, fps, s_sorted[last]
+
+
+def average_precision(y_true: ArrayLike, scores: ArrayLike) -> float:
+    """PR-AUC as average precision: sum over thresholds of (R_k - R_{k-1}) * P_k."""
+    t = _labels(y_true)
+    s = _scores(scores, t.size)
+    n_pos = int(t.sum())
+    if n_pos == 0 or n_pos == t.size:
+        return math.nan
+    tps, fps, _ = _curve(t, s)
+    prec = tps / (tps + fps)
+    rec = tps / n_pos
+    delta = np.diff(np.r_[0.0, rec])
+    return float(np.sum(delta * prec))
+
+
+def best_f1_threshold(y_true: ArrayLike, scores: ArrayLike) -> tuple[float, float]:
+    """Threshold ``t`` maximising F1 of the rule ``score > t``, and that F1.
+
+    ``t`` is the midpoint between the lowest flagged score and the next lower
+    distinct score (or 1 below the lowest score when everything is flagged).
+    Ties in F1 go to the higher threshold (fewer alarms). Meant for VALIDATION data:
+    choosing it on test data is leakage.
+    """
+    t = _labels(y_true)
+    s = _scores(scores, t.size)
+    n_pos = int(t.sum())
+    if n_pos == 0:
+        raise LogsieveError("best-F1 threshold needs at least one anomalous (label 1) window")
+    tps, fps, levels = _curve(t, s)
+    f1s = 2 * tps / (2 * tps + fps + (n_pos - tps))
+    k = int(np.argmax(f1s))  # first maximum = highest threshold
+    lower = levels[k + 1] if k + 1 < len(levels) else levels[k] - 1.0
+    return float((levels[k] + lower) / 2.0), float(f1s[k])
+
+
+def evaluate(
+    y_true: ArrayLike, y_pred: ArrayLike | None = None, scores: ArrayLike | None = None
+) -> dict[str, Any]:
+    """All metrics that the given inputs allow, as a JSON-able dict.
+
+    Threshold metrics (``precision``, ``recall``, ``specificity``, ``f1``, ``mcc``,
+    confusion counts) need ``y_pred``; ranking metrics (``roc_auc``, ``pr_auc``) need
+    ``scores``. ``n``, ``n_anomalous`` are always present. nan values stay nan
+    (write JSON with ``allow_nan`` or convert them to null).
+    """
+    t = _labels(y_true)
+    out: dict[str, Any] = {"n": int(t.size), "n_anomalous": int(t.sum())}
+    if y_pred is not None:
+        c = confusion_counts(t, y_pred)
+        out.update(
+            precision=_div(c["tp"], c["tp"] + c["fp"]),
+            recall=_div(c["tp"], c["tp"] + c["fn"]),
+            specificity=_div(c["tn"], c["tn"] + c["fp"]),
+            f1=_div(2 * c["tp"], 2 * c["tp"] + c["fp"] + c["fn"]),
+            mcc=_mcc(c),
+            **c,
+        )
+    if scores is not None:
+        out.update(roc_auc=roc_auc(t, scores), pr_auc=average_precision(t, scores))
+    return out
