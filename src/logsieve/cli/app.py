@@ -236,6 +236,108 @@ def datasets_fetch(
     fetch_command(name, home, quiet, base_url=base_url, extract=not no_extract, verify=verify)
 
 
+# --------------------------------------------------------------------------- models
+@app.command()
+def models(as_json: Json = False) -> None:
+    """List every detector: input kind, whether it needs labels, paper."""
+    from logsieve.cli.models import models_command
+
+    rows = models_command()
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    from logsieve.cli.ui import print_table
+
+    print_table(
+        "Detectors (logsieve train --model NAME)",
+        [
+            {"name": r["name"], "input": r["input_kind"], "labels": "yes" if r["requires_labels"] else "no",
+             "description": r["description"]}
+            for r in rows
+        ],
+    )
+
+
+@app.command()
+def train(
+    windows: Annotated[Path, typer.Argument(help="Windows table (from `group` or `sequences`).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Detector name (see `logsieve models`).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write.")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Model parameter key=value (repeatable; JSON values).")
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="How validation/test windows are cut: chronological or random.")] = "chronological",
+    valid: Annotated[float, typer.Option("--valid", help="Validation fraction (thresholds, early stopping).")] = 0.1,
+    test: Annotated[float, typer.Option("--test", help="Held-out test fraction, written to MODEL_DIR/test_windows.parquet.")] = 0.0,
+    valid_file: Annotated[Path | None, typer.Option("--valid-file", help="Validation windows from a file instead.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the split and the model.")] = 0,
+    normal_only: Annotated[bool, typer.Option("--normal-only", help="Drop anomalous windows from training.")] = False,
+    include_anomalies: Annotated[
+        bool, typer.Option("--include-anomalies", help="Let (semi-)unsupervised models train on anomalous windows too.")
+    ] = False,
+    templates: Annotated[Path | None, typer.Option("--templates", help="event_id,template CSV (from `parse --templates-out`).")] = None,
+    events: Annotated[Path | None, typer.Option("--events", help="Events table: raw messages for text models.")] = None,
+    state: Annotated[Path | None, typer.Option("--state", help="Parser state to keep with the model (for `detect` on raw logs).")] = None,
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """Train a detector on a windows table; thresholds come from validation windows only."""
+    from logsieve.cli import commands
+
+    _quiet(quiet or as_json)
+    summary = commands.train(
+        windows, model, set_ or [], output, split=split, valid=valid, test=test, valid_file=valid_file, seed=seed,
+        normal_only=normal_only, include_anomalies=include_anomalies, templates=templates, events=events,
+        state=state, quiet=quiet or as_json,
+    )
+    _emit(summary, as_json, quiet, "train")
+
+
+@app.command()
+def detect(
+    input: Annotated[Path, typer.Argument(help="Windows table (.parquet) or a raw log (with --format).")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model directory from `logsieve train`.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Scores to write (.parquet).")],
+    format: Annotated[str | None, typer.Option("--format", "-f", help="Format of a raw log input.")] = None,
+    events: Annotated[Path | None, typer.Option("--events", help="Events table, to show raw lines and feed text models.")] = None,
+    state: Annotated[Path | None, typer.Option("--state", help="Parser state for a raw log (default: the model's).")] = None,
+    session: Annotated[str | None, typer.Option("--session", help="Session regex for a raw log.")] = None,
+    window: Annotated[str | None, typer.Option("--window", help="Count windows N[,STEP] for a raw log.")] = None,
+    time: Annotated[str | None, typer.Option("--time", help="Time windows DUR[,STEP] for a raw log.")] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help="Side-file labels for a raw log.")] = None,
+    top: Annotated[int, typer.Option("--top", help="Print the N most anomalous windows, explained, with raw lines.")] = 0,
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """Score windows (or a raw log) with a trained model; explain the worst ones."""
+    from logsieve.cli import commands
+
+    _quiet(quiet or as_json)
+    summary, shown = commands.detect(
+        input, model, output, format=format, events=events, state=state, session=session, window=window,
+        time=time, labels=labels, top=top,
+    )
+    if as_json:
+        typer.echo(json.dumps({**summary, "top": shown}, default=str))
+        return
+    if not quiet:
+        from logsieve.cli.ui import print_alerts, print_summary
+
+        print_summary("detect", summary)
+        print_alerts(shown)
+
+
+@app.command()
+def evaluate(
+    scores: Annotated[Path, typer.Argument(help="Scores from `logsieve detect` (with labels).")],
+    as_json: Json = False,
+) -> None:
+    """Precision, recall, specificity, F1, ROC-AUC, PR-AUC of a detect output."""
+    from logsieve.cli.models import evaluate_command
+
+    _emit(evaluate_command(scores), as_json, False, "evaluate")
+
+
 # --------------------------------------------------------------------------- demo
 @app.command()
 def demo(

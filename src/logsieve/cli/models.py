@@ -54,8 +54,10 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def read_windows(path: str | Path) -> pl.DataFrame:
+def read_windows(path: str | Path | pl.DataFrame) -> pl.DataFrame:
     """Read a windows table (Parquet) with a clear error when it is not one."""
+    if isinstance(path, pl.DataFrame):
+        return path
     path = Path(path)
     try:
         df = pl.read_parquet(path)
@@ -108,8 +110,19 @@ def parse_split(split: str | tuple[float, ...] | None) -> tuple[float, float, fl
     return values[0], values[1], values[2] if len(values) == 3 else None
 
 
+def with_messages(windows: pl.DataFrame, input_kind: str, events: str | Path | pl.DataFrame | None) -> pl.DataFrame:
+    """Raw-text models read a ``messages`` column; attach it from the events table if needed."""
+    if input_kind != "raw" or "messages" in windows.columns:
+        return windows
+    if events is None:
+        raise LogsieveError("this model reads raw messages: pass the events table (--events EVENTS.parquet)")
+    from logsieve.grouping.text import attach_messages
+
+    return attach_messages(windows, events)
+
+
 def train_command(
-    windows_path: str | Path,
+    windows_path: str | Path | pl.DataFrame,
     model: str,
     params: Mapping[str, Any] | None,
     output_dir: str | Path,
@@ -121,6 +134,7 @@ def train_command(
     train_normal_only: bool = False,
     templates: str | Path | None = None,
     progress: Callable[[Any], None] | None = None,
+    events: str | Path | pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Train detector ``model`` on a windows Parquet file and save it to ``output_dir``.
 
@@ -133,6 +147,7 @@ def train_command(
 
     windows = read_windows(windows_path)
     detector = create_detector(model, **dict(params or {}))
+    windows = with_messages(windows, detector.input_kind, events)
     out = Path(output_dir)
     fractions = parse_split(split)
     if valid is not None and fractions is not None:
@@ -175,7 +190,11 @@ def train_command(
 
 
 def detect_command(
-    windows_path: str | Path, model_dir: str | Path, output: str | Path, top: int | None = None
+    windows_path: str | Path | pl.DataFrame,
+    model_dir: str | Path,
+    output: str | Path,
+    top: int | None = None,
+    events: str | Path | pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Score windows with a saved model; write ``window_id, score, is_anomaly, label, explanation``.
 
@@ -186,6 +205,7 @@ def detect_command(
 
     windows = read_windows(windows_path)
     detector = load_detector(model_dir)
+    windows = with_messages(windows, detector.input_kind, events)
     if WINDOW_ID not in windows.columns:
         windows = windows.with_columns(pl.int_range(pl.len()).cast(pl.String).alias(WINDOW_ID))
     t0 = time.perf_counter()

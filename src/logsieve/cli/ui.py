@@ -77,3 +77,58 @@ def byte_progress(description: str, enabled: bool = True) -> Iterator[Callable[[
             progress.update(task, completed=done, total=total or None)
 
         yield update
+
+
+@contextmanager
+def epoch_progress(description: str, total: int | None, enabled: bool = True) -> Iterator[Callable[[Any], None] | None]:
+    """A progress bar over training epochs; yields the callback detectors call once per epoch."""
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"))
+    with Progress(*columns, console=err_console(), transient=True) as progress:
+        task = progress.add_task(description, total=total, info="")
+
+        def update(report: Any) -> None:
+            info = ""
+            if hasattr(report, "epoch"):
+                loss = getattr(report, "train_loss", None)
+                info = f"epoch {report.epoch}" + (f"  loss {loss:.4f}" if isinstance(loss, float) else "")
+            progress.update(task, advance=1, info=info)
+
+        yield update
+
+
+def _expl_lines(exp: dict[str, Any]) -> list[str]:
+    """Readable lines from a detector explanation (known shapes first, then generic keys)."""
+    out: list[str] = []
+    for pos in exp.get("positions", [])[:5]:
+        expected = ", ".join(
+            f"{e.get('event_id')} ({e.get('probability', 0):.2f})" for e in pos.get("expected", [])[:3]
+        )
+        out.append(
+            f"line {pos.get('line_id', '?')}: {pos.get('event_id')} {pos.get('template', '')!r} "
+            f"- {pos.get('reason', '')}" + (f"; expected {expected}" if expected else "")
+        )
+    for key in ("events", "relations", "violated", "attention"):
+        items = exp.get(key)
+        if isinstance(items, list) and items:
+            out.append(f"{key}: " + "; ".join(str(i)[:120] for i in items[:3]))
+    return out
+
+
+def print_alerts(alerts: Sequence[dict[str, Any]]) -> None:
+    """The N worst windows: score, explanation, raw lines (flagged lines marked with >)."""
+    con = console()
+    for alert in alerts:
+        con.rule(f"[bold]{alert['window_id']}[/]  score {alert['score']:.4g}  label {alert.get('label')}")
+        exp = alert.get("explanation") or {}
+        flagged = {p.get("line_id") for p in exp.get("positions", [])}
+        for line in _expl_lines(exp):
+            con.print(f"  {line}", markup=False, highlight=False)
+        lines = alert.get("lines") or []
+        for row in lines[:25]:
+            mark = ">" if row["line_id"] in flagged else " "
+            con.print(f" {mark}{row['line_id']:>9}  {row['content']}", markup=False, highlight=False)
+        if len(lines) > 25:
+            con.print(f"  ... {len(lines) - 25} more lines")
