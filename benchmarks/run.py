@@ -47,25 +47,17 @@ def _child(code: str, setup: str = "") -> dict:
 
 
 def _truth_code() -> str:
-    """Code (for a child) that labels HDFS lines with the 30 published HDFS templates.
+    """Code (for a child) defining ``hdfs_truth(contents) -> list[str]``: the reference ids.
 
-    The 2% sample has no per-line ground truth; the full-dataset template list of Loghub
-    (E1..E30, wildcards as ``<*>``) is turned into anchored regexes and each line takes the
-    most specific template it matches (longest literal text first); lines matching none form
-    one extra group. Both parsers are scored against this same reference.
+    The 2% sample has no per-line ground truth; Loghub's full-dataset HDFS template list
+    (E1..E30) gives one (benchmarks/hdfs_keys.py). Both parsers are scored against it.
     """
     return f"""
-    import polars as pl, re
+    import polars as pl, sys
+    sys.path.insert(0, {str(REPO / "benchmarks")!r})
+    from hdfs_keys import loghub_hdfs_ids
     def hdfs_truth(contents):
-        tpl = pl.read_csv({str(HDFS_TEMPLATES)!r})
-        rows = sorted(zip(tpl["EventId"], tpl["EventTemplate"]), key=lambda r: -len(r[1].replace("<*>", "")))
-        s = pl.Series(contents)
-        truth = pl.Series([None] * len(s), dtype=pl.String)
-        for eid, t in rows:
-            rx = "^" + ".*?".join(re.escape(p) for p in t.split("<*>")) + "$"
-            hit = s.str.contains(rx) & truth.is_null()
-            truth = pl.select(pl.when(hit).then(pl.lit(eid)).otherwise(truth)).to_series()
-        return truth.fill_null("unmatched").to_list()
+        return loghub_hdfs_ids(pl.Series(contents), {str(HDFS_TEMPLATES)!r}).to_list()
     """
 
 
