@@ -106,3 +106,85 @@ def test_parse_with_truth_prints_accuracy(shared_data: Path, tmp_path: Path) -> 
     assert res.exit_code == 0, res.output
     acc = json.loads(res.stdout.strip().splitlines()[-1])["accuracy"]
     assert acc["GA"] >= 0.99 and {"PA", "F1_GA"} <= set(acc)
+
+
+def _synthetic_windows(tmp_path: Path) -> tuple[Path, Path, Path]:
+    log = tmp_path / "s.log"
+    assert invoke("synth", "-o", log, "--lines", "20000", "--seed", "5", "-q").exit_code == 0
+    events, windows, state = tmp_path / "ev.parquet", tmp_path / "w.parquet", tmp_path / "st.json"
+    assert invoke("parse", log, "-o", events, "--state", state, "-q").exit_code == 0
+    res = invoke("group", events, "-o", windows, "--labels", tmp_path / "s.labels.csv", "--json")
+    assert res.exit_code == 0, res.output
+    return events, windows, state
+
+
+def test_models_lists_every_registered_detector() -> None:
+    from logsieve.detectors.registry import list_detectors
+
+    res = invoke("models", "--json")
+    assert res.exit_code == 0
+    names = {row["name"] for row in json.loads(res.output)}
+    assert names == set(list_detectors())
+    assert {"deeplog", "pca", "invariants"} <= names
+
+
+def test_train_detect_evaluate_round_trip(tmp_path: Path) -> None:
+    events, windows, state = _synthetic_windows(tmp_path)
+    model = tmp_path / "model"
+    res = invoke("train", windows, "-m", "deeplog", "-o", model, "--set", "epochs=2", "--set", "hidden_size=16",
+                 "--test", "0.3", "--normal-only", "--templates", events, "--state", state, "--json")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["split"]["train"]["anomalous"] == 0
+    assert (model / "model.json").exists() and (model / "parser_state.json").exists()
+    scores = tmp_path / "scores.parquet"
+    res = invoke("detect", model / "test_windows.parquet", "-m", model, "-o", scores, "--events", events,
+                 "--top", "2", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["windows"] == summary["split"]["test"]["windows"]
+    for alert in out["top"]:
+        assert alert["explanation"]["positions"] and alert["lines"]
+    table = pl.read_parquet(scores)
+    assert table.columns == ["window_id", "score", "is_anomaly", "label", "explanation"]
+    res = invoke("evaluate", scores, "--json")
+    metrics = json.loads(res.output)
+    assert res.exit_code == 0 and {"precision", "recall", "specificity", "f1", "roc_auc", "pr_auc"} <= set(metrics)
+
+
+def test_detect_on_a_raw_log_uses_the_models_parser_state(tmp_path: Path) -> None:
+    events, windows, state = _synthetic_windows(tmp_path)
+    model = tmp_path / "model"
+    assert invoke("train", windows, "-m", "pca", "-o", model, "--state", state, "-q").exit_code == 0
+    later = tmp_path / "later.log"
+    assert invoke("synth", "-o", later, "--lines", "3000", "--seed", "9", "-q").exit_code == 0
+    scores = tmp_path / "later_scores.parquet"
+    res = invoke("detect", later, "--format", "hdfs", "-m", model, "-o", scores, "--json")
+    assert res.exit_code == 0, res.output
+    assert pl.read_parquet(scores).height == json.loads(res.stdout.strip().splitlines()[-1])["windows"] > 0
+
+
+def test_train_errors_are_one_line(tmp_path: Path) -> None:
+    _, windows, _ = _synthetic_windows(tmp_path)
+    res = invoke("train", windows, "-m", "nosuchmodel", "-o", tmp_path / "m")
+    assert res.exit_code == 2 and "deeplog" in res.output
+    res = invoke("train", windows, "-m", "deeplog", "-o", tmp_path / "m", "--set", "nonsense")
+    assert res.exit_code == 2 and "key=value" in res.output
+    res = invoke("detect", tmp_path / "nope.parquet", "-m", tmp_path / "m", "-o", tmp_path / "s.parquet")
+    assert res.exit_code == 2
+
+
+def test_sequences_import(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "train.parquet"
+    res = invoke("sequences", shared_data / "hdfs_deeplog" / "hdfs_train", "-o", out, "--label", "0", "--json")
+    assert res.exit_code == 0, res.output
+    table = pl.read_parquet(out)
+    assert table.height == 4855 and (table["label"] == 0).all()
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    res = invoke("demo", "-w", tmp_path / "demo", "--lines", "20000", "--json")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["lines"] == 20000 and summary["windows"] > 0 and summary["test_windows"] > 0
+    assert set(summary["caught_by_kind"]) == {"extra_error", "missing_step", "stalled", "unusual_param", "wrong_order"}
