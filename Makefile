@@ -21,6 +21,8 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/run.py parse
+	$(PY) benchmarks/loghub_ga.py
+	$(PY) benchmarks/bench_deeplog.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
