@@ -194,3 +194,19 @@ def test_split_plan_matches_regex_on_loghub(shared_data: Path, system: str, monk
     lines = (shared_data / "loghub_2k" / system / f"{system}_2k.log").read_text(encoding="utf-8").splitlines()
     fast, slow = _structure_both_ways(system.lower(), lines, monkeypatch)
     assert fast.equals(slow)
+
+
+def test_weblog_csv_header_is_skipped(tmp_path: Path) -> None:
+    log = tmp_path / "web.csv"
+    log.write_text(
+        "IP,Time,URL,Staus\n"
+        "10.128.2.1,[29/Nov/2017:06:58:55,GET /login.php HTTP/1.1,200\n"
+        '"10.128.2.1","[29/Nov/2017:06:59:02","POST /process.php HTTP/1.1","302"\n'
+        "10.131.2.1,[29/Nov/2017:06:59:03,GET /login.php HTTP/1.1,200\n"
+    )
+    events, stats = LogParser("weblog").parse_files(log)
+    assert stats.skipped_lines == 1 and events.height == 3
+    assert events["IP"].to_list() == ["10.128.2.1", "10.128.2.1", "10.131.2.1"]
+    assert events["Status"].to_list() == ["200", "302", "200"]
+    assert events["event_id"][0] == events["event_id"][2]
+    assert str(events["timestamp"][1]) == "2017-11-29 06:59:02+00:00"

@@ -338,6 +338,29 @@ def evaluate(
     _emit(evaluate_command(scores), as_json, False, "evaluate")
 
 
+@app.command()
+def compare(
+    windows: Annotated[Path, typer.Argument(help="Windows table to compare the models on.")],
+    models_: Annotated[str, typer.Option("--models", help="Comma-separated detector names.")] = "ae,lstm_ae,iforest_ae",
+    top: Annotated[int, typer.Option("--top", help="Top outliers shown per model.")] = 10,
+    events: Annotated[Path | None, typer.Option("--events", help="Events table: raw lines and templates.")] = None,
+    plots: Annotated[Path | None, typer.Option("--plots", help="Directory for score histograms (PNG).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the full report as JSON.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Model parameter MODEL.key=value (repeatable).")] = None,
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """Fit several detectors on the same windows: top outliers, score distributions, overlap."""
+    from logsieve.cli.compare import compare_command, render_compare
+
+    _quiet(quiet or as_json)
+    report = compare_command(windows, models_, top=top, events_path=events, plot_dir=plots, output=output, params=set_ or None)
+    if as_json:
+        typer.echo(json.dumps(report, default=str))
+    elif not quiet:
+        typer.echo(render_compare(report))
+
+
 # --------------------------------------------------------------------------- demo
 @app.command()
 def demo(

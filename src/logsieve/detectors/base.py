@@ -228,12 +228,12 @@ class BaseDetector(abc.ABC):
         self._validate_params()
         windows = check_windows(windows)
         labels = resolve_labels(windows, y)
-        windows = windows.with_columns(pl.Series(LABEL, labels).cast(pl.Int8))
+        windows = windows.with_columns(pl.Series(LABEL, labels, nan_to_null=True).cast(pl.Int8))
         if valid is None:
             train, valid_w = split_valid(windows, self.valid_fraction)
         else:
             valid_w = check_windows(valid, "validation windows")
-            valid_w = valid_w.with_columns(pl.Series(LABEL, resolve_labels(valid_w)).cast(pl.Int8))
+            valid_w = valid_w.with_columns(pl.Series(LABEL, resolve_labels(valid_w), nan_to_null=True).cast(pl.Int8))
             train = windows
         train = self._select_training(train)
         if train.height == 0:

@@ -323,7 +323,7 @@ class LogParser:
         skip = pl.lit(False)
         if self.format_ is not None and self.format_.skip_pattern:
             skip = pl.col("line").str.contains(self.format_.skip_pattern) & ~blank
-        n_blank, n_skip = frame.select(blank.sum(), skip.sum()).row(0)
+        n_blank, n_skip = frame.select(blank.sum().alias("blank"), skip.sum().alias("skip")).row(0)
         stats.blank_lines += int(n_blank)
         stats.skipped_lines += int(n_skip)
         if n_blank or n_skip:
