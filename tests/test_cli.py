@@ -188,3 +188,16 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["lines"] == 20000 and summary["windows"] > 0 and summary["test_windows"] > 0
     assert set(summary["caught_by_kind"]) == {"extra_error", "missing_step", "stalled", "unusual_param", "wrong_order"}
+
+
+def test_package_import_is_light() -> None:
+    code = "import sys, logsieve, logsieve.cli.app; print('torch' in sys.modules, 'sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"
+
+
+def test_public_names_resolve() -> None:
+    import logsieve
+
+    for name in logsieve.__all__:
+        assert getattr(logsieve, name) is not None

@@ -21,6 +21,17 @@ _LAZY = {
     "Drain": "logsieve.parsing.drain:Drain",
     "LogParser": "logsieve.parsing.parser:LogParser",
     "parse_file": "logsieve.parsing.parser:parse_file",
+    "group": "logsieve.grouping:group",
+    "Sessions": "logsieve.grouping:Sessions",
+    "CountWindows": "logsieve.grouping:CountWindows",
+    "TimeWindows": "logsieve.grouping:TimeWindows",
+    "read_labels": "logsieve.grouping:read_labels",
+    "read_sequences": "logsieve.grouping:read_sequences",
+    "split_windows": "logsieve.grouping:split_windows",
+    "create_detector": "logsieve.detectors.registry:create_detector",
+    "list_detectors": "logsieve.detectors.registry:list_detectors",
+    "load_detector": "logsieve.detectors.registry:load_detector",
+    "generate": "logsieve.synth:generate",
 }
 
 __all__ = ["__version__", *_LAZY]
