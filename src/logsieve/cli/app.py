@@ -306,6 +306,9 @@ def detect(
     time: Annotated[str | None, typer.Option("--time", help="Time windows DUR[,STEP] for a raw log.")] = None,
     labels: Annotated[Path | None, typer.Option("--labels", help="Side-file labels for a raw log.")] = None,
     top: Annotated[int, typer.Option("--top", help="Print the N most anomalous windows, explained, with raw lines.")] = 0,
+    templates: Annotated[
+        Path | None, typer.Option("--templates", help="event_id,template CSV: semantic models embed new templates.")
+    ] = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -315,7 +318,7 @@ def detect(
     _quiet(quiet or as_json)
     summary, shown = commands.detect(
         input, model, output, format=format, events=events, state=state, session=session, window=window,
-        time=time, labels=labels, top=top,
+        time=time, labels=labels, top=top, templates=templates,
     )
     if as_json:
         typer.echo(json.dumps({**summary, "top": shown}, default=str))

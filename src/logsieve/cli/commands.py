@@ -201,6 +201,7 @@ def train(
 def detect(
     input: Path, model_dir: Path, output: Path, *, format: str | None, events: Path | None, state: Path | None,
     session: str | None, window: str | None, time: str | None, labels: Path | None, top: int,
+    templates: Path | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Score a windows table, or parse + group + score a raw log; return the top-N alerts."""
     import json
@@ -234,7 +235,7 @@ def detect(
         windows = input
         if events is not None:
             events_df = pl.read_parquet(events)
-    summary = detect_command(windows, model_dir, output, events=events_df)
+    summary = detect_command(windows, model_dir, output, events=events_df, templates=templates)
     shown: list[dict[str, Any]] = []
     if top > 0:
         scores = pl.read_parquet(output).with_row_index("__row")

@@ -195,6 +195,7 @@ def detect_command(
     output: str | Path,
     top: int | None = None,
     events: str | Path | pl.DataFrame | None = None,
+    templates: str | Path | None = None,
 ) -> dict[str, Any]:
     """Score windows with a saved model; write ``window_id, score, is_anomaly, label, explanation``.
 
@@ -206,6 +207,9 @@ def detect_command(
     windows = read_windows(windows_path)
     detector = load_detector(model_dir)
     windows = with_messages(windows, detector.input_kind, events)
+    if templates is not None and hasattr(detector, "add_templates"):
+        # semantic models embed templates first seen after training instead of treating them as zero vectors
+        detector.add_templates(read_templates_file(templates))
     if WINDOW_ID not in windows.columns:
         windows = windows.with_columns(pl.int_range(pl.len()).cast(pl.String).alias(WINDOW_ID))
     t0 = time.perf_counter()
