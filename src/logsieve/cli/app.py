@@ -364,6 +364,40 @@ def compare(
         typer.echo(render_compare(report))
 
 
+@app.command()
+def experiment(
+    config: Annotated[Path, typer.Argument(help="Experiment grid (TOML), e.g. experiments/quick.toml.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Run directory (resumable).")],
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only these aspects (repeatable or a,b).")] = None,
+    max_cells: Annotated[int | None, typer.Option("--max-cells", help="Stop after N new cells.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid size and exit.")] = False,
+    retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Run failed cells again.")] = False,
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """Run the study grid (datasets x grouping x split x models x seeds); resumes where it stopped."""
+    from logsieve.cli.experiment import experiment_command
+    from logsieve.cli.ui import cell_progress
+
+    _quiet(quiet or as_json)
+    with cell_progress(enabled=not (quiet or as_json or dry_run)) as cb:
+        summary = experiment_command(
+            config, output, max_cells=max_cells, dry_run=dry_run, only=only, retry_errors=retry_errors, progress=cb
+        )
+    _emit(summary, as_json, quiet, "experiment")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory of `logsieve experiment`.")],
+    as_json: Json = False,
+) -> None:
+    """Rebuild results.parquet, report.md and report.html of an experiment run."""
+    from logsieve.cli.experiment import report_command
+
+    _emit(report_command(run_dir), as_json, False, "report")
+
+
 # --------------------------------------------------------------------------- demo
 @app.command()
 def demo(

@@ -132,3 +132,20 @@ def print_alerts(alerts: Sequence[dict[str, Any]]) -> None:
             con.print(f" {mark}{row['line_id']:>9}  {row['content']}", markup=False, highlight=False)
         if len(lines) > 25:
             con.print(f"  ... {len(lines) - 25} more lines")
+
+
+@contextmanager
+def cell_progress(enabled: bool = True) -> Iterator[Callable[[Any], None] | None]:
+    """A progress bar over experiment cells (the runner reports each start and end)."""
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TextColumn("{task.fields[info]}"))
+    with Progress(*columns, console=err_console(), transient=True) as progress:
+        task = progress.add_task("experiment", total=None, info="")
+
+        def update(event: Any) -> None:
+            progress.update(task, completed=event.done, total=event.total, info=f"{event.aspect}: {event.label}"[:60])
+
+        yield update
