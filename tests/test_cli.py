@@ -201,3 +201,23 @@ def test_public_names_resolve() -> None:
 
     for name in logsieve.__all__:
         assert getattr(logsieve, name) is not None
+
+
+def test_experiment_and_report_commands(shared_data: Path, tmp_path: Path) -> None:
+    quick = Path(__file__).resolve().parents[1] / "experiments" / "quick.toml"
+    res = invoke("experiment", quick, "-o", tmp_path / "run", "--dry-run", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout.strip().splitlines()[-1])["unique"] > 0
+    res = invoke("experiment", quick, "-o", tmp_path / "run", "--only", "split", "--max-cells", "1", "--json")
+    assert res.exit_code == 0, res.output
+    res = invoke("report", tmp_path / "run", "--json")
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "<html" in html.lower()
+
+
+def test_experiment_unknown_key_is_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[run]\nseeds = [0]\nbogus = 1\n")
+    res = invoke("experiment", cfg, "-o", tmp_path / "run")
+    assert res.exit_code == 2 and "bogus" in res.output
