@@ -141,7 +141,7 @@ def render(results: list[dict], seeds: list[int]) -> str:
         "",
     ]
     by_ds: dict[str, list[dict]] = {}
-    for r in results:
+    for r in sorted(results, key=lambda r: r["model"]):
         by_ds.setdefault(r["dataset"], []).append(r)
     for ds, rows in by_ds.items():
         lines += [f"## {ds}", "", "| model | P | R | Spec | F1 | ROC-AUC | train s | detect s | published |",
@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--output", type=Path, default=DOC)
     ap.add_argument("--json", type=Path, default=REPO / "out" / "results.json")
+    ap.add_argument("--merge", type=Path, nargs="*", default=[], help="earlier --json outputs to include (rows of other models)")
     args = ap.parse_args(argv)
     from logsieve.detectors.registry import get_detector_class, list_detectors
 
@@ -183,6 +184,12 @@ def main(argv: list[str] | None = None) -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     data = datasets(set(args.datasets.split(",")))
     results: list[dict] = []
+    for path in args.merge:
+        text = path.read_text()
+        rows = json.loads(text) if text.lstrip().startswith("[") else [
+            json.loads(line) for line in text.splitlines() if line.startswith("{")
+        ]  # a JSON list (--json) or the JSON lines this script prints as it goes
+        results += [r for r in rows if r["model"] not in models]
     for ds, d in data.items():
         for model in models:
             cls = get_detector_class(model)
