@@ -1394,7 +1394,10 @@ def run_experiment(
         Recompute cells stored with ``status = "error"`` (they are skipped otherwise).
     jobs
         Worker processes (default: the config's ``[run] jobs``). Each uses one
-        torch thread.
+        torch thread. They are *spawned* (fresh interpreters), so a script that calls
+        this with ``jobs > 1`` needs the usual ``if __name__ == "__main__":`` guard; the
+        ``logsieve`` command and ``python -m logsieve`` are fine. Detectors registered
+        at run time (not importable by name) need ``jobs=1``.
     progress
         Called with a :class:`CellEvent` when each cell starts and ends.
     """
