@@ -104,6 +104,20 @@ def test_positions_method_hand_made(windows: pl.DataFrame) -> None:
         lines_to_first_alert(_fit(CountBad, windows), windows, method="positions")
 
 
+def test_resolve_method(windows: pl.DataFrame) -> None:
+    from logsieve.evaluation.early import resolve_method
+
+    positional = _fit(Positional, windows)
+    normal = pl.DataFrame({"window_id": ["n"], "event_ids": [["E1", "E2"]], "label": pl.Series([0], dtype=pl.Int8)})
+    # a window without failed predictions still shows per-position decisions (an empty list)
+    assert resolve_method(positional, normal) == "positions"
+    assert lines_to_first_alert(positional, normal, method="positions")["lines_seen"].to_list() == [None]
+    assert resolve_method(_fit(CountBad, windows), windows) == "prefix"
+    assert resolve_method(positional, windows, "prefix") == "prefix"
+    with pytest.raises(LogsieveError, match="unknown early-detection method"):
+        resolve_method(positional, windows, "sometimes")  # type: ignore[arg-type]
+
+
 def test_deeplog_uses_positions() -> None:
     from detector_fixtures import make_windows
 

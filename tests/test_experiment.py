@@ -375,7 +375,11 @@ models = ["deeplog"]
     assert early["early_method"] == "positions"
     assert early["early_n"] == early["tp"]
     lines = pl.read_parquet(tmp_path / "run" / "early" / f"{early['key']}.parquet")
-    assert lines.height == early["tp"] and (lines["lines_seen"] <= lines["length"]).all()
+    anomalous = lines.filter(pl.col("label") == 1)
+    assert anomalous.height == early["tp"] and (anomalous["lines_seen"] <= anomalous["length"]).all()
+    # normal windows read line by line: for a next-event model, an alert iff the window is a false positive
+    assert early["early_normal_windows"] == early["fp"] + early["tn"] == lines.filter(pl.col("label") == 0).height
+    assert early["early_false_alarm_rate"] == pytest.approx(early["fp"] / (early["fp"] + early["tn"]))
     noisy = results.filter(pl.col("parsing_noise") == "tokens:0.05").row(0, named=True)
     assert json.loads(noisy["noise_json"])["lines_perturbed"] == round(0.05 * 3000)
     assert noisy["windows_checksum"] != results.filter(pl.col("parsing_noise") == "none")["windows_checksum"][0]

@@ -372,6 +372,7 @@ def experiment(
     max_cells: Annotated[int | None, typer.Option("--max-cells", help="Stop after N new cells.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid size and exit.")] = False,
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Run failed cells again.")] = False,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (one torch thread each).")] = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -382,7 +383,8 @@ def experiment(
     _quiet(quiet or as_json)
     with cell_progress(enabled=not (quiet or as_json or dry_run)) as cb:
         summary = experiment_command(
-            config, output, max_cells=max_cells, dry_run=dry_run, only=only, retry_errors=retry_errors, progress=cb
+            config, output, max_cells=max_cells, dry_run=dry_run, only=only, retry_errors=retry_errors, jobs=jobs,
+            progress=cb,
         )
     _emit(summary, as_json, quiet, "experiment")
 

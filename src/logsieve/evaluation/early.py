@@ -26,6 +26,13 @@ Two ways to find the first alert:
     always): a window not flagged by then counts as seen to its end.
 
 ``method="auto"`` picks ``positions`` when the detector supports it, else ``prefix``.
+
+The price of alerting early: read line by line, a *normal* window may raise an alert
+too (a classifier trained on complete windows can find a short prefix suspicious, e.g.
+on HDFS where truncated sessions are anomalies). Running :func:`lines_to_first_alert`
+on normal windows (with the same method) measures it: the share of them with a
+``lines_seen`` is the streaming false-alarm rate. For next-event models it equals the
+whole-window false-positive rate (any failed prediction flags the window).
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ from logsieve.schema import EVENT_IDS, LINE_IDS, WINDOW_ID
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EARLY_SCHEMA", "early_summary", "lines_to_first_alert", "supports_positions"]
+__all__ = ["EARLY_SCHEMA", "early_summary", "lines_to_first_alert", "resolve_method", "supports_positions"]
 
 EarlyMethod = Literal["auto", "positions", "prefix"]
 MESSAGES = "messages"  # raw-text models' column (logsieve.grouping.text.MESSAGES)
@@ -56,9 +63,10 @@ def _is_position_entry(entry: Any) -> bool:
 def supports_positions(detector: Any, probe: pl.DataFrame | None = None) -> bool:
     """Whether ``detector.explain`` gives next-event position decisions.
 
-    With ``probe`` (windows the detector flags), the explanation of the first one must
-    have a non-empty ``positions`` list of next-event entries; without it only the
-    method's presence is checked (the base explanation has no positions).
+    With ``probe`` (a few windows), the explanations must each carry a ``positions``
+    list whose entries (if any) are next-event entries (``position`` plus ``expected``
+    or ``rank``); a window without a failed prediction has an empty list. Without it,
+    only an overridden ``explain`` is required.
     """
     explain = getattr(detector, "explain", None)
     if explain is None:
@@ -70,12 +78,28 @@ def supports_positions(detector: Any, probe: pl.DataFrame | None = None) -> bool
     if probe is None or probe.height == 0:
         return True
     try:
-        out = explain(probe.head(1))
+        out = explain(probe.head(5))
     except Exception:  # a model whose explain cannot run here: fall back to prefixes
-        logger.debug("explain() failed on a probe window", exc_info=True)
+        logger.debug("explain() failed on probe windows", exc_info=True)
         return False
-    positions = out[0].get("positions") if out and isinstance(out[0], dict) else None
-    return bool(positions) and all(_is_position_entry(p) for p in positions)
+    if not out:
+        return False
+    for item in out:
+        positions = item.get("positions") if isinstance(item, dict) else None
+        if not isinstance(positions, list) or not all(_is_position_entry(p) for p in positions):
+            return False
+    return True
+
+
+def resolve_method(detector: Any, windows: pl.DataFrame, method: EarlyMethod = "auto") -> str:
+    """``"positions"`` or ``"prefix"``: the method :func:`lines_to_first_alert` uses."""
+    if method not in ("auto", "positions", "prefix"):
+        raise LogsieveError(f"unknown early-detection method {method!r} (auto, positions or prefix)")
+    if method == "auto":
+        return "positions" if supports_positions(detector, windows) else "prefix"
+    if method == "positions" and not supports_positions(detector, windows):
+        raise LogsieveError(f"{type(detector).__name__} gives no per-position decisions; use method='prefix'")
+    return method
 
 
 def _lengths(windows: pl.DataFrame) -> np.ndarray:
@@ -157,17 +181,13 @@ def lines_to_first_alert(
         ``window_id, length, lines_seen, method`` (:data:`EARLY_SCHEMA`), in the
         order of ``windows``; ``lines_seen`` is null for a window never flagged.
     """
-    if method not in ("auto", "positions", "prefix"):
-        raise LogsieveError(f"unknown early-detection method {method!r} (auto, positions or prefix)")
     if batch_size < 1:
         raise LogsieveError(f"batch_size must be positive, not {batch_size}")
     if windows.height == 0:
+        if method not in ("auto", "positions", "prefix"):
+            raise LogsieveError(f"unknown early-detection method {method!r} (auto, positions or prefix)")
         return pl.DataFrame(schema=EARLY_SCHEMA)
-    chosen = method
-    if method == "auto":
-        chosen = "positions" if supports_positions(detector, windows) else "prefix"
-    elif method == "positions" and not supports_positions(detector):
-        raise LogsieveError(f"{type(detector).__name__} gives no per-position decisions; use method='prefix'")
+    chosen = resolve_method(detector, windows, method)
     if chosen == "positions":
         seen = _by_positions(detector, windows)
     else:

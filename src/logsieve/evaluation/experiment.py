@@ -93,6 +93,9 @@ SPLITS = ("chronological", "random")
 EARLY_METHODS = ("auto", "positions", "prefix")
 SCOPES = ("train", "all")
 ORDERS = ("file", "window_id")
+#: early detection reads at most this many normal test windows (a seeded sample) to
+#: measure the false alarms of alerting line by line
+EARLY_NORMAL_MAX = 2000
 
 # --------------------------------------------------------------------------------------
 # config: small typed readers that raise one-line errors naming the file and section
@@ -1064,7 +1067,7 @@ def _part_counts(windows: pl.DataFrame) -> tuple[int, int]:
 def run_cell(cell: Cell, data: Prepared, run_dir: Path) -> dict[str, Any]:
     """Compute one cell; writes its scores / early files and returns its row (not yet stored)."""
     from logsieve.detectors.registry import create_detector, detector_info
-    from logsieve.evaluation.early import early_summary, lines_to_first_alert
+    from logsieve.evaluation.early import early_summary, lines_to_first_alert, resolve_method
     from logsieve.evaluation.metrics import evaluate
     from logsieve.evaluation.noise import flip_labels
     from logsieve.evaluation.resample import resample_anomalies
@@ -1138,13 +1141,28 @@ def run_cell(cell: Cell, data: Prepared, run_dir: Path) -> dict[str, Any]:
     if cell.early:
         t0 = time.perf_counter()
         hit = test.filter(pl.Series((y == 1) & known & (pred == 1)))
-        early = lines_to_first_alert(detector, hit, method=cell.early_method, max_prefix=cell.early_max_prefix or None)  # type: ignore[arg-type]
+        normal = test.filter(pl.Series((y == 0) & known))
+        if normal.height > EARLY_NORMAL_MAX:
+            rows = np.sort(np.random.default_rng(_seed_for(cell.seed, "early-normal")).choice(normal.height, EARLY_NORMAL_MAX, replace=False))
+            normal = normal[pl.Series(rows)]
+        method = resolve_method(detector, hit if hit.height else normal, cell.early_method)  # type: ignore[arg-type]
+        max_prefix = cell.early_max_prefix or None
+        early = lines_to_first_alert(detector, hit, method=method, max_prefix=max_prefix)  # type: ignore[arg-type]
+        early_normal = lines_to_first_alert(detector, normal, method=method, max_prefix=max_prefix)  # type: ignore[arg-type]
         row["early_seconds"] = time.perf_counter() - t0
-        write_parquet(early, run_dir / "early" / f"{cell.key}.parquet")
-        stats = early_summary(early)
-        for k, v in stats.items():
+        both = pl.concat(
+            [
+                early.with_columns(pl.lit(1, dtype=pl.Int8).alias(LABEL)),
+                early_normal.with_columns(pl.lit(0, dtype=pl.Int8).alias(LABEL)),
+            ]
+        )
+        write_parquet(both, run_dir / "early" / f"{cell.key}.parquet")
+        for k, v in early_summary(early).items():
             row[f"early_{k}"] = v
-        row["early_method"] = early.get_column("method")[0] if early.height else None
+        row["early_method"] = method
+        row["early_normal_windows"] = early_normal.height
+        alarms = int(early_normal.get_column("lines_seen").is_not_null().sum())
+        row["early_false_alarm_rate"] = alarms / early_normal.height if early_normal.height else math.nan
     return row
 
 
