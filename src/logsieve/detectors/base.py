@@ -443,6 +443,42 @@ def _templates_dict(templates: Mapping[str, str] | pl.DataFrame | None) -> dict[
     return {str(k): str(v) for k, v in templates.items()}
 
 
+def explanations_by_row(
+    detector: BaseDetector,
+    windows: pl.DataFrame,
+    inverse: np.ndarray,
+    scores: np.ndarray,
+    details: Mapping[int, list[dict[str, Any]]],
+    key: str,
+) -> list[dict[str, Any]]:
+    """One explanation per window row from per-distinct-window ``details`` (lists of dicts
+    with a ``position``); each entry gains the ``line_id`` at its position."""
+    from logsieve.schema import LINE_IDS
+
+    ids = _window_ids(windows)
+    line_ids = windows.get_column(LINE_IDS).to_list() if LINE_IDS in windows.columns else None
+    result = []
+    for row, u in enumerate(inverse.tolist()):
+        lines = line_ids[row] if line_ids is not None else None
+        entries = []
+        for d in details.get(u, []):
+            d = dict(d)
+            pos = d["position"]
+            d["line_id"] = int(lines[pos]) if lines is not None and pos < len(lines) else None
+            entries.append(d)
+        score = float(scores[u])
+        result.append(
+            {
+                "window_id": ids[row],
+                "score": score,
+                "threshold": detector.threshold_,
+                "is_anomaly": bool(score > detector.threshold_),
+                key: entries,
+            }
+        )
+    return result
+
+
 def _window_ids(windows: pl.DataFrame) -> list[str]:
     if WINDOW_ID in windows.columns:
         return [str(x) for x in windows.get_column(WINDOW_ID).to_list()]

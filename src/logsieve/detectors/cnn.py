@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from logsieve.detectors.base import _window_ids
+from logsieve.detectors.base import explanations_by_row
 from logsieve.detectors.logrobust import EventSemantics, encode_codes
 from logsieve.detectors.registry import register_detector
 from logsieve.detectors.robust import SupervisedTorchDetector
@@ -56,7 +56,6 @@ from logsieve.detectors.trainer import Batch
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import PAD, UNK, EventVocab, check_windows, distinct_windows, event_id_series
 from logsieve.features.semantic import list_embedders
-from logsieve.schema import LINE_IDS
 
 logger = logging.getLogger(__name__)
 
@@ -319,28 +318,7 @@ class CNN(SupervisedTorchDetector):
                         "known": int(arrays["codes"][u, j]) not in (PAD, UNK),
                     }
                 )
-        ids = _window_ids(windows)
-        line_ids = windows.get_column(LINE_IDS).to_list() if LINE_IDS in windows.columns else None
-        result = []
-        for row, u in enumerate(inverse.tolist()):
-            lines = line_ids[row] if line_ids is not None else None
-            entries = []
-            for d in details.get(u, []):
-                d = dict(d)
-                pos = d["position"]
-                d["line_id"] = int(lines[pos]) if lines is not None and pos < len(lines) else None
-                entries.append(d)
-            score = float(scores[u])
-            result.append(
-                {
-                    "window_id": ids[row],
-                    "score": score,
-                    "threshold": self.threshold_,
-                    "is_anomaly": bool(score > self.threshold_),
-                    "positions": entries,
-                }
-            )
-        return result
+        return explanations_by_row(self, windows, inverse, scores, details, "positions")
 
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -63,7 +63,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from logsieve.detectors.base import _templates_dict, _window_ids
+from logsieve.detectors.base import _templates_dict, explanations_by_row
 from logsieve.detectors.registry import register_detector
 from logsieve.detectors.robust import SupervisedTorchDetector
 from logsieve.detectors.trainer import Batch
@@ -77,7 +77,7 @@ from logsieve.features.semantic import (
     list_embedders,
 )
 from logsieve.features.sequence import PAD, UNK, EventVocab, check_windows, distinct_windows, event_id_series, pad_sequences
-from logsieve.schema import LINE_IDS, UNSEEN_EVENT_ID
+from logsieve.schema import UNSEEN_EVENT_ID
 
 logger = logging.getLogger(__name__)
 
@@ -468,28 +468,7 @@ class LogRobust(SupervisedTorchDetector):
                         "known": int(arrays["codes"][u, j]) not in (PAD, UNK),
                     }
                 )
-        ids = _window_ids(windows)
-        line_ids = windows.get_column(LINE_IDS).to_list() if LINE_IDS in windows.columns else None
-        result = []
-        for row, u in enumerate(inverse.tolist()):
-            lines = line_ids[row] if line_ids is not None else None
-            entries = []
-            for d in details.get(u, []):
-                d = dict(d)
-                pos = d["position"]
-                d["line_id"] = int(lines[pos]) if lines is not None and pos < len(lines) else None
-                entries.append(d)
-            score = float(scores[u])
-            result.append(
-                {
-                    "window_id": ids[row],
-                    "score": score,
-                    "threshold": self.threshold_,
-                    "is_anomaly": bool(score > self.threshold_),
-                    "attention": entries,
-                }
-            )
-        return result
+        return explanations_by_row(self, windows, inverse, scores, details, "attention")
 
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
