@@ -71,7 +71,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from logsieve.detectors.autoencoders import _check_choice, _check_int, chunk_sequences
-from logsieve.detectors.base import ProgressCallback, _window_ids
+from logsieve.detectors.base import ProgressCallback, _line_at, explanations_by_row
 from logsieve.detectors.registry import register_detector
 from logsieve.detectors.trainer import Batch, TorchDetector, train_module
 from logsieve.errors import LogsieveError
@@ -660,8 +660,8 @@ class Bursic(TorchDetector):
         line_ids = windows.get_column(LINE_IDS).to_list() if LINE_IDS in windows.columns else None
         texts = windows.get_column(MESSAGES).to_list() if MESSAGES in windows.columns else None
         first_chunk = np.searchsorted(owner, np.arange(windows.height))
-        out = []
-        for i, (wid, s) in enumerate(zip(_window_ids(windows), scores.tolist(), strict=True)):
+        details = []  # per row (score_key is None: every window is scored on its own)
+        for i in range(windows.height):
             n = int(enc.lengths[i])
             pos = np.arange(n)
             err = (
@@ -671,28 +671,21 @@ class Bursic(TorchDetector):
             )
             codes = enc.codes[enc.offsets[i] : enc.offsets[i] + n].astype(np.int64) - 1
             worst = np.argsort(-err, kind="stable")[:k].tolist()
-            entries = [
-                {
-                    "position": p,
-                    "line_id": int(line_ids[i][p])
-                    if line_ids and line_ids[i] is not None and p < len(line_ids[i])
-                    else None,
-                    "text": texts[i][p] if texts else lines.raw[codes[p]],
-                    "error": float(err[p]),
-                    "line_loss": float(a["line_nll"][codes[p]]),
-                }
-                for p in worst
-            ]
-            out.append(
-                {
-                    "window_id": wid,
-                    "score": s,
-                    "threshold": self.threshold_,
-                    "is_anomaly": bool(s > self.threshold_),
-                    "lines": entries,
-                }
+            details.append(
+                [
+                    {
+                        "position": p,
+                        "line_id": _line_at(line_ids[i] if line_ids else None, p),
+                        "text": texts[i][p] if texts else lines.raw[codes[p]],
+                        "error": float(err[p]),
+                        "line_loss": float(a["line_nll"][codes[p]]),
+                    }
+                    for p in worst
+                ]
             )
-        return out
+        return explanations_by_row(
+            self, windows, np.arange(windows.height), scores, details, "lines", line_ids=False
+        )
 
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -70,7 +70,7 @@ from logsieve.detectors.autoencoders import (
     expand_rows,
     weighted_quantile,
 )
-from logsieve.detectors.base import ProgressCallback, _window_ids
+from logsieve.detectors.base import ProgressCallback, explanations_by_row
 from logsieve.detectors.registry import register_detector
 from logsieve.detectors.trainer import Batch, TorchDetector, train_module
 from logsieve.errors import LogsieveError
@@ -309,34 +309,29 @@ class FarzadGulliver(TorchDetector):
         recon, codes = self._detector_parts(x)
         iso = self.forest_.score(codes)
         err = (recon.astype(np.float64) - x) ** 2
-        scores = self._score_distinct(windows)
+        scores = err.mean(axis=1)  # the scores of the distinct windows, as in _score
         k = max(1, min(int(top) if top is not None else 5, x.shape[1]))
         best = np.argsort(-err, axis=1, kind="stable")[:, :k]
         names = self.features_.feature_names_
-        out = []
-        for wid, row, s in zip(
-            _window_ids(windows), inverse.tolist(), scores.tolist(), strict=True
-        ):
-            out.append(
+        details = [
+            [
                 {
-                    "window_id": wid,
-                    "score": s,
-                    "threshold": self.threshold_,
-                    "is_anomaly": bool(s > self.threshold_),
-                    "isolation_score": float(iso[row]),
-                    "predicted_positive": bool(iso[row] <= self.positive_cut_),
-                    "features": [
-                        {
-                            "feature": names[j],
-                            "value": float(x[row, j]),
-                            "reconstructed": float(recon[row, j]),
-                            "error": float(err[row, j]),
-                        }
-                        for j in best[row].tolist()
-                    ],
+                    "feature": names[j],
+                    "value": float(x[u, j]),
+                    "reconstructed": float(recon[u, j]),
+                    "error": float(err[u, j]),
                 }
-            )
-        return out
+                for j in best[u].tolist()
+            ]
+            for u in range(len(x))
+        ]
+        forest = [
+            {"isolation_score": float(v), "predicted_positive": bool(v <= self.positive_cut_)}
+            for v in iso
+        ]
+        return explanations_by_row(
+            self, windows, inverse, scores, details, "features", extra=forest, line_ids=False
+        )
 
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

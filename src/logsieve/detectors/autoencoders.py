@@ -53,7 +53,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from logsieve.detectors.base import _window_ids
+from logsieve.detectors.base import explanations_by_row
+from logsieve.detectors.classical import average_path_length
 from logsieve.detectors.registry import register_detector
 from logsieve.detectors.trainer import Batch, TorchDetector
 from logsieve.errors import LogsieveError
@@ -252,17 +253,6 @@ class CountFeatures:
 
 
 # ====================================================================== isolation forest
-def _avg_path_length(n: np.ndarray) -> np.ndarray:
-    """``c(n)``: average path length of an unsuccessful BST search among ``n`` points."""
-    n = np.asarray(n, dtype=np.float64)
-    out = np.zeros_like(n)
-    two = n == 2
-    big = n > 2
-    out[two] = 1.0
-    out[big] = 2.0 * (np.log(n[big] - 1.0) + np.euler_gamma) - 2.0 * (n[big] - 1.0) / n[big]
-    return out
-
-
 def node_depths(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Depth of every node of a forest stored as child arrays (-1 = leaf), level by level."""
     depth = np.zeros(len(left), dtype=np.int64)
@@ -354,7 +344,7 @@ class ArrayIsolationForest:
             table[i, : len(f)] = f
         feature = np.where(leaf, -1, table[tree_of, local])
         depth = node_depths(left, right)
-        value = np.where(leaf, depth + _avg_path_length(cat("n_node_samples")), 0.0)
+        value = np.where(leaf, depth + average_path_length(cat("n_node_samples")), 0.0)
         arrays = {
             "left": left,
             "right": right,
@@ -386,7 +376,7 @@ class ArrayIsolationForest:
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Anomaly score ``2 ** (-E[h(x)] / c(psi))`` of every row, float64 in (0, 1]."""
-        norm = float(_avg_path_length(np.array([self.n_samples]))[0]) or 1.0
+        norm = float(average_path_length(np.array([self.n_samples]))[0]) or 1.0
         return np.power(2.0, -self.path_lengths(x) / norm)
 
     def to_arrays(self, prefix: str = "iforest.") -> dict[str, np.ndarray]:
@@ -623,36 +613,28 @@ class Autoencoder(TorchDetector):
         x = self.features_.transform(distinct)
         recon, _ = self._reconstruct(x)
         err = (recon.astype(np.float64) - x) ** 2
-        scores = self._score_distinct(windows)
+        scores = err.mean(axis=1)  # the scores of the distinct windows, as in _errors
         k = max(1, min(int(top) if top is not None else 5, x.shape[1]))
         best = np.argsort(-err, axis=1, kind="stable")[:, :k]
         names = self.features_.feature_names_
-        out = []
-        for wid, row, s in zip(
-            _window_ids(windows), inverse.tolist(), scores.tolist(), strict=True
-        ):
-            feats = [
+        details = [
+            [
                 {
                     "feature": names[j],
                     "template": self.templates_.get(names[j])
                     if self.features == "events"
                     else None,
-                    "value": float(x[row, j]),
-                    "reconstructed": float(recon[row, j]),
-                    "error": float(err[row, j]),
+                    "value": float(x[u, j]),
+                    "reconstructed": float(recon[u, j]),
+                    "error": float(err[u, j]),
                 }
-                for j in best[row].tolist()
+                for j in best[u].tolist()
             ]
-            out.append(
-                {
-                    "window_id": wid,
-                    "score": s,
-                    "threshold": self.threshold_,
-                    "is_anomaly": bool(s > self.threshold_),
-                    "features": feats,
-                }
-            )
-        return out
+            for u in range(len(x))
+        ]
+        return explanations_by_row(
+            self, windows, inverse, scores, details, "features", line_ids=False
+        )
 
     # ---- persistence
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -901,7 +883,12 @@ class LSTMAutoencoder(TorchDetector):
 
     def _score(self, windows: pl.DataFrame) -> np.ndarray:
         _, lengths, owner, nll = self._position_nll(windows)
-        n = windows.height
+        return self._window_scores(lengths, owner, nll, windows.height)
+
+    def _window_scores(
+        self, lengths: np.ndarray, owner: np.ndarray, nll: np.ndarray, n: int
+    ) -> np.ndarray:
+        """Window scores from :meth:`_position_nll` (mean or max over the positions)."""
         scores = np.zeros(n, dtype=np.float64)
         if len(owner) == 0:
             return scores
@@ -920,8 +907,8 @@ class LSTMAutoencoder(TorchDetector):
         self._check_fitted()
         windows = check_windows(windows)
         distinct, inverse, _ = distinct_windows(windows)
-        codes, _, owner, nll = self._position_nll(distinct)
-        scores = self._score_distinct(windows)
+        codes, lengths, owner, nll = self._position_nll(distinct)
+        scores = self._window_scores(lengths, owner, nll, distinct.height)
         k = int(top) if top is not None else 3
         raw_ids = distinct.get_column("event_ids").to_list()
         # every real position: (nll, position in its window, code), grouped by window
@@ -937,34 +924,23 @@ class LSTMAutoencoder(TorchDetector):
             strict=True,
         ):
             per_window.setdefault(w, []).append((v, p, c))
-        out = []
-        for wid, row, s in zip(
-            _window_ids(windows), inverse.tolist(), scores.tolist(), strict=True
-        ):
-            worst = sorted(per_window.get(row, []), key=lambda t: (-t[0], t[1]))[: max(1, k)]
-            positions = []
-            for value, pos, code in worst:
-                eid = raw_ids[row][pos]
-                positions.append(
-                    {
-                        "position": pos,
-                        "event_id": eid,
-                        "unseen": code == UNK,
-                        "template": self.templates_.get(eid),
-                        "nll": value,
-                        "probability": math.exp(-value),
-                    }
-                )
-            out.append(
+        details = {}
+        for u, entries in per_window.items():
+            worst = sorted(entries, key=lambda t: (-t[0], t[1]))[: max(1, k)]
+            details[u] = [
                 {
-                    "window_id": wid,
-                    "score": s,
-                    "threshold": self.threshold_,
-                    "is_anomaly": bool(s > self.threshold_),
-                    "positions": positions,
+                    "position": pos,
+                    "event_id": raw_ids[u][pos],
+                    "unseen": code == UNK,
+                    "template": self.templates_.get(raw_ids[u][pos]),
+                    "nll": value,
+                    "probability": math.exp(-value),
                 }
-            )
-        return out
+                for value, pos, code in worst
+            ]
+        return explanations_by_row(
+            self, windows, inverse, scores, details, "positions", line_ids=False
+        )
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state, arrays = super()._get_state()

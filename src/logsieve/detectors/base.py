@@ -45,7 +45,7 @@ import dataclasses
 import inspect
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, dataclass_transform
 
@@ -54,14 +54,30 @@ import polars as pl
 
 from logsieve.errors import LogsieveError, NotFittedError
 from logsieve.features.sequence import check_windows, distinct_windows
-from logsieve.schema import EVENT_IDS, LABEL, START, WINDOW_ID
+from logsieve.schema import EVENT_IDS, LABEL, LINE_IDS, START, WINDOW_ID
 
 logger = logging.getLogger(__name__)
 
 InputKind = Literal["sequence", "counts", "semantic", "raw"]
 ProgressCallback = Callable[[Any], None]
 
-__all__ = ["BaseDetector", "InputKind", "ProgressCallback", "resolve_labels", "split_valid"]
+__all__ = [
+    "BaseDetector",
+    "InputKind",
+    "ProgressCallback",
+    "check_positive_ints",
+    "explanations_by_row",
+    "resolve_labels",
+    "split_valid",
+]
+
+
+def check_positive_ints(obj: Any, *names: str) -> None:
+    """Raise :class:`LogsieveError` unless every attribute ``names`` of ``obj`` is an int >= 1."""
+    for key in names:
+        value = getattr(obj, key)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise LogsieveError(f"{key} must be a positive integer, not {value!r}")
 
 
 def resolve_labels(windows: pl.DataFrame, y: Any = None, what: str = "windows") -> np.ndarray:
@@ -448,24 +464,68 @@ def explanations_by_row(
     windows: pl.DataFrame,
     inverse: np.ndarray,
     scores: np.ndarray,
-    details: Mapping[int, list[dict[str, Any]]],
+    details: Mapping[int, list[dict[str, Any]]] | Sequence[list[dict[str, Any]]],
     key: str,
+    *,
+    extra: Sequence[Mapping[str, Any]] | None = None,
+    nested: str | None = None,
+    line_ids: bool = True,
 ) -> list[dict[str, Any]]:
-    """One explanation per window row from per-distinct-window ``details`` (lists of dicts
-    with a ``position``); each entry gains the ``line_id`` at its position."""
-    from logsieve.schema import LINE_IDS
+    """One explanation per window row from per-distinct-window details.
 
+    Parameters
+    ----------
+    detector : BaseDetector
+        The fitted detector (its ``threshold_``).
+    windows : pl.DataFrame
+        The explained windows (``window_id`` and ``line_ids`` are read when present).
+    inverse : ndarray of int
+        Index into ``scores`` / ``details`` / ``extra`` of every row of ``windows``
+        (the ``inverse`` of :func:`~logsieve.features.sequence.distinct_windows`, or
+        ``arange(n)`` for details computed per row).
+    scores : ndarray
+        Score of each distinct window.
+    details : mapping or sequence, index -> list of dicts
+        The entries shown under ``key`` (a missing index in a mapping: none).
+    key : str
+        Name of the entries' field.
+    extra : sequence of mappings, optional
+        Per distinct window, fields placed between ``is_anomaly`` and ``key``.
+    nested : str, optional
+        A field of every entry holding a list of dicts with a ``position``; they gain a
+        ``line_id`` too.
+    line_ids : bool, default True
+        Give every entry (a dict with a ``position``, possibly None) the ``line_id`` at
+        that position of its window (None when unknown). False copies the entries as
+        they are.
+
+    Returns
+    -------
+    list of dict
+        ``window_id``, ``score``, ``threshold``, ``is_anomaly``, the ``extra`` fields
+        and ``key``, in the order of ``windows``.
+    """
     ids = _window_ids(windows)
-    line_ids = windows.get_column(LINE_IDS).to_list() if LINE_IDS in windows.columns else None
+    all_lines = (
+        windows.get_column(LINE_IDS).to_list()
+        if line_ids and LINE_IDS in windows.columns
+        else None
+    )
+    by_index = details.get if isinstance(details, Mapping) else None
     result = []
     for row, u in enumerate(inverse.tolist()):
-        lines = line_ids[row] if line_ids is not None else None
-        entries = []
-        for d in details.get(u, []):
-            d = dict(d)
-            pos = d["position"]
-            d["line_id"] = int(lines[pos]) if lines is not None and pos < len(lines) else None
-            entries.append(d)
+        items = by_index(u, []) if by_index is not None else details[u]
+        if line_ids:
+            lines = all_lines[row] if all_lines is not None else None
+            entries = []
+            for d in items:
+                d = dict(d)
+                d["line_id"] = _line_at(lines, d["position"])
+                if nested is not None:
+                    d[nested] = [dict(a, line_id=_line_at(lines, a["position"])) for a in d[nested]]
+                entries.append(d)
+        else:
+            entries = [dict(d) for d in items]
         score = float(scores[u])
         result.append(
             {
@@ -473,10 +533,18 @@ def explanations_by_row(
                 "score": score,
                 "threshold": detector.threshold_,
                 "is_anomaly": bool(score > detector.threshold_),
+                **(extra[u] if extra is not None else {}),
                 key: entries,
             }
         )
     return result
+
+
+def _line_at(lines: Sequence[Any] | None, pos: int | None) -> int | None:
+    """The line id at ``pos`` of a window's ``line_ids`` (None when unknown)."""
+    if lines is None or pos is None or pos >= len(lines):
+        return None
+    return int(lines[pos])
 
 
 def _window_ids(windows: pl.DataFrame) -> list[str]:

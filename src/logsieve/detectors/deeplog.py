@@ -58,7 +58,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from logsieve.detectors.base import _window_ids
+from logsieve.detectors.base import check_positive_ints
+from logsieve.detectors.next_event import END_OF_WINDOW, NextEventMixin
 from logsieve.detectors.registry import register_detector
 from logsieve.detectors.trainer import Batch, TorchDetector, torch_session, train_module
 from logsieve.errors import LogsieveError, NotFittedError
@@ -75,14 +76,18 @@ from logsieve.features.sequence import (
     event_id_series,
     next_event_pairs,
 )
-from logsieve.schema import EVENT_ID, LINE_IDS
+from logsieve.schema import EVENT_ID
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DeepLog", "NextKeyLSTM", "ParameterValueModel", "Workflow", "build_workflow"]
-
-#: event id shown in explanations and workflows for "the window ended here"
-END_OF_WINDOW = "<end>"
+__all__ = [
+    "END_OF_WINDOW",
+    "DeepLog",
+    "NextKeyLSTM",
+    "ParameterValueModel",
+    "Workflow",
+    "build_workflow",
+]
 
 CITATION = (
     "Min Du, Feifei Li, Guineng Zheng, Vivek Srikumar. "
@@ -121,7 +126,7 @@ class NextKeyLSTM(nn.Module):
 
 
 @register_detector("deeplog")
-class DeepLog(TorchDetector):
+class DeepLog(NextEventMixin, TorchDetector):
     """DeepLog log-key anomaly detection (Du et al., CCS 2017).
 
     Parameters
@@ -203,15 +208,7 @@ class DeepLog(TorchDetector):
     # ------------------------------------------------------------------ data
     def _validate_params(self) -> None:
         super()._validate_params()
-        for key in ("history_size", "hidden_size", "num_layers", "num_candidates"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise LogsieveError(f"{key} must be a positive integer, not {value!r}")
-
-    @property
-    def _end_code(self) -> int:
-        """Output index of the end-of-window marker (only with ``session_bounds``)."""
-        return len(self.vocab_)
+        check_positive_ints(self, "history_size", "hidden_size", "num_layers", "num_candidates")
 
     def _pairs(self, windows: pl.DataFrame) -> Pairs:
         """Next-key pairs of ``windows`` under the ``session_bounds`` convention."""
@@ -219,22 +216,6 @@ class DeepLog(TorchDetector):
         if self.session_bounds:
             return next_event_pairs(append_marker(encoded, self._end_code), self.history_size, 0)
         return next_event_pairs(encoded, self.history_size, self.history_size)
-
-    def _pair_arrays(self, windows: pl.DataFrame) -> dict[str, np.ndarray]:
-        """Distinct (history, next key) pairs of ``windows`` weighted by their counts."""
-        distinct, _, counts = distinct_windows(windows)
-        pairs = self._pairs(distinct)
-        known = pairs.target != UNK  # an unseen key cannot be a training target
-        hist, target, weight, _ = count_pairs(
-            pairs.history[known],
-            pairs.target[known],
-            counts[pairs.window[known]].astype(np.float64),
-        )
-        return {
-            "history": hist.astype(np.int64),
-            "target": target.astype(np.int64),
-            "weight": weight.astype(np.float32),
-        }
 
     def _prepare_fit(self, train: pl.DataFrame) -> dict[str, np.ndarray]:
         self.vocab_ = EventVocab.fit(train)
@@ -250,25 +231,13 @@ class DeepLog(TorchDetector):
         )
         return arrays
 
-    def _prepare(self, windows: pl.DataFrame) -> dict[str, np.ndarray]:
-        return self._pair_arrays(windows)
-
     def build_module(self) -> nn.Module:
-        n_out = len(self.vocab_) + (1 if self.session_bounds else 0)
         return NextKeyLSTM(
-            len(self.vocab_), n_out, self.hidden_size, self.num_layers, self.embedding_dim
+            len(self.vocab_), self.n_outputs_, self.hidden_size, self.num_layers, self.embedding_dim
         )
 
     def training_step(self, module: nn.Module, batch: Batch) -> torch.Tensor:
         return F.cross_entropy(module(batch["history"]), batch["target"], reduction="none")
-
-    def _natural_threshold(self) -> float:
-        return self.num_candidates - 0.5
-
-    @property
-    def oov_rank_(self) -> int:
-        """Score given to a key unseen in training: always outside the top-g."""
-        return max(self.vocab_.n_keys + (1 if self.session_bounds else 0), int(self.num_candidates))
 
     def update(
         self,
@@ -291,58 +260,26 @@ class DeepLog(TorchDetector):
         return self
 
     # ------------------------------------------------------------------ scoring
-    @staticmethod
-    def _masked_logits(module: nn.Module, history: torch.Tensor) -> torch.Tensor:
-        logits = module(history)
-        logits[:, :N_SPECIAL] = -math.inf  # padding / unknown are never predictions
-        return logits
-
-    def _rank_step(self, module: nn.Module, batch: Batch) -> torch.Tensor:
-        logits = self._masked_logits(module, batch["history"])
-        target = batch["target"]
-        known = target >= N_SPECIAL
-        actual = logits.gather(1, target.clamp_min(N_SPECIAL)[:, None])
-        rank = (logits > actual).sum(1)
-        rank = torch.where(known, rank, torch.full_like(rank, self.oov_rank_))
-        return rank.cpu()
-
-    def _pair_ranks(self, windows: pl.DataFrame):  # type: ignore[no-untyped-def]
-        """Pairs of ``windows`` and the rank of each (computed once per distinct pair)."""
-        pairs = self._pairs(windows)
-        hist_u, target_u, _, inverse = count_pairs(pairs.history, pairs.target)
-        if len(target_u) == 0:
-            return pairs, np.zeros(0, dtype=np.float64)
-        chunks = self._infer(
-            self._rank_step,
-            {"history": hist_u.astype(np.int64), "target": target_u.astype(np.int64)},
-        )
-        ranks = torch.cat(chunks).numpy().astype(np.float64)[inverse]
-        if self.session_bounds:
+    def _pair_ranks(self, windows: pl.DataFrame) -> tuple[Pairs, np.ndarray]:
+        """Pairs of ``windows`` and their ranks; an early end ranks like an unseen key."""
+        pairs, ranks = super()._pair_ranks(windows)
+        if self.session_bounds and len(ranks):
             # a window that ends earlier than every training window did: like an unseen key
             short = (pairs.target == self._end_code) & (pairs.position < self.min_length_)
             ranks[short] = self.oov_rank_
         return pairs, ranks
 
-    def _score(self, windows: pl.DataFrame) -> np.ndarray:
-        pairs, ranks = self._pair_ranks(windows)
-        scores = np.zeros(windows.height, dtype=np.float64)
-        if len(ranks):
-            np.maximum.at(scores, pairs.window, ranks)
-        return scores
-
     # ------------------------------------------------------------------ explanation
-    def _template(self, event_id: str | None) -> str | None:
-        if event_id is None:
-            return None
-        if event_id == END_OF_WINDOW:
-            return "<end of window>"
-        return self.templates_.get(event_id)
-
-    def _key_name(self, code: int) -> str | None:
-        """Event id of an output index; the end marker is :data:`END_OF_WINDOW`."""
-        if self.session_bounds and code == self._end_code:
-            return END_OF_WINDOW
-        return self.vocab_.token(code)
+    def _position_notes(
+        self, actual: str, position: int, target: int, unseen: bool
+    ) -> dict[str, Any]:
+        if unseen:
+            reason = "key never seen in training"
+        elif actual == END_OF_WINDOW and position < self.min_length_:
+            reason = f"window shorter than every training window ({self.min_length_} keys)"
+        else:
+            reason = f"not among the {self.num_candidates} most probable keys"
+        return {"reason": reason}
 
     def explain(self, windows: pl.DataFrame, top: int | None = None) -> list[dict[str, Any]]:
         """Why each window was (not) flagged, one JSON-able dict per window, in order.
@@ -356,83 +293,7 @@ class DeepLog(TorchDetector):
         ``reason`` (a short sentence) and ``expected``: the ``top`` most probable
         keys (default ``g``) with their ``event_id``, ``template`` and ``probability``.
         """
-        self._check_fitted()
-        windows = check_windows(windows)
-        k = int(top) if top is not None else int(self.num_candidates)
-        k = max(1, min(k, self.vocab_.n_keys + (1 if self.session_bounds else 0)))
-        distinct, inverse, _ = distinct_windows(windows)
-        pairs, ranks = self._pair_ranks(distinct)
-        scores = np.zeros(distinct.height)
-        if len(ranks):
-            np.maximum.at(scores, pairs.window, ranks)
-        flagged = np.flatnonzero(ranks > self.threshold_)
-        details: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        if len(flagged):
-            hist = pairs.history[flagged].astype(np.int64)
-            tgt = pairs.target[flagged].astype(np.int64)
-
-            def top_step(
-                module: nn.Module, batch: Batch
-            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-                prob = torch.softmax(self._masked_logits(module, batch["history"]), dim=1)
-                p_actual = prob.gather(1, batch["target"][:, None])[:, 0]
-                values, idx = prob.topk(k, dim=1)
-                return p_actual.cpu(), values.cpu(), idx.cpu()
-
-            out = self._infer(top_step, {"history": hist, "target": tgt})
-            p_actual = torch.cat([o[0] for o in out]).numpy()
-            top_p = torch.cat([o[1] for o in out]).numpy()
-            top_i = torch.cat([o[2] for o in out]).numpy()
-            tokens = event_id_series(distinct).to_list()
-            for j, i in enumerate(flagged):
-                w, pos = int(pairs.window[i]), int(pairs.position[i])
-                unseen = int(tgt[j]) == UNK
-                actual = tokens[w][pos] if pos < len(tokens[w]) else END_OF_WINDOW
-                if unseen:
-                    reason = "key never seen in training"
-                elif actual == END_OF_WINDOW and pos < self.min_length_:
-                    reason = f"window shorter than every training window ({self.min_length_} keys)"
-                else:
-                    reason = f"not among the {self.num_candidates} most probable keys"
-                details[w].append(
-                    {
-                        "position": pos,
-                        "event_id": actual,
-                        "template": self._template(actual),
-                        "rank": int(ranks[i]),
-                        "probability": 0.0 if unseen else float(p_actual[j]),
-                        "unseen": unseen,
-                        "reason": reason,
-                        "expected": [
-                            {
-                                "event_id": self._key_name(int(c)),
-                                "template": self._template(self._key_name(int(c))),
-                                "probability": float(p),
-                            }
-                            for c, p in zip(top_i[j], top_p[j], strict=True)
-                        ],
-                    }
-                )
-        ids = _window_ids(windows)
-        line_ids = windows.get_column(LINE_IDS).to_list() if LINE_IDS in windows.columns else None
-        result = []
-        for row, u in enumerate(inverse):
-            positions = [dict(d) for d in details.get(int(u), [])]
-            lines = line_ids[row] if line_ids is not None else None
-            for d in positions:
-                pos = d["position"]
-                d["line_id"] = int(lines[pos]) if lines is not None and pos < len(lines) else None
-            score = float(scores[u])
-            result.append(
-                {
-                    "window_id": ids[row],
-                    "score": score,
-                    "threshold": self.threshold_,
-                    "is_anomaly": bool(score > self.threshold_),
-                    "positions": positions,
-                }
-            )
-        return result
+        return self._explain_positions(windows, top)
 
     # ------------------------------------------------------------------ diagnosis
     def workflow(self, windows: pl.DataFrame, min_probability: float = 0.1) -> Workflow:

@@ -47,7 +47,7 @@ Deviations: HDBSCAN's ``min_cluster_size``/``min_samples`` are capped at 5 % of 
 clustered windows (at least 2), so that small training sets still form clusters; the
 template vectors are word2vec/template2vec vectors trained on the log's own templates
 (the authors use 300-d GloVe; nothing is downloaded here), see
-:class:`~logsieve.detectors.loganomaly.SemanticEventsMixin` for unseen templates and
+:class:`~logsieve.detectors.semantic_events.SemanticEventsMixin` for unseen templates and
 events without a usable vector; the authors train 5 epochs on every window and keep the
 best epoch by F1 on the *test* set; we train ``epochs=40`` passes over the distinct
 windows (each weighted by its count, its target the mean of its copies' targets,
@@ -73,8 +73,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from logsieve.detectors.loganomaly import SemanticEventsMixin, _assemble
+from logsieve.detectors.base import check_positive_ints, explanations_by_row
 from logsieve.detectors.registry import register_detector
+from logsieve.detectors.semantic_events import SemanticEventsMixin
 from logsieve.detectors.trainer import Batch, TorchDetector
 from logsieve.errors import LogsieveError
 from logsieve.features.semantic import window_mean_vectors
@@ -303,7 +304,7 @@ class PLELog(SemanticEventsMixin, TorchDetector):
     label_summary_ : dict
         :meth:`LabelEstimate.summary` of it (saved).
     vocab_, embedder_, event_vectors_, extra_event_ids_
-        See :class:`~logsieve.detectors.loganomaly.SemanticEventsMixin`.
+        See :class:`~logsieve.detectors.semantic_events.SemanticEventsMixin`.
     module_ : AttentionGRU
     """
 
@@ -347,10 +348,9 @@ class PLELog(SemanticEventsMixin, TorchDetector):
     # ------------------------------------------------------------------ params
     def _validate_params(self) -> None:
         super()._validate_params()
-        for key in ("hidden_size", "num_layers", "max_len", "min_cluster_size", "min_samples"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise LogsieveError(f"{key} must be a positive integer, not {value!r}")
+        check_positive_ints(
+            self, "hidden_size", "num_layers", "max_len", "min_cluster_size", "min_samples"
+        )
         if self.reduce_dim is not None and (isinstance(self.reduce_dim, bool) or int(self.reduce_dim) < 1):
             raise LogsieveError(f"reduce_dim must be a positive integer or None, not {self.reduce_dim!r}")
         if not 0.0 < float(self.known_normal_fraction) <= 1.0:
@@ -497,7 +497,7 @@ class PLELog(SemanticEventsMixin, TorchDetector):
                 }
                 for p in order
             ]
-        return _assemble(windows, inverse, scores, details, self.threshold_, key="attention")
+        return explanations_by_row(self, windows, inverse, scores, details, "attention")
 
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -94,7 +94,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
@@ -105,7 +104,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from logsieve.detectors.base import _window_ids
+from logsieve.detectors.base import _line_at, check_positive_ints, explanations_by_row
 from logsieve.detectors.layers import (
     POSITIONAL,
     Encoder,
@@ -113,21 +112,18 @@ from logsieve.detectors.layers import (
     check_heads,
     masked_mean,
 )
+from logsieve.detectors.next_event import END_OF_WINDOW, NextEventMixin
 from logsieve.detectors.registry import register_detector
 from logsieve.detectors.trainer import Batch, TorchDetector
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import (
-    N_SPECIAL,
     PAD,
-    UNK,
     EncodedWindows,
     EventVocab,
     Pairs,
     append_marker,
     check_windows,
     count_pairs,
-    distinct_windows,
-    event_id_series,
     next_event_pairs,
     pad_sequences,
     unique_rows,
@@ -139,6 +135,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "EMBEDDERS",
+    "END_OF_WINDOW",
+    "START_OF_WINDOW",
     "NeuralLogNet",
     "NeuralLogTransformer",
     "NextLogNet",
@@ -160,8 +158,7 @@ NEXTLOG_CITATION = (
 
 #: embedder names accepted by :class:`NeuralLogTransformer` (or a local sentence-model directory)
 EMBEDDERS = ("auto", "sentence", "fasttext", "word2vec")
-#: event id shown in explanations for "the window ended here" / "before the window started"
-END_OF_WINDOW = "<end>"
+#: event id shown in explanations for "before the window started" (the end: END_OF_WINDOW)
 START_OF_WINDOW = "<start>"
 
 _SEPARATORS = r"[\]\[)(=,;]"
@@ -200,15 +197,8 @@ def clean_messages(messages: pl.Series | list[str]) -> pl.Series:
     return pl.select(clean_messages_expr(pl.lit(s.cast(pl.String))).alias("text")).to_series()
 
 
-def _check_int(obj: Any, *names: str) -> None:
-    for key in names:
-        value = getattr(obj, key)
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise LogsieveError(f"{key} must be a positive integer, not {value!r}")
-
-
 def _check_common(obj: Any) -> None:
-    _check_int(obj, "d_model", "num_heads", "num_layers", "ff_dim")
+    check_positive_ints(obj, "d_model", "num_heads", "num_layers", "ff_dim")
     problem = check_heads(int(obj.d_model), int(obj.num_heads))
     if problem:
         raise LogsieveError(problem)
@@ -367,7 +357,7 @@ class NeuralLogTransformer(TorchDetector):
     def _validate_params(self) -> None:
         super()._validate_params()
         _check_common(self)
-        _check_int(self, "max_len", "classifier_hidden", "embedding_dim")
+        check_positive_ints(self, "max_len", "classifier_hidden", "embedding_dim")
         if self.embedder not in EMBEDDERS and not Path(str(self.embedder)).is_dir():
             raise LogsieveError(
                 f"embedder must be one of {', '.join(EMBEDDERS)} or a local sentence-model "
@@ -672,13 +662,12 @@ class NeuralLogTransformer(TorchDetector):
         uniq, inverse = unique_rows(codes)
         prob, share = self._probabilities(uniq, need_weights=True)
         assert share is not None
-        ids = _window_ids(windows)
         line_ids = windows.get_column(LINE_IDS).to_list() if LINE_IDS in windows.columns else None
         raw = flat.get_column("raw").to_list()
         text = flat.get_column("text").to_list()
         starts = enc.offsets
         n_train = len(self.messages_)
-        result = []
+        details = []  # per row: the raw messages differ between rows with equal codes
         for row in range(windows.height):
             u = int(inverse[row])
             length = int(enc.lengths[row])
@@ -688,31 +677,27 @@ class NeuralLogTransformer(TorchDetector):
                     continue
                 pos = int(offsets[row] + p)
                 flat_i = int(starts[row] + pos)
-                lines = line_ids[row] if line_ids is not None else None
                 attention.append(
                     {
                         "position": pos,
-                        "line_id": int(lines[pos])
-                        if lines is not None and pos < len(lines)
-                        else None,
+                        "line_id": _line_at(line_ids[row] if line_ids is not None else None, pos),
                         "message": raw[flat_i],
                         "text": text[flat_i],
                         "weight": float(share[u, p]),
                         "seen": bool(1 <= codes[row, p] <= n_train),
                     }
                 )
-            score = float(prob[u])
-            result.append(
-                {
-                    "window_id": ids[row],
-                    "score": score,
-                    "threshold": self.threshold_,
-                    "is_anomaly": bool(score > self.threshold_),
-                    "n_messages": length,
-                    "attention": attention,
-                }
-            )
-        return result
+            details.append(attention)
+        return explanations_by_row(
+            self,
+            windows,
+            np.arange(windows.height),
+            prob[inverse],
+            details,
+            "attention",
+            extra=[{"n_messages": int(n)} for n in enc.lengths.tolist()],
+            line_ids=False,  # set above, next to the position
+        )
 
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -794,7 +779,7 @@ class NextLogNet(nn.Module):
 
 
 @register_detector("transformer_nextlog")
-class NextLogTransformer(TorchDetector):
+class NextLogTransformer(NextEventMixin, TorchDetector):
     """deep-loglizer's Transformer: next-event prediction with the top-k rule (unsupervised).
 
     Trained on normal windows; see the module docstring for the paper's settings and
@@ -874,15 +859,11 @@ class NextLogTransformer(TorchDetector):
     def _validate_params(self) -> None:
         super()._validate_params()
         _check_common(self)
-        _check_int(self, "history_size", "num_candidates")
+        check_positive_ints(self, "history_size", "num_candidates")
         if self.pooling not in ("mean", "last"):
             raise LogsieveError(f"pooling must be 'mean' or 'last', not {self.pooling!r}")
 
     # ------------------------------------------------------------------ data
-    @property
-    def _end_code(self) -> int:
-        return len(self.vocab_)
-
     def _pairs(self, windows: pl.DataFrame) -> Pairs:
         encoded = self.vocab_.encode(windows)
         if self.session_bounds:
@@ -890,21 +871,6 @@ class NextLogTransformer(TorchDetector):
                 append_marker(encoded, self._end_code), int(self.history_size), 0
             )
         return next_event_pairs(encoded, int(self.history_size), int(self.history_size))
-
-    def _pair_arrays(self, windows: pl.DataFrame) -> dict[str, np.ndarray]:
-        distinct, _, counts = distinct_windows(windows)
-        pairs = self._pairs(distinct)
-        known = pairs.target != UNK
-        hist, target, weight, _ = count_pairs(
-            pairs.history[known],
-            pairs.target[known],
-            counts[pairs.window[known]].astype(np.float64),
-        )
-        return {
-            "history": hist.astype(np.int64),
-            "target": target.astype(np.int64),
-            "weight": weight.astype(np.float32),
-        }
 
     def _prepare_fit(self, train: pl.DataFrame) -> dict[str, np.ndarray]:
         self.vocab_ = EventVocab.fit(train)
@@ -919,14 +885,10 @@ class NextLogTransformer(TorchDetector):
         )
         return arrays
 
-    def _prepare(self, windows: pl.DataFrame) -> dict[str, np.ndarray]:
-        return self._pair_arrays(windows)
-
     def build_module(self) -> nn.Module:
-        n_out = len(self.vocab_) + (1 if self.session_bounds else 0)
         return NextLogNet(
             len(self.vocab_),
-            n_out,
+            self.n_outputs_,
             int(self.d_model),
             int(self.num_heads),
             int(self.num_layers),
@@ -941,62 +903,41 @@ class NextLogTransformer(TorchDetector):
         logits, _ = module(batch["history"])
         return F.cross_entropy(logits, batch["target"], reduction="none")
 
-    def _natural_threshold(self) -> float:
-        return int(self.num_candidates) - 0.5
-
-    @property
-    def oov_rank_(self) -> int:
-        """Rank given to an event unseen in training: always outside the top-k."""
-        return max(self.vocab_.n_keys + (1 if self.session_bounds else 0), int(self.num_candidates))
-
     # ------------------------------------------------------------------ scoring
-    @staticmethod
-    def _masked(logits: torch.Tensor) -> torch.Tensor:
-        logits = logits.clone()
-        logits[:, :N_SPECIAL] = -torch.inf  # padding / unknown are never predictions
-        return logits
-
-    def _rank_step(self, module: nn.Module, batch: Batch) -> torch.Tensor:
-        logits = self._masked(module(batch["history"])[0])
-        target = batch["target"]
-        actual = logits.gather(1, target.clamp_min(N_SPECIAL)[:, None])
-        rank = (logits > actual).sum(1)
-        return torch.where(target >= N_SPECIAL, rank, torch.full_like(rank, self.oov_rank_)).cpu()
-
-    def _pair_ranks(
-        self, windows: pl.DataFrame
-    ) -> tuple[Pairs, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Pairs, the rank of each, and the distinct pairs (history, target, inverse)."""
-        pairs = self._pairs(windows)
-        hist_u, target_u, _, inverse = count_pairs(pairs.history, pairs.target)
-        if len(target_u) == 0:
-            return pairs, np.zeros(0), hist_u, target_u, inverse
-        chunks = self._infer(
-            self._rank_step,
-            {"history": hist_u.astype(np.int64), "target": target_u.astype(np.int64)},
-        )
-        ranks = torch.cat(chunks).numpy().astype(np.float64)
-        return pairs, ranks[inverse], hist_u, target_u, inverse
-
-    def _score(self, windows: pl.DataFrame) -> np.ndarray:
-        pairs, ranks, *_ = self._pair_ranks(windows)
-        scores = np.zeros(windows.height, dtype=np.float64)
-        if len(ranks):
-            np.maximum.at(scores, pairs.window, ranks)
-        return scores
+    def _logits(self, module: nn.Module, history: torch.Tensor) -> torch.Tensor:
+        return module(history)[0]
 
     # ------------------------------------------------------------------ explanation
-    def _key_name(self, code: int) -> str | None:
-        if self.session_bounds and code == self._end_code:
-            return END_OF_WINDOW
-        return self.vocab_.token(code)
-
     def _template(self, event_id: str | None) -> str | None:
-        if event_id == END_OF_WINDOW:
-            return "<end of window>"
         if event_id == START_OF_WINDOW:
             return "<start of window>"
-        return self.templates_.get(event_id) if event_id is not None else None
+        return super()._template(event_id)
+
+    def _explain_logits(
+        self, module: nn.Module, history: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        logits, weights = module(history, need_weights=True)
+        return logits, (attention_rollout(weights),)
+
+    def _position_context(
+        self, tokens: list[str], position: int, more: list[np.ndarray]
+    ) -> dict[str, Any]:
+        """The history events that weighed most in the prediction (attention rollout)."""
+        share = more[0]
+        h = int(self.history_size)
+        attention = []
+        for slot in _top_positions(share, min(5, h)):
+            src = position - h + int(slot)
+            event = tokens[src] if src >= 0 else START_OF_WINDOW
+            attention.append(
+                {
+                    "position": src if src >= 0 else None,
+                    "event_id": event,
+                    "template": self._template(event),
+                    "weight": float(share[slot]),
+                }
+            )
+        return {"attention": attention}
 
     def explain(self, windows: pl.DataFrame, top: int | None = None) -> list[dict[str, Any]]:
         """Why each window was (not) flagged, one JSON-able dict per window, in order.
@@ -1010,99 +951,7 @@ class NextLogTransformer(TorchDetector):
         ``position`` (None before the window start), ``line_id``, ``event_id``,
         ``template`` and ``weight``.
         """
-        self._check_fitted()
-        windows = check_windows(windows)
-        n_out = self.vocab_.n_keys + (1 if self.session_bounds else 0)
-        k = max(1, min(int(top) if top is not None else int(self.num_candidates), n_out))
-        distinct, inverse_w, _ = distinct_windows(windows)
-        pairs, ranks, _, _, _ = self._pair_ranks(distinct)
-        scores = np.zeros(distinct.height)
-        if len(ranks):
-            np.maximum.at(scores, pairs.window, ranks)
-        flagged = np.flatnonzero(ranks > self.threshold_)
-        details: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        if len(flagged):
-            hist = pairs.history[flagged].astype(np.int64)
-            tgt = pairs.target[flagged].astype(np.int64)
-
-            def step(module: nn.Module, batch: Batch) -> tuple[torch.Tensor, ...]:
-                logits, weights = module(batch["history"], need_weights=True)
-                prob = torch.softmax(self._masked(logits), dim=1)
-                p_actual = prob.gather(1, batch["target"].clamp_min(N_SPECIAL)[:, None])[:, 0]
-                values, idx = prob.topk(k, dim=1)
-                share = attention_rollout(weights)
-                return p_actual.cpu(), values.cpu(), idx.cpu(), share.cpu()
-
-            out = self._infer(step, {"history": hist, "target": tgt})
-            p_actual, top_p, top_i, share = (
-                torch.cat([o[j] for o in out]).numpy() for j in range(4)
-            )
-            tokens = event_id_series(distinct).to_list()
-            h = int(self.history_size)
-            for j, i in enumerate(flagged):
-                w, pos = int(pairs.window[i]), int(pairs.position[i])
-                unseen = int(tgt[j]) == UNK
-                actual = tokens[w][pos] if pos < len(tokens[w]) else END_OF_WINDOW
-                attention = []
-                for slot in _top_positions(share[j], min(5, h)):
-                    src = pos - h + int(slot)
-                    event = tokens[w][src] if src >= 0 else START_OF_WINDOW
-                    attention.append(
-                        {
-                            "position": src if src >= 0 else None,
-                            "event_id": event,
-                            "template": self._template(event),
-                            "weight": float(share[j, slot]),
-                        }
-                    )
-                details[w].append(
-                    {
-                        "position": pos,
-                        "event_id": actual,
-                        "template": self._template(actual),
-                        "rank": int(ranks[i]),
-                        "probability": 0.0 if unseen else float(p_actual[j]),
-                        "unseen": unseen,
-                        "expected": [
-                            {
-                                "event_id": self._key_name(int(c)),
-                                "template": self._template(self._key_name(int(c))),
-                                "probability": float(p),
-                            }
-                            for c, p in zip(top_i[j], top_p[j], strict=True)
-                        ],
-                        "attention": attention,
-                    }
-                )
-        ids = _window_ids(windows)
-        line_ids = windows.get_column(LINE_IDS).to_list() if LINE_IDS in windows.columns else None
-        result = []
-
-        def line_of(lines: list[int] | None, pos: int | None) -> int | None:
-            if lines is None or pos is None or pos >= len(lines):
-                return None
-            return int(lines[pos])
-
-        for row, u in enumerate(inverse_w):
-            lines = line_ids[row] if line_ids is not None else None
-            positions = []
-            for d in details.get(int(u), []):
-                d = dict(d, line_id=line_of(lines, d["position"]))
-                d["attention"] = [
-                    dict(a, line_id=line_of(lines, a["position"])) for a in d["attention"]
-                ]
-                positions.append(d)
-            score = float(scores[u])
-            result.append(
-                {
-                    "window_id": ids[row],
-                    "score": score,
-                    "threshold": self.threshold_,
-                    "is_anomaly": bool(score > self.threshold_),
-                    "positions": positions,
-                }
-            )
-        return result
+        return self._explain_positions(windows, top, nested="attention")
 
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
