@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/prepare.py                  # once: writes out/data/
     .venv/bin/python benchmarks/sanity_supervised.py        # the full table (HDFS + BGL)
     .venv/bin/python benchmarks/sanity_supervised.py --datasets hdfs --models logrobust \
-        --noise 0.1 --robust off coteaching --seeds 0 1 2
+        --noise 0.1 --robust off confident --seeds 0 1 2
 
 Protocol (ICSE'22 study / PLELog): chronological 60/10/30 split of the windows
 (train / validation / test, in time order), supervised with the labels. For every
@@ -14,7 +14,8 @@ Protocol (ICSE'22 study / PLELog): chronological 60/10/30 split of the windows
   with another seed, the same share of the VALIDATION windows' labels: a user's
   validation data is as noisy as the training data. The validation windows serve
   early stopping (their loss) only; the threshold is the model's natural 0.5 (no
-  label is used to choose it). The TEST labels are never touched.
+  label is used to choose it), except with ``robust=confident``, where the validation
+  windows that confident learning keeps choose it. The TEST labels are never touched.
 - robust: ``off`` (plain cross-entropy) or a method of :mod:`logsieve.detectors.robust`
   (``method:selection`` also sets ``selection``, e.g. ``coteaching:global``).
 
@@ -81,6 +82,12 @@ def run_one(model: str, dataset: str, noise: float, robust: str, seed: int, args
             params["selection"] = selection
     if args.epochs:
         params["epochs"] = args.epochs
+    for item in args.overrides:
+        key, _, value = item.partition("=")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
     det = create_detector(model, **params)
     t0 = time.perf_counter()
     det.fit(train, valid=valid, templates=templates)
@@ -143,13 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--robust",
         nargs="+",
-        default=["off", "coteaching"],
-        help="off, coteaching, small_loss, gce; 'coteaching:global' also sets selection='global'",
+        default=["off", "confident"],
+        help="off, confident, coteaching, small_loss, gce; 'coteaching:global' also sets selection='global'",
     )
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--forget-rate", type=float, default=0.1)
     ap.add_argument("--epochs", type=int, default=None, help="override the models' default epochs")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="extra model parameters, e.g. embedding=semantic (values parsed as JSON when they can be)")
     ap.add_argument("--json", type=Path, default=None, help="also write every run and the summary as JSON")
     args = ap.parse_args(argv)
 

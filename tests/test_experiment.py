@@ -178,8 +178,8 @@ seeds = [0]
     assert len(split) == 2 * 2  # splits x seeds
     # fake: 2 noise x 2 robust; deeplog has no robust option: 2 noise x 1
     assert len(noise) == 4 + 2
-    assert {c.robust for c in noise if c.model == FAKE} == {"none", "coteaching"}
-    assert dict(next(c for c in noise if c.robust == "coteaching").params)["robust"] == "coteaching"
+    assert {c.robust for c in noise if c.model == FAKE} == {"none", "confident"}
+    assert dict(next(c for c in noise if c.robust == "confident").params)["robust"] == "confident"
     # the noise-free fake cell of "noise" (seed 0, chronological) is the split aspect's cell
     keys = [c.key for _, c in planned]
     assert len(set(keys)) == len(keys) - 1

@@ -17,10 +17,12 @@ from logsieve.detectors.robust import (
     _kept_mean_factor,
     class_forget_rates,
     class_small_loss_keep,
+    confident_off_diagonal,
     flip_labels,
     forget_schedule,
     generalized_cross_entropy,
     labelled_distinct,
+    sequence_groups,
     small_loss_keep,
 )
 from logsieve.errors import LogsieveError
@@ -227,7 +229,7 @@ def test_small_loss_single_network_and_schedule_start():
 
 
 def test_robust_parameter_validation():
-    for bad in ({"robust": "mixup"}, {"forget_rate": 0.5}, {"ramp_epochs": -1}, {"gce_q": 0.0}, {"selection": "x"}):
+    for bad in ({"robust": "mixup"}, {"forget_rate": 0.5}, {"ramp_epochs": -1}, {"gce_q": 0.0}, {"selection": "x"}, {"cl_folds": 1}):
         with pytest.raises(LogsieveError):
             _Linear(**bad)._validate_params()
 
@@ -253,3 +255,55 @@ def test_coteaching_on_noisy_labels_ranks_the_flipped_windows_first():
     assert flipped[largest].mean() >= 0.9
     assert (p[truth == 1] > 0.5).mean() >= 0.8  # the true anomalies are still learned
     assert not (p[flipped & (truth == 0)] > 0.5).any()  # no flipped normal window memorised
+
+
+# ---------------------------------------------------------------------- confident learning
+def test_confident_off_diagonal_hand_computed():
+    # t0 = mean p0 over label 0 = (0.95 + 0.05 + 0.98) / 3 = 0.66; t1 = mean p1 over label 1 = 0.4
+    p1 = np.array([0.05, 0.1, 0.9, 0.2, 0.95, 0.02])
+    y = np.array([0, 1, 1, 1, 0, 0])
+    assert confident_off_diagonal(p1, y).tolist() == [False, True, False, True, True, False]
+    # weights move the thresholds: t0 = 0.6; t1 = 0.75 unweighted, (10 * 0.6 + 0.9) / 11 = 0.627 weighted
+    p1 = np.array([0.1, 0.7, 0.6, 0.9])
+    y = np.array([0, 0, 1, 1])
+    assert confident_off_diagonal(p1, y).tolist() == [False, False, False, False]
+    w = np.array([1, 1, 10, 1])
+    assert confident_off_diagonal(p1, y, w).tolist() == [False, True, False, False]
+    # ... but never a row whose label is the model's own prediction (p1 = 0.45 < 0.5, label 0)
+    p1 = np.array([0.1, 0.45, 0.3, 0.9])
+    assert confident_off_diagonal(p1, y, np.array([1, 1, 10, 1])).tolist() == [False, False, False, False]
+
+
+def test_confident_off_diagonal_needs_a_confident_class():
+    # neither p0 >= t0 nor p1 >= t1: no confident class, the row is kept
+    p1 = np.array([0.0, 0.5, 1.0, 0.5])
+    y = np.array([0, 0, 1, 1])  # t0 = 0.75, t1 = 0.75
+    assert confident_off_diagonal(p1, y).tolist() == [False, False, False, False]
+    # a class nobody is labelled with cannot receive rows
+    assert not confident_off_diagonal(np.array([0.9, 0.99]), np.array([0, 0])).any()
+
+
+def test_sequence_groups_ignores_label_and_weight():
+    arrays = {
+        "codes": np.array([[1, 2], [1, 2], [2, 1], [1, 2]]),
+        "length": np.array([2, 2, 2, 1]),
+        "label": np.array([0, 1, 0, 0]),
+        "weight": np.array([1.0, 2.0, 1.0, 1.0], dtype=np.float32),
+    }
+    g = sequence_groups(arrays)
+    assert g[0] == g[1] and len({g[0], g[2], g[3]}) == 3
+
+
+def test_confident_learning_removes_flipped_windows_and_keeps_clean_data():
+    """Cross-fitted networks find about the flipped share; on clean labels almost nothing is removed."""
+    train = make_windows(n_normal=400, n_anomalous=40, seed=0)
+    test = make_windows(n_normal=200, n_anomalous=20, seed=1)
+    noisy = flip_labels(train, 0.1, seed=0)
+    params = dict(embedding_dim=8, num_filters=8, kernel_sizes="2,3", epochs=30, batch_size=16, lr=1e-2,
+                  patience=None, num_threads=1, valid_fraction=0.0, robust="confident")  # fmt: skip
+    det = create_detector("cnn", **params).fit(noisy)
+    assert 0.04 <= det.noise_estimate_ <= 0.15  # 10 % were flipped
+    truth = test.get_column("label").to_numpy()
+    assert ((det.decision_function(test) > 0.5) == (truth == 1)).mean() >= 0.95
+    clean = create_detector("cnn", **params).fit(train)
+    assert clean.noise_estimate_ <= 0.03

@@ -242,6 +242,7 @@ def train_module(
     device: torch.device | None = None,
     generator: torch.Generator | None = None,
     progress: ProgressCallback | None = None,
+    on_epoch_start: Callable[[int], None] | None = None,
     name: str = "model",
 ) -> list[EpochReport]:
     """Train ``module`` in place with Adam; returns one :class:`EpochReport` per epoch.
@@ -249,7 +250,9 @@ def train_module(
     ``train``/``valid`` are dicts of equal-length arrays; an optional ``"weight"``
     array weights each example. Early stopping needs ``valid`` and ``patience``: it
     stops after ``patience`` epochs without a lower validation loss and restores the
-    best weights. Call inside :func:`torch_session` for seeding and thread limits.
+    best weights. ``on_epoch_start(epoch)`` (1-based) runs before each epoch, for
+    schedules that depend on it. Call inside :func:`torch_session` for seeding and
+    thread limits.
     """
     device = device or torch.device("cpu")
     data = _to_tensors(train)
@@ -265,6 +268,8 @@ def train_module(
     best_loss, best_epoch, best_state = math.inf, 0, None
     for epoch in range(1, int(epochs) + 1):
         t0 = time.perf_counter()
+        if on_epoch_start is not None:
+            on_epoch_start(epoch)
         module.train()
         order = torch.randperm(n, generator=generator)
         total, weight = 0.0, 0.0
@@ -415,24 +420,52 @@ class TorchDetector(BaseDetector):
         vwin = self._valid_for_loss(valid)
         varrays = self._prepare(vwin) if vwin.height else None
         with self._session() as (device, generator):
-            module = self.build_module()
-            reports = train_module(
-                module,
-                self.training_step,
-                arrays,
-                valid=varrays,
-                epochs=self.epochs,
-                batch_size=self.batch_size,
-                lr=self.lr,
-                weight_decay=self.weight_decay,
-                patience=self.patience,
-                device=device,
-                generator=generator,
-                progress=progress,
-                name=type(self).__name__,
-            )
+            arrays, varrays = self._filter_training_rows(arrays, varrays, device, generator)
+            module, reports = self._train_new(arrays, varrays, device, generator, progress)
         self.module_ = module
         self.history_ = [r.to_dict() for r in reports]
+
+    def _train_new(
+        self,
+        arrays: Mapping[str, np.ndarray],
+        varrays: Mapping[str, np.ndarray] | None,
+        device: torch.device,
+        generator: torch.Generator,
+        progress: ProgressCallback | None = None,
+        name: str | None = None,
+    ) -> tuple[nn.Module, list[EpochReport]]:
+        """A freshly built module trained on ``arrays`` with this detector's settings."""
+        module = self.build_module()
+        reports = train_module(
+            module,
+            self.training_step,
+            arrays,
+            valid=varrays,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            patience=self.patience,
+            device=device,
+            generator=generator,
+            progress=progress,
+            on_epoch_start=self._on_epoch_start,
+            name=name or type(self).__name__,
+        )
+        return module, reports
+
+    def _filter_training_rows(
+        self,
+        arrays: dict[str, np.ndarray],
+        varrays: Mapping[str, np.ndarray] | None,
+        device: torch.device,
+        generator: torch.Generator,
+    ) -> tuple[dict[str, np.ndarray], Mapping[str, np.ndarray] | None]:
+        """Hook: the training and validation rows actually used (default: all); see robust.py."""
+        return arrays, varrays
+
+    def _on_epoch_start(self, epoch: int) -> None:
+        """Hook called before every training epoch (1-based); default: nothing."""
 
     def update(
         self,

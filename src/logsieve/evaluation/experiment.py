@@ -519,9 +519,9 @@ def _noise_str(value: Any, key: str, where: _Where) -> str:
 
 
 def _robust(value: Any, key: str, where: _Where) -> str:
-    """``false`` -> "none", ``true`` -> "coteaching", or a method name of the robust option."""
+    """``false`` -> "none", ``true`` -> "confident" (confident learning), or a method name of the robust option."""
     if isinstance(value, bool):
-        return "coteaching" if value else "none"
+        return "confident" if value else "none"
     text = _str(value, key, where)
     from logsieve.detectors.robust import ROBUST_METHODS  # imports torch: only when a method is named
 
