@@ -98,17 +98,3 @@ def test_input_validation():
     with pytest.raises(LogsieveError, match="finite"):
         roc_auc([1, 0], [np.nan, 0.0])
     assert precision(np.array([True, False]), np.array([True, True])) == 0.5
-
-
-def test_best_f1_threshold_weighted_equals_repeated_rows():
-    y = [0, 1, 0, 1, 0]
-    s = [0.1, 0.8, 0.7, 0.6, 0.2]
-    w = [5, 1, 3, 2, 1]
-    rep_y = np.repeat(y, w)
-    rep_s = np.repeat(s, w)
-    assert best_f1_threshold(y, s, sample_weight=w) == pytest.approx(best_f1_threshold(rep_y, rep_s))
-    # by hand: flag {0.8}: F1 = 2/(2+0+2) = 0.5; flag {0.8, 0.7, 0.6}: tp 3, fp 3 -> 6/9 = 0.667
-    t, f1 = best_f1_threshold(y, s, sample_weight=w)
-    assert f1 == pytest.approx(2 / 3) and 0.2 < t < 0.6
-    with pytest.raises(LogsieveError):
-        best_f1_threshold(y, s, sample_weight=[1, 1])

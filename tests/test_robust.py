@@ -22,7 +22,6 @@ from logsieve.detectors.robust import (
     forget_schedule,
     generalized_cross_entropy,
     labelled_distinct,
-    sequence_groups,
     small_loss_keep,
 )
 from logsieve.errors import LogsieveError
@@ -281,17 +280,6 @@ def test_confident_off_diagonal_needs_a_confident_class():
     assert confident_off_diagonal(p1, y).tolist() == [False, False, False, False]
     # a class nobody is labelled with cannot receive rows
     assert not confident_off_diagonal(np.array([0.9, 0.99]), np.array([0, 0])).any()
-
-
-def test_sequence_groups_ignores_label_and_weight():
-    arrays = {
-        "codes": np.array([[1, 2], [1, 2], [2, 1], [1, 2]]),
-        "length": np.array([2, 2, 2, 1]),
-        "label": np.array([0, 1, 0, 0]),
-        "weight": np.array([1.0, 2.0, 1.0, 1.0], dtype=np.float32),
-    }
-    g = sequence_groups(arrays)
-    assert g[0] == g[1] and len({g[0], g[2], g[3]}) == 3
 
 
 def test_confident_learning_removes_flipped_windows_and_keeps_clean_data():

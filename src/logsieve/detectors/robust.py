@@ -144,7 +144,6 @@ __all__ = [
     "forget_schedule",
     "generalized_cross_entropy",
     "labelled_distinct",
-    "sequence_groups",
     "small_loss_keep",
 ]
 
@@ -336,18 +335,6 @@ def confident_off_diagonal(
     confident = np.where(passed, probs, -1.0).argmax(axis=1)
     predicted = (p1 > 0.5).astype(labels.dtype)
     return passed.any(axis=1) & (confident != labels) & (predicted != labels)
-
-
-def sequence_groups(arrays: dict[str, np.ndarray], skip: tuple[str, ...] = ("label", "weight")) -> np.ndarray:
-    """Group id per row: rows with identical network inputs (every array but ``skip``) share one."""
-    parts = [np.ascontiguousarray(v).reshape(len(v), -1) for k, v in sorted(arrays.items()) if k not in skip]
-    if not parts:
-        raise LogsieveError("sequence_groups: no input arrays")
-    n = len(parts[0])
-    raw = np.concatenate([p.view(np.uint8).reshape(n, -1) for p in parts], axis=1)
-    rows = np.ascontiguousarray(raw).view(np.dtype((np.void, raw.shape[1]))).ravel()
-    _, inverse = np.unique(rows, return_inverse=True)
-    return inverse.ravel()
 
 
 def generalized_cross_entropy(logits: torch.Tensor, target: torch.Tensor, q: float) -> torch.Tensor:

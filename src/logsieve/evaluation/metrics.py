@@ -136,17 +136,14 @@ def roc_auc(y_true: ArrayLike, scores: ArrayLike) -> float:
     return float(u / (n_pos * n_neg))
 
 
-def _curve(
-    t: np.ndarray, s: np.ndarray, w: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cumulative TP and FP counts (or weights) at each distinct score, highest score first."""
+def _curve(t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cumulative TP and FP counts at each distinct score, highest score first."""
     order = np.argsort(-s, kind="mergesort")
     s_sorted = s[order]
     t_sorted = t[order].astype(np.int64)
-    w_sorted = np.ones(len(order), dtype=np.int64) if w is None else w[order]
     last = np.r_[s_sorted[1:] != s_sorted[:-1], True]  # last index of each tie group
-    tps = np.cumsum(t_sorted * w_sorted)[last]
-    fps = np.cumsum((1 - t_sorted) * w_sorted)[last]
+    tps = np.cumsum(t_sorted)[last]
+    fps = np.cumsum(1 - t_sorted)[last]
     return tps, fps, s_sorted[last]
 
 
@@ -164,26 +161,20 @@ def average_precision(y_true: ArrayLike, scores: ArrayLike) -> float:
     return float(np.sum(delta * prec))
 
 
-def best_f1_threshold(
-    y_true: ArrayLike, scores: ArrayLike, sample_weight: ArrayLike | None = None
-) -> tuple[float, float]:
+def best_f1_threshold(y_true: ArrayLike, scores: ArrayLike) -> tuple[float, float]:
     """Threshold ``t`` maximising F1 of the rule ``score > t``, and that F1.
 
     ``t`` is the midpoint between the lowest flagged score and the next lower
     distinct score (or 1 below the lowest score when everything is flagged).
-    Ties in F1 go to the higher threshold (fewer alarms). ``sample_weight`` counts
-    each row that many times (e.g. distinct windows weighted by their copies). Meant
-    for VALIDATION data: choosing it on test data is leakage.
+    Ties in F1 go to the higher threshold (fewer alarms). Meant for VALIDATION data:
+    choosing it on test data is leakage.
     """
     t = _labels(y_true)
     s = _scores(scores, t.size)
-    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).reshape(-1)
-    if w is not None and (w.size != t.size or (w < 0).any()):
-        raise LogsieveError("sample_weight must hold one non-negative number per window")
-    n_pos = float(t.sum()) if w is None else float(w[t == 1].sum())
-    if n_pos <= 0:
+    n_pos = int(t.sum())
+    if n_pos == 0:
         raise LogsieveError("best-F1 threshold needs at least one anomalous (label 1) window")
-    tps, fps, levels = _curve(t, s, w)
+    tps, fps, levels = _curve(t, s)
     f1s = 2 * tps / (2 * tps + fps + (n_pos - tps))
     k = int(np.argmax(f1s))  # first maximum = highest threshold
     lower = levels[k + 1] if k + 1 < len(levels) else levels[k] - 1.0
