@@ -8,7 +8,12 @@ small synthetic raw HDFS log (parse, sessions, parsing noise, early detection).
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -321,6 +326,38 @@ models = ["deeplog"]
     summary = run_experiment(write_config(tmp_path, body), tmp_path / "run", jobs=2)
     assert summary.computed == 2 and summary.errors == 0
     assert pl.read_parquet(tmp_path / "run" / "results.parquet")["status"].to_list() == ["ok", "ok"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_pool_worker_exits_with_killed_parent() -> None:
+    """A parent killed by a signal runs no clean-up: its spawned workers must still go."""
+    script = textwrap.dedent(
+        """
+        import concurrent.futures as cf, multiprocessing, os, time
+        from logsieve.evaluation.experiment import _exit_with_parent
+        if __name__ == "__main__":
+            ctx = multiprocessing.get_context("spawn")
+            pool = cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=_exit_with_parent)
+            print(pool.submit(os.getpid).result(), flush=True)
+            time.sleep(60)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())
+        os.kill(worker, 0)  # alive while the parent is
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail(f"pool worker {worker} outlived its killed parent")
 
 
 def test_log_dataset_end_to_end(tmp_path: Path) -> None:

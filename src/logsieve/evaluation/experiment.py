@@ -55,6 +55,7 @@ import math
 import multiprocessing
 import os
 import re
+import threading
 import time
 import tomllib
 import traceback
@@ -1234,7 +1235,25 @@ def _execute(cell: Cell, aspect: str, store: DataStore, run_dir: Path, vers: dic
 _WORKER: dict[str, Any] = {}
 
 
+def _exit_with_parent() -> None:
+    """In a worker process: exit as soon as the parent process ends.
+
+    A parent killed by a signal runs no clean-up, and an idle pool worker would then wait
+    on its task queue forever. A daemon thread waits on the parent's sentinel instead.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="logsieve-parent-watch", daemon=True).start()
+
+
 def _worker_init(config_path: str, run_dir: str) -> None:
+    _exit_with_parent()
     try:  # one torch thread per worker: the workers already use the cores
         import torch
 
