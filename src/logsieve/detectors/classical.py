@@ -122,11 +122,17 @@ def _sklearn_quiet(fn: Any, *args: Any, **kwargs: Any) -> Any:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out = fn(*args, **kwargs)
+    seen: set[str] = set()
     for w in caught:
+        # first line only, once per call: lbfgs's advice paragraph repeats in every fit
+        text = (str(w.message).strip().splitlines() or [""])[0]
+        if text in seen:
+            continue
+        seen.add(text)
         if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)):
-            logger.debug("scikit-learn: %s", w.message)
+            logger.debug("scikit-learn: %s", text)
         else:  # ConvergenceWarning and other user-facing warnings
-            logger.warning("scikit-learn: %s", w.message)
+            logger.warning("scikit-learn: %s", text)
     return out
 
 
