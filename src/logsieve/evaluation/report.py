@@ -761,7 +761,21 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
         )
     )
     if ok.height:
-        times = ok.group_by(["model", "dataset"], maintain_order=True).agg(
+        # a cell shared by several aspects ran once: count and sum it once
+        distinct = ok.unique("key", keep="first", maintain_order=True) if "key" in ok.columns else ok
+        blocks.append(
+            _Block(
+                "p",
+                f"{distinct.height} distinct cells: {distinct.get_column('seconds').sum():,.0f} s of cell time"
+                + (
+                    f", {distinct.get_column('cpu_seconds').sum():,.0f} CPU-seconds"
+                    if "cpu_seconds" in distinct.columns and distinct.get_column("cpu_seconds").null_count() == 0
+                    else ""
+                )
+                + " (with --jobs N, wall time is about this divided by N, plus data preparation).",
+            )
+        )
+        times = distinct.group_by(["model", "dataset"], maintain_order=True).agg(
             pl.len().alias("cells"),
             pl.col("train_seconds").mean(),
             pl.col("detect_seconds").mean(),
