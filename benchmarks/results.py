@@ -31,6 +31,7 @@ import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "out" / "data"
+SHARED = Path(os.environ.get("LOGSIEVE_SHARED_DATA", REPO.parent / "shared" / "data"))
 DOC = REPO / "docs" / "results.md"
 
 # ICSE'22 study (LogADEmpirical pictures, PEERS.md §2.5): session grouping on HDFS (a),
@@ -90,9 +91,13 @@ def datasets(which: set[str]) -> dict[str, dict]:
         out["BGL 20k, 20-line windows"] = chrono(_load("bgl20k_count20"), "bgl20k_events", "bgl20k_templates")
         out["BGL 20k, 30-min windows"] = chrono(_load("bgl20k_time30m"), "bgl20k_events", "bgl20k_templates")
     if "hadoop" in which:
+        from logsieve.grouping.sequences import read_templates
+
         test = concat_windows(_load("hadoop_test_normal"), _load("hadoop_test_abnormal"))
+        templates = SHARED / "ait_sequences" / "templates" / "Hadoop_templates.csv"
         out["Hadoop sequences"] = {"train": _load("hadoop_train"), "valid": None, "test": test, "events": None,
-                                   "templates": None, "label_free_only": True}
+                                   "templates": read_templates(templates) if templates.exists() else None,
+                                   "label_free_only": True}
     return out
 
 
@@ -175,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--output", type=Path, default=DOC)
     ap.add_argument("--json", type=Path, default=REPO / "out" / "results.json")
-    ap.add_argument("--merge", type=Path, nargs="*", default=[], help="earlier --json outputs to include (rows of other models)")
+    ap.add_argument("--merge", type=Path, nargs="*", default=[], help="earlier --json outputs to include (their rows for other models or datasets)")
     args = ap.parse_args(argv)
     from logsieve.detectors.registry import get_detector_class, list_detectors
 
@@ -189,7 +194,8 @@ def main(argv: list[str] | None = None) -> None:
         rows = json.loads(text) if text.lstrip().startswith("[") else [
             json.loads(line) for line in text.splitlines() if line.startswith("{")
         ]  # a JSON list (--json) or the JSON lines this script prints as it goes
-        results += [r for r in rows if r["model"] not in models]
+        # keep every earlier row except the (dataset, model) pairs this run recomputes
+        results += [r for r in rows if not (r["model"] in models and r["dataset"] in data)]
     for ds, d in data.items():
         for model in models:
             cls = get_detector_class(model)
