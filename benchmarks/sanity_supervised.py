@@ -14,8 +14,8 @@ Protocol (ICSE'22 study / PLELog): chronological 60/10/30 split of the windows
   with another seed, the same share of the VALIDATION windows' labels: a user's
   validation data is as noisy as the training data. The validation windows serve
   early stopping (their loss) only; the threshold is the model's natural 0.5 (no
-  label is used to choose it), except with ``robust=confident``, where the validation
-  windows that confident learning keeps choose it. The TEST labels are never touched.
+  label is used to choose it). With ``robust=confident`` only the validation windows
+  that confident learning keeps feed early stopping. The TEST labels are never touched.
 - robust: ``off`` (plain cross-entropy) or a method of :mod:`logsieve.detectors.robust`
   (``method:selection`` also sets ``selection``, e.g. ``coteaching:global``).
 
