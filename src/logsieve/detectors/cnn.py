@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from logsieve.detectors.base import explanations_by_row
+from logsieve.detectors.base import check_positive_ints, explanations_by_row
 from logsieve.detectors.logrobust import EventSemantics, encode_codes
 from logsieve.detectors.registry import register_detector
 from logsieve.detectors.robust import SupervisedTorchDetector
@@ -190,10 +190,7 @@ class CNN(SupervisedTorchDetector):
         if self.embedding == "semantic" and self.embedder not in list_embedders():
             raise LogsieveError(f"embedder must be one of {', '.join(list_embedders())}, not {self.embedder!r}")
         parse_kernel_sizes(self.kernel_sizes)
-        for key in ("embedding_dim", "num_filters"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise LogsieveError(f"{key} must be a positive integer, not {value!r}")
+        check_positive_ints(self, "embedding_dim", "num_filters")
         if self.max_len is not None and (isinstance(self.max_len, bool) or int(self.max_len) < 1):
             raise LogsieveError(f"max_len must be a positive integer or None, not {self.max_len!r}")
         if not 0.0 <= float(self.dropout) < 1.0:

@@ -63,7 +63,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from logsieve.detectors.base import _templates_dict, explanations_by_row
+from logsieve.detectors.base import _templates_dict, check_positive_ints, explanations_by_row
 from logsieve.detectors.registry import register_detector
 from logsieve.detectors.robust import SupervisedTorchDetector
 from logsieve.detectors.trainer import Batch
@@ -357,10 +357,7 @@ class LogRobust(SupervisedTorchDetector):
             raise LogsieveError(
                 f"embedder must be one of {', '.join([*list_embedders(), NO_EMBEDDER])}, not {self.embedder!r}"
             )
-        for key in ("embedding_dim", "hidden_size", "num_layers"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise LogsieveError(f"{key} must be a positive integer, not {value!r}")
+        check_positive_ints(self, "embedding_dim", "hidden_size", "num_layers")
         if self.max_len is not None and (isinstance(self.max_len, bool) or int(self.max_len) < 1):
             raise LogsieveError(f"max_len must be a positive integer or None, not {self.max_len!r}")
         if not 0.0 <= float(self.dropout) < 1.0:

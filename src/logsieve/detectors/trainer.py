@@ -78,7 +78,7 @@ import polars as pl
 import torch
 from torch import nn
 
-from logsieve.detectors.base import BaseDetector, ProgressCallback
+from logsieve.detectors.base import BaseDetector, ProgressCallback, check_positive_ints
 from logsieve.errors import LogsieveError
 from logsieve.schema import LABEL
 
@@ -393,10 +393,7 @@ class TorchDetector(BaseDetector):
     # ---- plumbing
     def _validate_params(self) -> None:
         super()._validate_params()
-        for key in ("epochs", "batch_size"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise LogsieveError(f"{key} must be a positive integer, not {value!r}")
+        check_positive_ints(self, "epochs", "batch_size")
         if not float(self.lr) > 0:
             raise LogsieveError(f"lr must be positive, not {self.lr!r}")
         if self.patience is not None and int(self.patience) < 1:
