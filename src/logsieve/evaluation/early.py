@@ -91,10 +91,14 @@ def supports_positions(detector: Any, probe: pl.DataFrame | None = None) -> bool
     return True
 
 
-def resolve_method(detector: Any, windows: pl.DataFrame, method: EarlyMethod = "auto") -> str:
-    """``"positions"`` or ``"prefix"``: the method :func:`lines_to_first_alert` uses."""
+def _check_method(method: str) -> None:
     if method not in ("auto", "positions", "prefix"):
         raise LogsieveError(f"unknown early-detection method {method!r} (auto, positions or prefix)")
+
+
+def resolve_method(detector: Any, windows: pl.DataFrame, method: EarlyMethod = "auto") -> str:
+    """``"positions"`` or ``"prefix"``: the method :func:`lines_to_first_alert` uses."""
+    _check_method(method)
     if method == "auto":
         return "positions" if supports_positions(detector, windows) else "prefix"
     if method == "positions" and not supports_positions(detector, windows):
@@ -184,8 +188,7 @@ def lines_to_first_alert(
     if batch_size < 1:
         raise LogsieveError(f"batch_size must be positive, not {batch_size}")
     if windows.height == 0:
-        if method not in ("auto", "positions", "prefix"):
-            raise LogsieveError(f"unknown early-detection method {method!r} (auto, positions or prefix)")
+        _check_method(method)
         return pl.DataFrame(schema=EARLY_SCHEMA)
     chosen = resolve_method(detector, windows, method)
     if chosen == "positions":
