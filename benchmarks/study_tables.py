@@ -13,6 +13,7 @@ ROC-AUC, PR-AUC, MCC, times) and the plots; this script only reshapes results.pa
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,8 +39,13 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+@functools.cache
+def _published_frame() -> pl.DataFrame:
+    return published_table()
+
+
 def _published(family: str, model: str, **match: object) -> float | None:
-    pub = published_table()
+    pub = _published_frame()
     name = STUDY_MODELS.get(model)
     if name is None:
         return None
@@ -140,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             .alias("model")
         )
         values = sorted(set(noise["label_noise"].drop_nulls()))
-        models = [m for m in NEURAL + CLASSICAL for m in (m, m + " +confident") if m in set(noise["model"])]
+        present = set(noise["model"])
+        models = [name for m in NEURAL + CLASSICAL for name in (m, f"{m} +confident") if name in present]
         for ds in ("hdfs", "bgl"):
             out.append(f"### RQ4 label noise, {ds}: F1 ours / published (10%: read off a plot)")
             out.append(pivot(noise.filter(pl.col("dataset") == ds), "label_noise", values, models,
