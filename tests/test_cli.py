@@ -23,7 +23,7 @@ def invoke(*args: str):
 def test_help_and_version() -> None:
     res = invoke("--help")
     assert res.exit_code == 0
-    for cmd in ("parse", "group", "sequences", "synth", "datasets", "demo", "formats"):
+    for cmd in ("parse", "group", "sequences", "synth", "datasets", "demo", "formats", "bench"):
         assert cmd in res.output
     assert invoke("--version").output.startswith("logsieve ")
 
@@ -221,3 +221,33 @@ def test_experiment_unknown_key_is_one_line(tmp_path: Path) -> None:
     cfg.write_text("[run]\nseeds = [0]\nbogus = 1\n")
     res = invoke("experiment", cfg, "-o", tmp_path / "run")
     assert res.exit_code == 2 and "bogus" in res.output
+
+
+def _deeplog_folder(root: Path) -> Path:
+    """A tiny folder in the layout of DeepLog's HDFS files: normal cycles to train, broken ones to flag."""
+    root.mkdir()
+    normal = " ".join(str(k) for k in [5, 22, 11, 9, 11, 9, 26, 26] * 2)
+    (root / "hdfs_train").write_text("\n".join([normal] * 30) + "\n")
+    (root / "hdfs_test_abnormal").write_text("5 22 7 7 7 7 7 7 7 7 7 7 7\n5 22 11 9 26 26 26 26 26 26 26 26 26 26\n")
+    return root
+
+
+def test_bench_deeplog_json_without_the_peer(tmp_path: Path, monkeypatch) -> None:
+    data = _deeplog_folder(tmp_path / "hdfs_deeplog")
+    monkeypatch.setitem(sys.modules, "deeplog", None)  # the peer package is "not installed"
+    res = invoke("bench", "deeplog", "--data", data, "--epochs", "2", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["data"] == {"train_sessions": 30, "test_sessions": 2}
+    assert out["settings"]["history_size"] == 10 and out["settings"]["num_candidates"] == 9
+    assert out["logsieve"]["recall"] == 1.0 and out["logsieve"]["fn"] == 0  # key 7 never seen in training
+    assert "pip install --no-deps deeplog==0.0.3" in out["peer"]["skipped"]
+    assert out["speedup"] is None
+    table = invoke("bench", "deeplog", "--data", data, "--epochs", "1", "--skip-peer")
+    assert table.exit_code == 0 and "logsieve" in table.output and "false negatives" in table.output
+
+
+def test_bench_deeplog_missing_data_is_one_line(tmp_path: Path) -> None:
+    res = invoke("bench", "deeplog", "--data", tmp_path / "nowhere")
+    assert res.exit_code == 2
+    assert "hdfs_train: not found" in res.output and "Traceback" not in res.output

@@ -44,6 +44,8 @@ app = typer.Typer(
 )
 datasets_app = typer.Typer(help="Public Loghub datasets: list and download.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
+bench_app = typer.Typer(help="Speed and accuracy against peer packages, side by side.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary.")]
@@ -398,6 +400,35 @@ def report(
     from logsieve.cli.experiment import report_command
 
     _emit(report_command(run_dir), as_json, False, "report")
+
+
+# --------------------------------------------------------------------------- bench
+@bench_app.command("deeplog")
+def bench_deeplog(
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Folder with DeepLog's hdfs_train and hdfs_test_abnormal "
+                     "[default: $LOGSIEVE_SHARED_DATA/hdfs_deeplog, else ../shared/data/hdfs_deeplog]."),
+    ] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs of both sides.")] = 10,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="Torch threads of both sides.")] = 1,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: Annotated[str, typer.Option("--device", help="logsieve's device (cpu, cuda, auto).")] = "cpu",
+    skip_peer: Annotated[bool, typer.Option("--skip-peer", help="Do not run the PyPI deeplog package.")] = False,
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """DeepLog on the paper's HDFS sessions: logsieve against the PyPI deeplog 0.0.3 package."""
+    from logsieve.cli.ui import print_bench_deeplog
+    from logsieve.evaluation.bench import bench_deeplog as run, default_deeplog_data, load_deeplog_hdfs
+
+    _quiet(quiet or as_json)
+    train, test = load_deeplog_hdfs(data if data is not None else default_deeplog_data())
+    result = run(train, test, epochs=epochs, threads=threads, seed=seed, device=device, peer=not skip_peer)
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
+    elif not quiet:
+        print_bench_deeplog(result)
 
 
 # --------------------------------------------------------------------------- demo

@@ -57,6 +57,40 @@ def print_table(title: str, rows: Sequence[dict[str, Any]]) -> None:
     console().print(table)
 
 
+def print_bench_deeplog(result: dict[str, Any]) -> None:
+    """The table of :func:`logsieve.evaluation.bench.bench_deeplog`: logsieve, the peer, the paper."""
+    ours, peer, paper = result["logsieve"], result["peer"], result["paper"]
+    ran = "skipped" not in peer
+    data = result["data"]
+    table = Table(
+        title=f"DeepLog, HDFS: train on {data['train_sessions']:,} normal sessions, "
+        f"flag {data['test_sessions']:,} abnormal ones",
+        title_justify="left",
+    )
+    for col in ("", "logsieve", "deeplog 0.0.3", "paper"):
+        table.add_column(col, justify="left" if not col else "right")
+    rows = [
+        ("train seconds", f"{ours['train_s']:.2f}", f"{peer['train_s']:.2f}" if ran else "-", "-"),
+        ("score seconds", f"{ours['score_s']:.2f}", f"{peer['score_s']:.2f}" if ran else "-", "-"),
+        ("train + score", f"{ours['train_s'] + ours['score_s']:.2f}",
+         f"{peer['train_s'] + peer['score_s']:.2f}" if ran else "-", "-"),
+        ("recall", f"{ours['recall']:.4f}", f"{peer['recall']:.4f}" if ran else "-", f"{paper['recall']:.3f}"),
+        ("false negatives", f"{ours['fn']:,}", f"{peer['fn']:,}" if ran else "-", f"{paper['fn']:,}"),
+    ]  # fmt: skip
+    for row in rows:
+        table.add_row(*row)
+    console().print(table)
+    s = result["settings"]
+    console().print(
+        f"settings: h={s['history_size']}, L={s['num_layers']}, alpha={s['hidden_size']}, "
+        f"g={s['num_candidates']}, {s['epochs']} epochs, {s['threads']} torch thread(s), seed {s['seed']}"
+    )
+    if ran:
+        console().print(f"speed-up (train + score): {result['speedup']:.1f}x")
+    else:
+        console().print(f"deeplog 0.0.3: {peer['skipped']}")
+
+
 @contextmanager
 def byte_progress(description: str, enabled: bool = True) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar over bytes; yields a ``(done, total)`` callback, or None when disabled."""
