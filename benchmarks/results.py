@@ -3,6 +3,8 @@
     python benchmarks/prepare.py                 # once: parse + group the datasets (2 s)
     python benchmarks/results.py                 # all models, all datasets
     python benchmarks/results.py --models deeplog,pca --datasets hdfs
+    python benchmarks/results.py --models logrobust,cnn --datasets hdfs --seeds 0-9 --threads 1 \
+        --variant cnn:embedding=semantic --merge out/results_all.json
 
 Settings (the same for every model; nothing is chosen on the test part):
 - HDFS 2% sample (LogLead): 11,501 block sessions, 350 anomalous, ordered by start time;
@@ -13,7 +15,10 @@ Settings (the same for every model; nothing is chosen on the test part):
 - Hadoop (AIT sequences): the 17 normal training sequences for training, all 150 normal
   and 811 abnormal test sequences for testing; label-free models only.
 Thresholds, top-g and early stopping come from the validation part (the detectors'
-``valid=`` argument). Seeds are fixed. Times are wall-clock seconds on this machine.
+``valid=`` argument). Seeds are fixed; a row over several seeds gives the mean and the
+standard deviation of F1 over them. ``--variant MODEL:key=value[,key=value]`` adds a row
+for the model with other parameters (named ``MODEL key=value``), next to its default row.
+Times are wall-clock seconds on this machine with ``--threads`` torch threads.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "out" / "data"
 SHARED = Path(os.environ.get("LOGSIEVE_SHARED_DATA", REPO.parent / "shared" / "data"))
 DOC = REPO / "docs" / "results.md"
+#: the hand-written commentary of the output file starts here; a re-run keeps it below the new tables
+NOTES_HEADING = "## Reading these numbers"
 
 # ICSE'22 study (LogADEmpirical pictures, PEERS.md §2.5): session grouping on HDFS (a),
 # and BGL fixed 20-line / 0.5 h windows, F1 only (b). (P, R, Spec, F1) or F1.
@@ -101,14 +108,42 @@ def datasets(which: set[str]) -> dict[str, dict]:
     return out
 
 
-def run_cell(model: str, data: dict, seed: int) -> dict:
+def parse_variant(text: str) -> tuple[str, dict]:
+    """``"cnn:embedding=semantic,epochs=10"`` -> ``("cnn", {"embedding": "semantic", "epochs": 10})``."""
+    model, _, rest = text.partition(":")
+    params: dict = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            sys.exit(f"--variant {text!r}: expected MODEL:key=value[,key=value]")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    if not model or not params:
+        sys.exit(f"--variant {text!r}: expected MODEL:key=value[,key=value]")
+    return model, params
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,3"`` -> [0, 3]; ``"0-4"`` -> [0, 1, 2, 3, 4]."""
+    seeds: list[int] = []
+    for part in filter(None, text.split(",")):
+        lo, sep, hi = part.partition("-")
+        seeds += list(range(int(lo), int(hi) + 1)) if sep else [int(part)]
+    return seeds
+
+
+def run_cell(model: str, data: dict, seed: int, params: dict | None = None, threads: int | None = None) -> dict:
     from logsieve.cli.models import with_messages
     from logsieve.detectors.registry import create_detector
     from logsieve.evaluation.metrics import evaluate
 
-    det = create_detector(model)
+    det = create_detector(model, **(params or {}))
     if "random_state" in det.get_params():
         det.set_params(random_state=seed)
+    if threads and "num_threads" in det.get_params():
+        det.set_params(num_threads=threads)
     train, valid, test = data["train"], data["valid"], data["test"]
     if det.input_kind == "raw":
         if data["events"] is None:
@@ -133,12 +168,13 @@ def _f(v: float | None, nd: int = 3) -> str:
     return f"{v:.{nd}f}"
 
 
-def render(results: list[dict], seeds: list[int]) -> str:
+def render(results: list[dict]) -> str:
     lines = [
         "# Detector results on real data",
         "",
-        "Produced by `python benchmarks/prepare.py && python benchmarks/results.py` "
-        f"(seeds {seeds}; mean over seeds). Settings are in the docstring of `benchmarks/results.py`:",
+        "Produced by `python benchmarks/prepare.py && python benchmarks/results.py` (one seed, 0, unless the",
+        "row's `seeds` column says more: then the mean over the seeds, and the standard deviation of F1 in",
+        "`F1 sd`). Settings are in the docstring of `benchmarks/results.py`:",
         "chronological 60/10/30 split, thresholds chosen on the validation part, never on the test part.",
         "Published numbers come from ../shared/docs/PEERS.md: the ICSE'22 study (LogADEmpirical, full HDFS with",
         "session windows; full BGL with 20-line and 0.5 h windows) and loglizer's README (random 50% split).",
@@ -149,25 +185,32 @@ def render(results: list[dict], seeds: list[int]) -> str:
     for r in sorted(results, key=lambda r: r["model"]):
         by_ds.setdefault(r["dataset"], []).append(r)
     for ds, rows in by_ds.items():
-        lines += [f"## {ds}", "", "| model | P | R | Spec | F1 | ROC-AUC | train s | detect s | published |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {ds}",
+            "",
+            "| model | P | R | Spec | F1 | F1 sd | seeds | ROC-AUC | train s | detect s | published |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in rows:
             if "error" in r or "skipped" in r:
-                lines.append(f"| {r['model']} | {r.get('skipped') or 'error: ' + r['error']} ||||||||")
+                lines.append(f"| {r['model']} | {r.get('skipped') or 'error: ' + r['error']} ||||||||||")
                 continue
+            base = r["model"].split(" ")[0]  # a variant row "cnn embedding=semantic" compares with "cnn"
             pub = "–"
-            if ds.startswith("HDFS") and r["model"] in PUBLISHED_HDFS:
-                p = PUBLISHED_HDFS[r["model"]]
+            if ds.startswith("HDFS") and base in PUBLISHED_HDFS:
+                p = PUBLISHED_HDFS[base]
                 pub = f"ICSE'22: P {p[0]} R {p[1]} Spec {p[2]} F1 {p[3]}"
-            elif ds.startswith("HDFS") and r["model"] in PUBLISHED_LOGLIZER:
-                p = PUBLISHED_LOGLIZER[r["model"]]
+            elif ds.startswith("HDFS") and base in PUBLISHED_LOGLIZER:
+                p = PUBLISHED_LOGLIZER[base]
                 pub = f"loglizer (random split): P {p[0]} R {p[1]} F1 {p[2]}"
-            elif ds.startswith("BGL") and r["model"] in PUBLISHED_BGL_F1:
-                f20, f05 = PUBLISHED_BGL_F1[r["model"]]
+            elif ds.startswith("BGL") and base in PUBLISHED_BGL_F1:
+                f20, f05 = PUBLISHED_BGL_F1[base]
                 pub = f"ICSE'22 full BGL F1: {f20} (20 logs)" if "20-line" in ds else f"ICSE'22 full BGL F1: {f05} (0.5 h)"
+            n_seeds = int(r.get("seeds", 1))
+            sd = _f(r.get("f1_sd")) if n_seeds > 1 else "–"
             lines.append(
                 f"| {r['model']} | {_f(r['precision'])} | {_f(r['recall'])} | {_f(r['specificity'])} | {_f(r['f1'])} | "
-                f"{_f(r['roc_auc'])} | {_f(r['train_s'], 1)} | {_f(r['detect_s'], 2)} | {pub} |"
+                f"{sd} | {n_seeds} | {_f(r['roc_auc'])} | {_f(r['train_s'], 1)} | {_f(r['detect_s'], 2)} | {pub} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -177,43 +220,60 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=None, help="comma-separated registry names (default: all)")
     ap.add_argument("--datasets", default="hdfs,bgl,hadoop")
-    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds or ranges, e.g. 0,1 or 0-9")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads of every neural model (default: theirs)")
+    ap.add_argument("--variant", action="append", default=[], metavar="MODEL:KEY=VALUE[,KEY=VALUE]",
+                    help="also run MODEL with these parameters, as a row of its own (repeatable)")
     ap.add_argument("--output", type=Path, default=DOC)
     ap.add_argument("--json", type=Path, default=REPO / "out" / "results.json")
-    ap.add_argument("--merge", type=Path, nargs="*", default=[], help="earlier --json outputs to include (their rows for other models or datasets)")
+    ap.add_argument("--merge", type=Path, nargs="*", default=[],
+                    help="earlier --json outputs to include (their rows for other models or datasets; a later file wins)")
     args = ap.parse_args(argv)
     from logsieve.detectors.registry import get_detector_class, list_detectors
 
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
-    models = args.models.split(",") if args.models else list_detectors()
-    seeds = [int(s) for s in args.seeds.split(",")]
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads or 2))
+    models = [m for m in args.models.split(",") if m] if args.models is not None else list_detectors()
+    # (row name, registry name, parameters): the default rows, then the variants
+    runs_of: list[tuple[str, str, dict]] = [(m, m, {}) for m in models]
+    for text in args.variant:
+        model, params = parse_variant(text)
+        runs_of.append((" ".join([model, *(f"{k}={v}" for k, v in params.items())]), model, params))
+    seeds = parse_seeds(args.seeds)
     data = datasets(set(args.datasets.split(",")))
-    results: list[dict] = []
+    # earlier rows by (dataset, model): a later --merge file wins over an earlier one, and
+    # the (dataset, model) pairs this run recomputes are dropped
+    earlier: dict[tuple[str, str], dict] = {}
+    names = {name for name, _, _ in runs_of}
     for path in args.merge:
         text = path.read_text()
         rows = json.loads(text) if text.lstrip().startswith("[") else [
             json.loads(line) for line in text.splitlines() if line.startswith("{")
         ]  # a JSON list (--json) or the JSON lines this script prints as it goes
-        # keep every earlier row except the (dataset, model) pairs this run recomputes
-        results += [r for r in rows if not (r["model"] in models and r["dataset"] in data)]
+        earlier.update(((r["dataset"], r["model"]), r) for r in rows if not (r["model"] in names and r["dataset"] in data))
+    results: list[dict] = list(earlier.values())
     for ds, d in data.items():
-        for model in models:
+        for name, model, params in runs_of:
             cls = get_detector_class(model)
             if d.get("label_free_only") and cls.requires_labels:
                 continue
             runs = []
             for seed in seeds:
                 try:
-                    runs.append(run_cell(model, d, seed))
+                    runs.append(run_cell(model, d, seed, params, args.threads))
                 except Exception as exc:  # report, keep going
                     traceback.print_exc()
                     runs.append({"error": f"{type(exc).__name__}: {exc}"[:200]})
-            row: dict = {"dataset": ds, "model": model}
+            row: dict = {"dataset": ds, "model": name}
             ok = [r for r in runs if "error" not in r and "skipped" not in r]
             if ok:
                 for key in ok[0]:
                     vals = [r[key] for r in ok if r[key] is not None]
                     row[key] = float(np.mean(vals)) if vals else None
+                row["seeds"] = len(ok)
+                row["f1_runs"] = [r["f1"] for r in ok]
+                row["f1_sd"] = float(np.std(row["f1_runs"]))
+                if args.threads:
+                    row["threads"] = args.threads
             else:
                 row.update(runs[0])
             results.append(row)
@@ -221,8 +281,13 @@ def main(argv: list[str] | None = None) -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     from logsieve.io.atomic import atomic_open
 
+    notes = ""
+    if args.output.is_file():
+        old = args.output.read_text()
+        at = old.find(NOTES_HEADING)
+        notes = old[at:] if at >= 0 else ""
     with atomic_open(args.output) as fh:
-        fh.write(render(results, seeds) + "\n")
+        fh.write(render(results) + "\n" + notes)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1, default=str))
     print(f"wrote {args.output}")
