@@ -228,9 +228,47 @@ def test_small_loss_single_network_and_schedule_start():
 
 
 def test_robust_parameter_validation():
-    for bad in ({"robust": "mixup"}, {"forget_rate": 0.5}, {"ramp_epochs": -1}, {"gce_q": 0.0}, {"selection": "x"}, {"cl_folds": 1}):
+    for bad in ({"robust": "mixup"}, {"forget_rate": 0.5}, {"ramp_epochs": -1}, {"gce_q": 0.0}, {"selection": "x"},
+                {"cl_folds": 1}, {"ensemble": 0}, {"ensemble": 1.5}, {"ensemble": True}):
         with pytest.raises(LogsieveError):
             _Linear(**bad)._validate_params()
+
+
+def test_ensemble_members_are_pairs_under_coteaching_and_each_learns_from_its_own_peer():
+    assert _Linear(ensemble=3).n_networks == 3 and _Linear(ensemble=2, robust="coteaching").n_networks == 4
+    det = _Linear(robust="coteaching", forget_rate=0.3, ramp_epochs=0, selection="global", ensemble=2)
+    torch.manual_seed(0)
+    module = NetworkGroup([det.build_network() for _ in range(4)]).train()
+    batch = _batch()
+    det._epoch = 1
+    losses = [F.cross_entropy(n(batch["x"]), batch["label"], reduction="none") for n in module.nets]
+    keeps = [small_loss_keep(loss, batch["weight"], 0.3) for loss in losses]
+    taught = [losses[i] * _kept_mean_factor(keeps[i ^ 1], batch["weight"]) for i in range(4)]
+    torch.testing.assert_close(det.training_step(module, batch), (taught[0] + taught[1] + taught[2] + taught[3]) / 2)
+    small = _Linear(robust="small_loss", forget_rate=0.3, ramp_epochs=0, selection="global", ensemble=2)
+    own = [loss * _kept_mean_factor(k, batch["weight"]) for loss, k in zip(losses[:2], keeps[:2], strict=True)]
+    torch.testing.assert_close(small.training_step(NetworkGroup(list(module.nets[:2])).train(), batch), (own[0] + own[1]) / 2)
+
+
+def test_ensemble_scores_are_the_members_mean_and_survive_save_load(tmp_path):
+    train = make_windows(n_normal=200, n_anomalous=20, seed=0)
+    test = make_windows(n_normal=60, n_anomalous=6, seed=1)
+    params = dict(embedding_dim=8, num_filters=8, kernel_sizes="2,3", epochs=5, batch_size=16, lr=1e-2,
+                  patience=None, num_threads=1, valid_fraction=0.0, random_state=0)  # fmt: skip
+    det = create_detector("cnn", ensemble=3, **params).fit(train)
+    assert len(det.module_.nets) == 3
+    members = []
+    for net in det.module_.nets:  # each member alone, through the detector's own scoring
+        det.module_.nets, saved = nn.ModuleList([net]), det.module_.nets
+        members.append(det.decision_function(test))
+        det.module_.nets = saved
+    scores = det.decision_function(test)
+    np.testing.assert_allclose(scores, np.mean(members, axis=0), rtol=1e-5, atol=1e-6)
+    assert np.ptp(np.stack(members), axis=0).max() > 1e-4  # different initialisations, different members
+    det.save(tmp_path / "m")
+    np.testing.assert_array_equal(type(det).load(tmp_path / "m").decision_function(test), scores)
+    again = create_detector("cnn", ensemble=3, **params).fit(train)
+    np.testing.assert_array_equal(again.decision_function(test), scores)  # seeded: the same ensemble
 
 
 # ---------------------------------------------------------------------- end to end
