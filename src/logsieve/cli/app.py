@@ -419,12 +419,17 @@ def bench_deeplog(
     as_json: Json = False,
 ) -> None:
     """DeepLog on the paper's HDFS sessions: logsieve against the PyPI deeplog 0.0.3 package."""
-    from logsieve.cli.ui import print_bench_deeplog
+    from contextlib import nullcontext
+
+    from logsieve.cli.ui import err_console, print_bench_deeplog
     from logsieve.evaluation.bench import bench_deeplog as run, default_deeplog_data, load_deeplog_hdfs
 
     _quiet(quiet or as_json)
     train, test = load_deeplog_hdfs(data if data is not None else default_deeplog_data())
-    result = run(train, test, epochs=epochs, threads=threads, seed=seed, device=device, peer=not skip_peer)
+    what = "logsieve" if skip_peer else "logsieve, then deeplog 0.0.3"
+    busy = nullcontext() if quiet or as_json else err_console().status(f"training and scoring DeepLog: {what}")
+    with busy:
+        result = run(train, test, epochs=epochs, threads=threads, seed=seed, device=device, peer=not skip_peer)
     if as_json:
         typer.echo(json.dumps(result, default=str))
     elif not quiet:

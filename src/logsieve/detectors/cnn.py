@@ -136,8 +136,10 @@ class CNN(SupervisedTorchDetector):
     max_len : int or None, default None
         Fixed sequence length; None: the longest training window (between the largest
         kernel size and 512).
-    robust, forget_rate, selection, ramp_epochs, gce_q
+    robust, forget_rate, selection, ramp_epochs, gce_q, cl_folds
         Noise-robust training (:class:`~logsieve.detectors.robust.SupervisedTorchDetector`).
+    ensemble : int, default 1
+        Networks averaged (a deep ensemble; see SupervisedTorchDetector). The paper trains one.
     epochs, batch_size, lr, weight_decay, patience, device, num_threads
         Training; defaults 30 epochs, batch 64, Adam lr 1e-3, patience 5.
     threshold, contamination, valid_fraction, random_state

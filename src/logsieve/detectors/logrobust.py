@@ -302,8 +302,10 @@ class LogRobust(SupervisedTorchDetector):
         Between LSTM layers and before the output layer.
     max_len : int or None, default 512
         Longer windows keep their last ``max_len`` events (None: no limit).
-    robust, forget_rate, selection, ramp_epochs, gce_q
+    robust, forget_rate, selection, ramp_epochs, gce_q, cl_folds
         Noise-robust training (:class:`~logsieve.detectors.robust.SupervisedTorchDetector`).
+    ensemble : int, default 1
+        Networks averaged (a deep ensemble; see SupervisedTorchDetector). The paper trains one.
     epochs, batch_size, lr, weight_decay, patience, device, num_threads
         Training (:class:`~logsieve.detectors.trainer.TorchDetector`). Defaults: 30 epochs
         over the distinct labelled windows, batch 64, Adam lr 3e-3, early stopping after
