@@ -152,6 +152,28 @@ def test_train_detect_evaluate_round_trip(tmp_path: Path) -> None:
     assert res.exit_code == 0 and {"precision", "recall", "specificity", "f1", "roc_auc", "pr_auc"} <= set(metrics)
 
 
+def test_train_random_split_and_include_anomalies(tmp_path: Path) -> None:
+    _, windows, _ = _synthetic_windows(tmp_path)
+    table = pl.read_parquet(windows)
+
+    def train(*extra: str) -> dict:
+        res = invoke("train", windows, "-m", "pca", "-o", tmp_path / "m", "--test", "0.3", "--json", *extra)
+        assert res.exit_code == 0, res.output
+        return json.loads(res.stdout.strip().splitlines()[-1])
+
+    chrono = train()
+    shuffled = train("--split", "random", "--valid", "0.2", "--seed", "3")
+    assert shuffled["split"]["method"] == "random" and chrono["split"]["method"] == "chronological"
+    assert abs(shuffled["split"]["valid"]["windows"] - 0.2 * table.height) <= 1
+    test_ids = set(pl.read_parquet(tmp_path / "m" / "test_windows.parquet")["window_id"])
+    assert test_ids != set(table["window_id"].tail(len(test_ids)))  # not the last windows in time
+    # an unsupervised model trains on the normal training windows unless told otherwise
+    n_train = chrono["split"]["train"]["windows"]
+    assert chrono["n_train_windows"] == n_train - chrono["split"]["train"]["anomalous"]
+    assert chrono["split"]["train"]["anomalous"] > 0
+    assert train("--include-anomalies")["n_train_windows"] == n_train
+
+
 def test_detect_on_a_raw_log_uses_the_models_parser_state(tmp_path: Path) -> None:
     events, windows, state = _synthetic_windows(tmp_path)
     model = tmp_path / "model"

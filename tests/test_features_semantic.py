@@ -173,6 +173,25 @@ def test_embed_repeated_texts_once_and_cache():
     assert TEMPLATES[0] not in cache
 
 
+@pytest.mark.parametrize("cls", [Word2VecEmbedder, FastTextEmbedder])
+def test_text_vector_is_the_tfidf_weighted_mean_of_its_word_vectors(cls):
+    """LogRobust's recipe, recomputed by hand: idf = ln((1 + N) / (1 + df)) + 1 over the distinct texts."""
+    emb = cls(dim=8, seed=0, min_count=1).fit(TEMPLATES)
+    docs = {tuple(t) for t in tokenize_series(pl.Series(TEMPLATES), min_len=emb.min_len,
+                                               stopwords=STOPWORDS if emb.stopwords else None).to_list() if t}
+    n = len(docs)
+    text = "Failed password for invalid user <*> from <*> port <*> ssh2"
+    words = list(emb._tokens(pl.Series([text])).to_list()[0])
+    assert len(set(words)) >= 4
+    idf = np.array([np.log((1 + n) / (1 + sum(w in d for d in docs))) + 1 for w in words])
+    expected = (idf[:, None] * emb.word_vectors(words)).sum(0) / idf.sum()
+    np.testing.assert_allclose(emb.embed([text])[0], expected, rtol=1e-5, atol=1e-6)
+    # rare words weigh more than common ones: "invalid" (1 text) over "password" (3 texts)
+    assert idf[words.index("invalid")] > idf[words.index("password")]
+    plain = cls(dim=8, seed=0, min_count=1, weighting="mean").fit(TEMPLATES)
+    np.testing.assert_allclose(plain.embed([text])[0], plain.word_vectors(words).mean(0), rtol=1e-5, atol=1e-6)
+
+
 def test_embedder_errors():
     with pytest.raises(NotFittedError):
         Word2VecEmbedder().embed(["x"])
