@@ -186,6 +186,24 @@ def test_detect_on_a_raw_log_uses_the_models_parser_state(tmp_path: Path) -> Non
     assert pl.read_parquet(scores).height == json.loads(res.stdout.strip().splitlines()[-1])["windows"] > 0
 
 
+def test_detect_top_shows_the_highest_scores_even_when_none_is_flagged(tmp_path: Path) -> None:
+    events, windows, _ = _synthetic_windows(tmp_path)
+    model = tmp_path / "model"
+    assert invoke("train", windows, "-m", "pca", "-o", model, "--set", "threshold=1e12", "-q").exit_code == 0
+    scores = tmp_path / "scores.parquet"
+    res = invoke("detect", windows, "-m", model, "-o", scores, "--events", events, "--top", "3", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["anomalies"] == 0 and len(out["top"]) == 3
+    table = pl.read_parquet(scores)
+    best = table.sort("score", descending=True).head(3)
+    assert [a["window_id"] for a in out["top"]] == best["window_id"].to_list()
+    assert all(a["is_anomaly"] is False and a["explanation"] and a["lines"] for a in out["top"])
+    assert table["explanation"].is_not_null().sum() == 3  # only those three are explained
+    printed = invoke("detect", windows, "-m", model, "-o", scores, "--events", events, "--top", "1")
+    assert printed.exit_code == 0 and "below the threshold" in printed.output
+
+
 def test_train_errors_are_one_line(tmp_path: Path) -> None:
     _, windows, _ = _synthetic_windows(tmp_path)
     res = invoke("train", windows, "-m", "nosuchmodel", "-o", tmp_path / "m")

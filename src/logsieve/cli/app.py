@@ -307,7 +307,9 @@ def detect(
     window: Annotated[str | None, typer.Option("--window", help="Count windows N[,STEP] for a raw log.")] = None,
     time: Annotated[str | None, typer.Option("--time", help="Time windows DUR[,STEP] for a raw log.")] = None,
     labels: Annotated[Path | None, typer.Option("--labels", help="Side-file labels for a raw log.")] = None,
-    top: Annotated[int, typer.Option("--top", help="Print the N most anomalous windows, explained, with raw lines.")] = 0,
+    top: Annotated[
+        int, typer.Option("--top", help="Print the N highest-scoring windows (flagged or not), explained, with raw lines.")
+    ] = 0,
     templates: Annotated[
         Path | None, typer.Option("--templates", help="event_id,template CSV: semantic models embed new templates.")
     ] = None,

@@ -235,16 +235,17 @@ def detect(
         windows = input
         if events is not None:
             events_df = pl.read_parquet(events)
-    summary = detect_command(windows, model_dir, output, events=events_df, templates=templates)
+    summary = detect_command(windows, model_dir, output, events=events_df, templates=templates, explain_top=max(top, 0))
     shown: list[dict[str, Any]] = []
-    if top > 0:
+    if top > 0:  # the N highest scores, flagged or not (an operator sees how close the rest came)
         scores = pl.read_parquet(output).with_row_index("__row")
-        worst = scores.filter(pl.col("is_anomaly")).sort("score", descending=True).head(top)
+        worst = scores.sort(["score", "__row"], descending=[True, False]).head(top)
         table = windows if isinstance(windows, pl.DataFrame) else pl.read_parquet(windows)
         for row in worst.iter_rows(named=True):
             entry: dict[str, Any] = {
                 "window_id": row["window_id"],
                 "score": row["score"],
+                "is_anomaly": row["is_anomaly"],
                 "label": row["label"],
                 "explanation": json.loads(row["explanation"]) if row["explanation"] else None,
             }

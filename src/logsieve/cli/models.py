@@ -196,11 +196,14 @@ def detect_command(
     top: int | None = None,
     events: str | Path | pl.DataFrame | None = None,
     templates: str | Path | None = None,
+    explain_top: int = 0,
 ) -> dict[str, Any]:
     """Score windows with a saved model; write ``window_id, score, is_anomaly, label, explanation``.
 
     ``top``: explain only the ``top`` highest-scoring anomalous windows (None: every
-    anomalous window). Windows without an explanation get a null ``explanation``.
+    anomalous window). ``explain_top``: also explain the ``explain_top`` highest-scoring
+    windows, flagged or not (what ``logsieve detect --top N`` prints). Windows without an
+    explanation get a null ``explanation``.
     """
     from logsieve.detectors.registry import load_detector
 
@@ -220,6 +223,11 @@ def detect_command(
         if top < 0:
             raise LogsieveError(f"top must be >= 0, not {top}")
         chosen = chosen[np.argsort(-scores[chosen], kind="stable")[:top]]
+    if explain_top < 0:
+        raise LogsieveError(f"explain_top must be >= 0, not {explain_top}")
+    if explain_top:
+        worst = np.argsort(-scores, kind="stable")[:explain_top]
+        chosen = np.union1d(chosen, worst).astype(np.int64)
     explanations: list[str | None] = [None] * windows.height
     if len(chosen):
         for i, exp in zip(chosen.tolist(), detector.explain(windows[chosen]), strict=True):

@@ -155,7 +155,8 @@ def print_alerts(alerts: Sequence[dict[str, Any]]) -> None:
     """The N worst windows: score, explanation, raw lines (flagged lines marked with >)."""
     con = console()
     for alert in alerts:
-        con.rule(f"[bold]{alert['window_id']}[/]  score {alert['score']:.4g}  label {alert.get('label')}")
+        verdict = "flagged" if alert.get("is_anomaly", True) else "below the threshold"
+        con.rule(f"[bold]{alert['window_id']}[/]  score {alert['score']:.4g} ({verdict})  label {alert.get('label')}")
         exp = alert.get("explanation") or {}
         flagged = {p.get("line_id") for p in exp.get("positions", [])}
         for line in _expl_lines(exp):
