@@ -187,7 +187,8 @@ def render(results: list[dict]) -> str:
         "`F1 sd`). Settings are in the docstring of `benchmarks/results.py`:",
         "chronological 60/10/30 split, thresholds chosen on the validation part, never on the test part.",
         "Published numbers come from ../shared/docs/PEERS.md: the ICSE'22 study (LogADEmpirical, full HDFS with",
-        "session windows; full BGL with 20-line and 0.5 h windows) and loglizer's README (random 50% split).",
+        "session windows; full BGL with 20-line and 0.5 h windows), loglizer's README (random 50% split),",
+        "and for the Transformers NeuralLog's README and deep-loglizer (as quoted by LogAI; random splits).",
         "Our data are samples (HDFS 2%, BGL 20k lines), so the comparison is indicative, not like for like.",
         "",
     ]
