@@ -111,6 +111,31 @@ def test_learned_embedding_cannot_embed_templates(fitted):
         fitted.add_templates({"E100": "x"})
 
 
+def test_unk_dropout_trains_the_vector_of_unseen_events(data):
+    import torch
+
+    from logsieve.features.sequence import UNK
+
+    train, test = data
+    plain = CNN(**{**PARAMS, "random_state": 0}).fit(train)
+    worded = CNN(**{**PARAMS, "random_state": 0, "unk_dropout": 0.25}).fit(train)
+    # without word dropout no training window holds UNK: its row keeps the initial vector
+    untrained = CNN(**{**PARAMS, "random_state": 0, "epochs": 1, "lr": 1e-12}).fit(train)  # ~ the initial weights
+    unk = lambda det: det.module_.nets[0].embedding.weight[UNK].detach()  # noqa: E731
+    torch.testing.assert_close(unk(plain), unk(untrained))
+    assert not torch.allclose(unk(worded), unk(untrained))
+    # rare events are dropped more often: alpha / (alpha + count)
+    rates = worded._unk_rate
+    counts = train.get_column("event_ids").explode().value_counts(name="n")
+    n = dict(counts.iter_rows())
+    rare, common = min(n, key=n.get), max(n, key=n.get)
+    assert rates[worded.vocab_.index(rare)] > rates[worded.vocab_.index(common)] > 0
+    assert rates[worded.vocab_.index(rare)] == pytest.approx(0.25 / (0.25 + n[rare]))
+    unseen = test.with_columns(pl.col("event_ids").list.eval(pl.element().replace("E1", "E_NEW")))
+    again = CNN(**{**PARAMS, "random_state": 0, "unk_dropout": 0.25}).fit(train)
+    np.testing.assert_array_equal(again.decision_function(unseen), worded.decision_function(unseen))
+
+
 def test_max_len_fixes_the_width(data):
     det = CNN(**{**PARAMS, "epochs": 1, "max_len": 6}).fit(data[0])
     assert det.seq_len_ == 6
@@ -121,6 +146,6 @@ def test_max_len_fixes_the_width(data):
 def test_bad_params():
     train = make_windows(n_normal=30, n_anomalous=6, seed=2)
     for bad in ({"embedding": "onehot"}, {"kernel_sizes": "3,0"}, {"num_filters": 0}, {"dropout": -0.1},
-                {"embedding": "semantic", "embedder": "glove"}):  # fmt: skip
+                {"embedding": "semantic", "embedder": "glove"}, {"unk_dropout": -0.5}):  # fmt: skip
         with pytest.raises(LogsieveError):
             CNN(**{**PARAMS, **bad}).fit(train)

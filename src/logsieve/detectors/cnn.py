@@ -24,6 +24,14 @@ kernel size, at most 512) unless ``max_len`` sets it; shorter windows are padded
 zero vector at the end, longer ones keep their last ``seq_len_`` events. The padded
 width is the same for every window, so a window's score does not depend on its batch.
 
+Events unseen in training (learned embedding): they all share the code UNK, whose vector
+the paper's training never updates (no training window holds an unseen event), so by
+default an unseen event gets that row's random initial vector. ``unk_dropout=alpha``
+trains it instead, by word dropout (Kiperwasser & Goldberg, TACL 2016): while training,
+each occurrence of an event seen ``c`` times in the training windows is replaced by UNK
+with probability ``alpha / (alpha + c)``, so UNK learns what a rare event looks like.
+``embedding="semantic"`` embeds an unseen event's template instead.
+
 Score = probability of the anomaly class; ``threshold="auto"`` flags ``score > 0.5``.
 :meth:`CNN.explain` attributes the anomaly logit to positions: each filter's pooled
 value times its weight towards "anomaly" is spread over the ``k`` events of the
@@ -136,6 +144,9 @@ class CNN(SupervisedTorchDetector):
     max_len : int or None, default None
         Fixed sequence length; None: the longest training window (between the largest
         kernel size and 512).
+    unk_dropout : float, default 0.0
+        ``alpha`` of the word dropout that trains the vector of unseen events (learned
+        embedding only; 0: off, the paper). Kiperwasser & Goldberg used 0.25.
     robust, forget_rate, selection, ramp_epochs, gce_q, cl_folds
         Noise-robust training (:class:`~logsieve.detectors.robust.SupervisedTorchDetector`).
     ensemble : int, default 1
@@ -166,6 +177,7 @@ class CNN(SupervisedTorchDetector):
     num_filters: int = 128
     dropout: float = 0.5
     max_len: int | None = None
+    unk_dropout: float = 0.0
     epochs: int = 30
     batch_size: int = 64
     lr: float = 1e-3
@@ -197,6 +209,8 @@ class CNN(SupervisedTorchDetector):
             raise LogsieveError(f"max_len must be a positive integer or None, not {self.max_len!r}")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise LogsieveError(f"dropout must be in [0, 1), not {self.dropout!r}")
+        if isinstance(self.unk_dropout, bool) or not float(self.unk_dropout) >= 0.0:
+            raise LogsieveError(f"unk_dropout must be a number >= 0, not {self.unk_dropout!r}")
 
     @property
     def _kernels(self) -> tuple[int, ...]:
@@ -207,6 +221,7 @@ class CNN(SupervisedTorchDetector):
         vocab = EventVocab.fit(train)
         if vocab.n_keys == 0:
             raise LogsieveError("CNN: the training windows hold no event ids")
+        self._unk_rate: torch.Tensor | None = None
         if self.embedding == "semantic":
             seed = 0 if self.random_state is None else int(self.random_state)
             self.semantics_ = EventSemantics.fit(
@@ -214,6 +229,7 @@ class CNN(SupervisedTorchDetector):
             )
         else:
             self.vocab_ = vocab
+            self._unk_rate = self._word_dropout_rates(train)
         longest = int(train.get_column("event_ids").list.len().max() or 0)
         width = int(self.max_len) if self.max_len is not None else min(longest, MAX_SEQ_LEN)
         self.seq_len_ = max(width, max(self._kernels))
@@ -223,6 +239,19 @@ class CNN(SupervisedTorchDetector):
             len(arrays["label"]), int(arrays["weight"].sum()), self.seq_len_,
         )  # fmt: skip
         return arrays
+
+    def _word_dropout_rates(self, train: pl.DataFrame) -> torch.Tensor | None:
+        """Per-code probability ``alpha / (alpha + count)`` of becoming UNK in training (None: off)."""
+        alpha = float(self.unk_dropout)
+        if alpha <= 0.0:
+            return None
+        counts = train.get_column("event_ids").explode().drop_nulls().value_counts(name="n")
+        rates = np.zeros(len(self.vocab_), dtype=np.float32)  # PAD and UNK stay 0
+        for event, n in counts.iter_rows():
+            code = self.vocab_.index(event)
+            if code not in (PAD, UNK):
+                rates[code] = alpha / (alpha + float(n))
+        return torch.from_numpy(rates)
 
     @property
     def _code_vocab(self) -> EventVocab:
@@ -254,6 +283,11 @@ class CNN(SupervisedTorchDetector):
         return codes
 
     def network_logits(self, net: nn.Module, batch: Batch) -> torch.Tensor:
+        rates = getattr(self, "_unk_rate", None)
+        if net.training and rates is not None and self.embedding == "learned":
+            codes = batch["codes"]
+            drop = torch.rand(codes.shape, device=codes.device) < rates.to(codes.device)[codes]
+            return net(codes.masked_fill(drop, UNK))
         return net(self._inputs(batch))
 
     # ------------------------------------------------------------------ explanation
