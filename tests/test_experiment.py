@@ -193,6 +193,24 @@ seeds = [0]
     assert {a for a, _ in plan_cells(config, ["noise"])} == {"noise"}
 
 
+def test_a_changed_model_default_changes_the_cell_keys(tmp_path: Path, fake) -> None:
+    """A run resumed after a default changed recomputes the cells that use it, never reuses them."""
+
+    class FakeNewDefault(FakeDetector):
+        fail_seed: int = -2  # another default than FakeDetector's -1
+
+    config = load_config(write_config(tmp_path, BASIC))
+    before = [c.key for _, c in plan_cells(config)]
+    registry.register_detector(FAKE, replace=True)(FakeNewDefault)
+    after = [c.key for _, c in plan_cells(config)]
+    assert len(before) == len(after) == 4 and not set(before) & set(after)
+    # set in the config, the parameter's default no longer matters
+    pinned = load_config(write_config(tmp_path, BASIC + f"[aspects.split.params.{FAKE}]\nfail_seed = -5\n", name="p.toml"))
+    with_new = [c.key for _, c in plan_cells(pinned)]
+    registry.register_detector(FAKE, replace=True)(FakeDetector)
+    assert [c.key for _, c in plan_cells(pinned)] == with_new
+
+
 # ----------------------------------------------------------------------------- runs
 def test_run_records_everything(tmp_path: Path, fake) -> None:
     config = write_config(tmp_path, BASIC)

@@ -37,8 +37,10 @@ What happens in a cell (nothing is chosen on the test part):
 Store (resumable): a finished cell is one row in ``RUN_DIR/cells/<key>.parquet``,
 written atomically after its test scores (``scores/<key>.parquet``) and early-detection
 list (``early/<key>.parquet``). The key hashes the cell's resolved settings plus the
-checksum of the dataset's input files, so identical cells of two aspects are computed
-once, and a rerun skips every finished cell. ``plan.json`` lists the (aspect, key)
+checksum of the dataset's input files and the model's defaults for every parameter the
+config leaves unset, so identical cells of two aspects are computed once, a rerun skips
+every finished cell, and a cell whose model default has changed since is computed again
+rather than reused. ``plan.json`` lists the (aspect, key)
 pairs of the current config; ``results.parquet`` is their rows (written at the end of
 every run, also an interrupted one, and by ``logsieve report``).
 """
@@ -48,6 +50,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import importlib.metadata
+import inspect
 import itertools
 import json
 import logging
@@ -739,6 +742,8 @@ class Cell:
     early: bool = False
     early_method: str = "auto"
     early_max_prefix: int = 0
+    #: digest of the model's defaults for the parameters not in ``params`` (see _defaults_digest)
+    defaults: str = ""
 
     def settings(self) -> dict[str, Any]:
         """JSON-able resolved settings (what the key hashes, plus nothing else)."""
@@ -767,6 +772,21 @@ class Cell:
             bits.append(f"parsing={self.parsing_noise}")
         bits.append(f"seed={self.seed}")
         return " ".join(bits)
+
+
+def _defaults_digest(model: str, configured: Iterable[str]) -> str:
+    """Digest of ``model``'s constructor defaults for the parameters not in ``configured``.
+
+    Part of every cell key: a cell finished before such a default changed (a new default
+    number of folds, say) is computed again instead of being reused. ``random_state`` is
+    left out: the cell's seed sets it.
+    """
+    from logsieve.detectors.registry import get_detector_class
+
+    skip = {"self", "random_state", *configured}
+    signature = inspect.signature(get_detector_class(model).__init__)
+    defaults = {name: _jsonable(p.default) for name, p in signature.parameters.items() if name not in skip}
+    return _hash_json(defaults)[:16]
 
 
 def _resolved_params(config: ExperimentConfig, aspect: AspectSpec, dataset: DatasetSpec, model: str) -> dict[str, Any]:
@@ -839,6 +859,7 @@ def plan_cells(config: ExperimentConfig, only: Sequence[str] | None = None) -> l
                             early=asp.early,
                             early_method=asp.early_method if asp.early else "auto",
                             early_max_prefix=asp.early_max_prefix if asp.early else 0,
+                            defaults=_defaults_digest(model, params),
                         ),
                     )
                 )
