@@ -178,6 +178,9 @@ def bench_deeplog(
     """
     if threads < 1 or epochs < 1:
         raise LogsieveError(f"threads and epochs must be >= 1, not {threads} and {epochs}")
+    from logsieve.detectors.trainer import available_cores
+
+    threads = min(int(threads), available_cores())  # both sides; never more threads than cores
     params = deeplog_bench_params(epochs, threads, seed, device)
     settings = {k: params[k] for k in ("history_size", "num_layers", "hidden_size", "num_candidates", "epochs")}
     _warm_up()
