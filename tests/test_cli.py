@@ -118,6 +118,34 @@ def _synthetic_windows(tmp_path: Path) -> tuple[Path, Path, Path]:
     return events, windows, state
 
 
+def test_group_sessions_by_a_format_field(tmp_path: Path) -> None:
+    """`--session-field IP` on a hand-written weblog file: one session per client and burst."""
+    log = tmp_path / "web.csv"
+    rows = [
+        ("10.0.0.1", "06:58:55", "GET /login.php HTTP/1.1"),
+        ("10.0.0.2", "06:59:02", "GET /index.php HTTP/1.1"),
+        ("10.0.0.1", "06:59:10", "POST /process.php HTTP/1.1"),
+        ("10.0.0.1", "08:15:00", "GET /login.php HTTP/1.1"),  # 76 minutes later: a new session
+        ("10.0.0.2", "07:01:00", "GET /home.php HTTP/1.1"),
+    ]
+    log.write_text("".join(f"{ip},[29/Nov/2017:{t},{req},200\n" for ip, t, req in rows))
+    events = tmp_path / "ev.parquet"
+    assert invoke("parse", log, "--format", "weblog", "-o", events, "-q").exit_code == 0
+    out = tmp_path / "w.parquet"
+    res = invoke("group", events, "-o", out, "--session-field", "IP", "--idle", "30m", "--json")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert summary["grouping"] == {"kind": "session_field", "field": "IP", "idle": "30m"}
+    assert summary["windows"] == 3 and summary["lines"] == 5 and summary["lines_dropped"] == 0
+    w = pl.read_parquet(out)
+    assert sorted(w["window_id"].to_list()) == ["10.0.0.1#1", "10.0.0.1#2", "10.0.0.2#1"]
+    assert dict(zip(w["window_id"].to_list(), w["line_ids"].to_list(), strict=True))["10.0.0.1#1"] == [1, 3]
+    bad = invoke("group", events, "-o", out, "--session-field", "IP", "--window", "5")
+    assert bad.exit_code == 2 and "cannot be combined with --window" in bad.output
+    missing = invoke("group", events, "-o", out, "--session-field", "Host")
+    assert missing.exit_code == 2 and "no 'Host' column" in missing.output
+
+
 def test_models_lists_every_registered_detector() -> None:
     from logsieve.detectors.registry import list_detectors
 

@@ -164,6 +164,10 @@ def group(
     labels: Annotated[
         Path | None, typer.Option("--labels", help="Side-file labels: BlockId,Label CSV or anomalous ids, one per line.")
     ] = None,
+    session_field: Annotated[
+        str | None,
+        typer.Option("--session-field", help="Sessions keyed by a field of the format instead, e.g. IP (weblog)."),
+    ] = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -171,7 +175,10 @@ def group(
     from logsieve.cli.group import group_command
 
     _quiet(quiet or as_json)
-    summary = group_command(events, output, session=session, window=window, time=time, idle=idle, labels=labels)
+    summary = group_command(
+        events, output, session=session, window=window, time=time, idle=idle, labels=labels,
+        session_field=session_field,
+    )  # fmt: skip
     _emit(summary, as_json, quiet, "group")
 
 

@@ -7,6 +7,8 @@ Option strings parsed here:
 - ``--time "DUR[,STEP]"``: time windows, e.g. ``"30m"`` or ``"1h,10m"``;
 - ``--idle DUR``: cut sessions at gaps longer than DUR (sessions only);
 - ``--labels FILE``: side-file key labels (``BlockId,Label`` CSV or a list of anomalous ids).
+- ``--session-field FIELD``: sessions keyed by a column of the events table (a format field,
+  e.g. ``IP`` of ``weblog``), with ``--idle``; labels come from the lines.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 from logsieve.errors import LogsieveError
 from logsieve.grouping.sequences import concat_windows, read_sequences
@@ -27,7 +31,7 @@ from logsieve.grouping.windows import (
     group,
 )
 from logsieve.io.atomic import write_parquet
-from logsieve.schema import LABEL
+from logsieve.schema import EVENT_IDS, LABEL
 
 
 def parse_window_option(text: str) -> CountWindows:
@@ -77,19 +81,53 @@ def group_command(
     time: str | None = None,
     idle: str | None = None,
     labels: str | Path | None = None,
+    session_field: str | None = None,
 ) -> dict[str, Any]:
     """Group a parsed events parquet into windows and write them as parquet (atomically).
+
+    ``session_field``: sessions keyed by a field of the events table instead (a column
+    of the log format, e.g. the client ``IP`` of a ``weblog`` log), cut at gaps longer
+    than ``idle`` (see :func:`logsieve.compare.client_sessions`); a window's label is the
+    largest label of its lines.
 
     Returns a summary: grouping, windows, anomalous/normal/unlabelled, lines, lines
     dropped, and the output path.
     """
-    spec = build_spec(session, window, time, idle)
     events = Path(events_path)
+    if session_field is not None:
+        others = [name for name, v in (("--session", session), ("--window", window), ("--time", time)) if v]
+        if others:
+            raise LogsieveError(f"--session-field cannot be combined with {', '.join(others)}")
+        if labels is not None:
+            raise LogsieveError("--labels does not apply to --session-field: window labels come from the lines")
     if not events.is_file():
         raise LogsieveError(f"{events}: events file not found (run `logsieve parse` first)")
+    if session_field is not None:
+        return _group_by_field(events, output, session_field, idle)
+    spec = build_spec(session, window, time, idle)
     result = group(events, spec, labels=labels)
     write_parquet(result.windows, output)
     return {"grouping": describe(spec), **result.summary(), "output": str(output)}
+
+
+def _group_by_field(events: Path, output: str | Path, field: str, idle: str | None) -> dict[str, Any]:
+    from logsieve.compare import client_sessions
+
+    windows = client_sessions(events, field, idle)
+    write_parquet(windows, output)
+    lab = windows[LABEL]
+    lines = int(pl.scan_parquet(events).select(pl.len()).collect().item())
+    grouped = int(windows[EVENT_IDS].list.len().sum() or 0)
+    return {
+        "grouping": {"kind": "session_field", "field": field, "idle": idle},
+        "windows": windows.height,
+        "anomalous": int((lab == 1).sum()),
+        "normal": int((lab == 0).sum()),
+        "unlabelled": int(lab.null_count()),
+        "lines": lines,
+        "lines_dropped": lines - grouped,  # lines whose field is empty
+        "output": str(output),
+    }
 
 
 def sequences_command(
