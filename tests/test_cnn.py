@@ -117,10 +117,11 @@ def test_unk_dropout_trains_the_vector_of_unseen_events(data):
     from logsieve.features.sequence import UNK
 
     train, test = data
-    plain = CNN(**{**PARAMS, "random_state": 0}).fit(train)
+    assert CNN().unk_dropout == 0.25  # trained by default; 0 is the paper's behaviour
+    plain = CNN(**{**PARAMS, "random_state": 0, "unk_dropout": 0.0}).fit(train)
     worded = CNN(**{**PARAMS, "random_state": 0, "unk_dropout": 0.25}).fit(train)
     # without word dropout no training window holds UNK: its row keeps the initial vector
-    untrained = CNN(**{**PARAMS, "random_state": 0, "epochs": 1, "lr": 1e-12}).fit(train)  # ~ the initial weights
+    untrained = CNN(**{**PARAMS, "random_state": 0, "unk_dropout": 0.0, "epochs": 1, "lr": 1e-12}).fit(train)
     unk = lambda det: det.module_.nets[0].embedding.weight[UNK].detach()  # noqa: E731
     torch.testing.assert_close(unk(plain), unk(untrained))
     assert not torch.allclose(unk(worded), unk(untrained))

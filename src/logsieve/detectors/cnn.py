@@ -24,13 +24,15 @@ kernel size, at most 512) unless ``max_len`` sets it; shorter windows are padded
 zero vector at the end, longer ones keep their last ``seq_len_`` events. The padded
 width is the same for every window, so a window's score does not depend on its batch.
 
-Events unseen in training (learned embedding): they all share the code UNK, whose vector
-the paper's training never updates (no training window holds an unseen event), so by
-default an unseen event gets that row's random initial vector. ``unk_dropout=alpha``
-trains it instead, by word dropout (Kiperwasser & Goldberg, TACL 2016): while training,
-each occurrence of an event seen ``c`` times in the training windows is replaced by UNK
-with probability ``alpha / (alpha + c)``, so UNK learns what a rare event looks like.
-``embedding="semantic"`` embeds an unseen event's template instead.
+Events unseen in training (learned embedding): they all share the code UNK. The paper's
+training never updates that vector (no training window holds an unseen event), so an
+unseen event would get the row's random initial values, and a window's score would
+depend on them. logsieve trains it by word dropout (Kiperwasser & Goldberg, TACL 2016;
+``unk_dropout=alpha``, their 0.25 by default): while training, each occurrence of an
+event seen ``c`` times in the training windows becomes UNK with probability
+``alpha / (alpha + c)``, so UNK learns what a rare event looks like. ``unk_dropout=0``
+is the paper's behaviour. ``embedding="semantic"`` embeds an unseen event's template
+instead.
 
 Score = probability of the anomaly class; ``threshold="auto"`` flags ``score > 0.5``.
 :meth:`CNN.explain` attributes the anomaly logit to positions: each filter's pooled
@@ -40,7 +42,8 @@ n-gram where its maximum was taken.
 Values not given in the paper's abstract are choices of this implementation (and
 stated as such): embedding size 128 (``embedding_dim``), 128 filters per kernel size,
 batch 64, 30 epochs over the DISTINCT labelled windows (each weighted by its count, the
-same objective as one row per window), early stopping on the validation loss.
+same objective as one row per window), early stopping on the validation loss, and the
+word dropout above.
 """
 
 from __future__ import annotations
@@ -144,9 +147,9 @@ class CNN(SupervisedTorchDetector):
     max_len : int or None, default None
         Fixed sequence length; None: the longest training window (between the largest
         kernel size and 512).
-    unk_dropout : float, default 0.0
+    unk_dropout : float, default 0.25
         ``alpha`` of the word dropout that trains the vector of unseen events (learned
-        embedding only; 0: off, the paper). Kiperwasser & Goldberg used 0.25.
+        embedding only; Kiperwasser & Goldberg's value). 0: off, as in the paper.
     robust, forget_rate, selection, ramp_epochs, gce_q, cl_folds
         Noise-robust training (:class:`~logsieve.detectors.robust.SupervisedTorchDetector`).
     ensemble : int, default 1
@@ -177,7 +180,7 @@ class CNN(SupervisedTorchDetector):
     num_filters: int = 128
     dropout: float = 0.5
     max_len: int | None = None
-    unk_dropout: float = 0.0
+    unk_dropout: float = 0.25
     epochs: int = 30
     batch_size: int = 64
     lr: float = 1e-3
