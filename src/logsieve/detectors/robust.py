@@ -68,12 +68,12 @@ in Dataset Labels*, JAIR 2021) -- ``robust=true`` in experiments; needs no noise
     Measured on HDFS 2 % with 10 % of the training and validation labels flipped
     (``benchmarks/sanity_supervised.py --datasets hdfs --noise 0.1 --robust confident
     --seeds 0 1 2``, one torch thread, F1 mean of 3 seeds): LogRobust 0.907
-    (0.911 / 0.928 / 0.883), CNN with the learned embedding 0.916 (0.918 / 0.925 /
-    0.904). Plain training, measured with two threads: LogRobust 0.892, CNN 0.929
-    (2 seeds), where training on count-weighted distinct windows already resists
-    uniform flips; CNN with semantic vectors 0.643, which confident learning (3 folds)
-    lifts to 0.861. Thread count matters at this margin: with
-    3 folds, LogRobust's seed 1 gives 0.906 with two threads and 0.883 with one.
+    (0.911 / 0.928 / 0.883), CNN with the learned embedding 0.919 (0.930 / 0.910 /
+    0.918). Plain training: LogRobust 0.892 (two threads), CNN 0.886 (one thread),
+    where training on count-weighted distinct windows already resists uniform flips;
+    CNN with semantic vectors 0.658, which confident learning (3 folds) lifts to 0.861.
+    Thread count matters at this margin: with 3 folds, LogRobust's seed 1 gives 0.906
+    with two threads and 0.883 with one.
 
 Selection per class (``selection="class"``, the default) -- the one adaptation to logs
     Co-teaching drops the same share ``tau`` of every batch, whatever the class. Log
