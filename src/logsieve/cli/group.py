@@ -24,6 +24,7 @@ from logsieve.grouping.sequences import concat_windows, read_sequences
 from logsieve.grouping.windows import (
     HDFS_BLOCK_PATTERN,
     CountWindows,
+    GroupResult,
     GroupSpec,
     Sessions,
     TimeWindows,
@@ -115,19 +116,11 @@ def _group_by_field(events: Path, output: str | Path, field: str, idle: str | No
 
     windows = client_sessions(events, field, idle)
     write_parquet(windows, output)
-    lab = windows[LABEL]
     lines = int(pl.scan_parquet(events).select(pl.len()).collect().item())
     grouped = int(windows[EVENT_IDS].list.len().sum() or 0)
-    return {
-        "grouping": {"kind": "session_field", "field": field, "idle": idle},
-        "windows": windows.height,
-        "anomalous": int((lab == 1).sum()),
-        "normal": int((lab == 0).sum()),
-        "unlabelled": int(lab.null_count()),
-        "lines": lines,
-        "lines_dropped": lines - grouped,  # lines whose field is empty
-        "output": str(output),
-    }
+    result = GroupResult(windows, lines, lines - grouped)  # dropped: lines whose field is empty
+    grouping = {"kind": "session_field", "field": field, "idle": idle}
+    return {"grouping": grouping, **result.summary(), "output": str(output)}
 
 
 def sequences_command(
