@@ -28,6 +28,7 @@ import io
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ def _warm_up() -> None:
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
-def _run_logsieve(train: pl.DataFrame, test: pl.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+def _run_logsieve(train: pl.DataFrame, test: pl.DataFrame, params: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     from logsieve.detectors.registry import create_detector
 
     det = create_detector("deeplog", **params)
@@ -103,7 +104,8 @@ def _run_logsieve(train: pl.DataFrame, test: pl.DataFrame, params: dict[str, Any
     t1 = time.perf_counter()
     flagged = det.predict(test)
     t2 = time.perf_counter()
-    return {"train_s": t1 - t0, "score_s": t2 - t1, "recall": float(flagged.mean()), "fn": int((flagged == 0).sum())}
+    row = {"train_s": t1 - t0, "score_s": t2 - t1, "recall": float(flagged.mean()), "fn": int((flagged == 0).sum())}
+    return row, det
 
 
 def _peer_contexts(
@@ -166,6 +168,7 @@ def bench_deeplog(
     seed: int = 0,
     device: str = "cpu",
     peer: bool = True,
+    on_fitted: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """Train on ``train``, flag ``test``: logsieve's DeepLog, then the PyPI ``deeplog`` 0.0.3.
 
@@ -174,7 +177,8 @@ def bench_deeplog(
     windows not flagged; the peer's is ``{"skipped": reason}`` when it did not run),
     ``speedup`` (peer's train + score seconds over logsieve's, or None) and ``paper``.
     ``test`` is meant to hold anomalous windows only (``hdfs_test_abnormal``), so
-    "recall" is the share flagged.
+    "recall" is the share flagged. ``on_fitted`` receives logsieve's fitted detector
+    (outside the timed region), for measurements on other data.
     """
     if threads < 1 or epochs < 1:
         raise LogsieveError(f"threads and epochs must be >= 1, not {threads} and {epochs}")
@@ -185,7 +189,9 @@ def bench_deeplog(
     settings = {k: params[k] for k in ("history_size", "num_layers", "hidden_size", "num_candidates", "epochs")}
     _warm_up()
     logger.info("bench deeplog: logsieve on %d training and %d test sessions", train.height, test.height)
-    ours = _run_logsieve(train, test, params)
+    ours, detector = _run_logsieve(train, test, params)
+    if on_fitted is not None:
+        on_fitted(detector)
     if peer:
         logger.info("bench deeplog: deeplog 0.0.3")
         theirs = _run_peer(
