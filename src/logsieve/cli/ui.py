@@ -69,16 +69,15 @@ def print_bench_deeplog(result: dict[str, Any]) -> None:
     )
     for col in ("", "logsieve", "deeplog 0.0.3", "paper"):
         table.add_column(col, justify="left" if not col else "right")
-    rows = [
-        ("train seconds", f"{ours['train_s']:.2f}", f"{peer['train_s']:.2f}" if ran else "-", "-"),
-        ("score seconds", f"{ours['score_s']:.2f}", f"{peer['score_s']:.2f}" if ran else "-", "-"),
-        ("train + score", f"{ours['train_s'] + ours['score_s']:.2f}",
-         f"{peer['train_s'] + peer['score_s']:.2f}" if ran else "-", "-"),
-        ("recall", f"{ours['recall']:.4f}", f"{peer['recall']:.4f}" if ran else "-", f"{paper['recall']:.3f}"),
-        ("false negatives", f"{ours['fn']:,}", f"{peer['fn']:,}" if ran else "-", f"{paper['fn']:,}"),
-    ]  # fmt: skip
-    for row in rows:
-        table.add_row(*row)
+    rows = [  # label, value of one side, format, paper's value
+        ("train seconds", lambda r: r["train_s"], "{:.2f}", "-"),
+        ("score seconds", lambda r: r["score_s"], "{:.2f}", "-"),
+        ("train + score", lambda r: r["train_s"] + r["score_s"], "{:.2f}", "-"),
+        ("recall", lambda r: r["recall"], "{:.4f}", f"{paper['recall']:.3f}"),
+        ("false negatives", lambda r: r["fn"], "{:,}", f"{paper['fn']:,}"),
+    ]
+    for label, value, fmt, published in rows:
+        table.add_row(label, fmt.format(value(ours)), fmt.format(value(peer)) if ran else "-", published)
     console().print(table)
     s = result["settings"]
     console().print(
