@@ -458,7 +458,7 @@ def test_cli_functions(tmp_path: Path, fake) -> None:
 @pytest.mark.slow
 def test_quick_config_on_real_data(shared_data: Path, tmp_path: Path) -> None:
     """experiments/quick.toml validates against the real data and its first cells run."""
-    quick = Path(__file__).resolve().parents[1] / "experiments" / "quick.toml"
+    quick = Path(__file__).resolve().parents[3] / "experiments" / "quick.toml"
     config = load_config(quick)
     assert set(config.datasets) >= {"hdfs", "bgl", "hadoop"}
     summary = run_experiment(config, tmp_path / "run", only=["split"], max_cells=3)

@@ -12,7 +12,7 @@ from logsieve.errors import LogsieveError
 from logsieve.parsing.drain import Drain
 from logsieve.parsing.masks import DEFAULT_MASKS, Mask, mask_text
 
-DATA = Path(__file__).parent / "data" / "parsing"
+DATA = Path(__file__).resolve().parents[2] / "data" / "parsing"
 MASKS = (Mask("blk", r"blk_-?\d+"), *DEFAULT_MASKS)
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from logsieve.cli.app import app
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 runner = CliRunner()
 
 
@@ -272,7 +272,7 @@ def test_public_names_resolve() -> None:
 
 
 def test_experiment_and_report_commands(shared_data: Path, tmp_path: Path) -> None:
-    quick = Path(__file__).resolve().parents[1] / "experiments" / "quick.toml"
+    quick = Path(__file__).resolve().parents[2] / "experiments" / "quick.toml"
     res = invoke("experiment", quick, "-o", tmp_path / "run", "--dry-run", "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout.strip().splitlines()[-1])["unique"] > 0

@@ -13,7 +13,7 @@ from logsieve.parsing.drain import Drain
 from logsieve.parsing.masks import DEFAULT_MASKS, mask_text, validate_masks
 from logsieve.parsing.presets import DEFAULT_PRESET, PRESETS, ParserPreset, get_preset
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 SYSTEMS = [
     "hdfs", "hadoop", "spark", "zookeeper", "bgl", "hpc", "thunderbird", "windows", "linux",
     "android", "healthapp", "apache", "proxifier", "openssh", "openstack", "mac",

@@ -13,7 +13,7 @@ from logsieve.errors import InputError, LogsieveError
 from logsieve.parsing.masks import Mask
 from logsieve.parsing.parser import LogParser, parse_file, template_counts
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 TINY = DATA / "tiny_hdfs.log"
 LATER = DATA / "tiny_hdfs_later.log"
 

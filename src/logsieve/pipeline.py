@@ -1,0 +1,1 @@
+"""Placeholder: the Pipeline object lands here."""

@@ -1,0 +1,1 @@
+"""The scoring service (``logsieve serve``): an HTTP API and a web page over the streaming engine."""
