@@ -20,7 +20,7 @@ Run ``benchmarks/prepare.py`` once first. Two parts:
     zpettry's cleaned copy of the Kaggle webLog CSV (10,787 requests, no labels) parsed
     with the ``weblog`` format, grouped into count windows of 10 requests and into
     per-client sessions (IP, 30 min idle cut), and compared with
-    :func:`logsieve.compare.compare` (``--compare-models``); the text report is printed
+    :func:`logsieve.evaluation.compare.compare` (``--compare-models``); the text report is printed
     and the JSON report and histograms are written under ``out/sanity_autoencoders/``.
 
 Usage::
@@ -142,7 +142,8 @@ def weblog_events():
 
 def run_weblog(models: list[str], top: int) -> dict:
     from logsieve.cli.compare import render_compare
-    from logsieve.compare import client_sessions, compare
+    from logsieve.evaluation.compare import compare
+    from logsieve.grouping.fields import client_sessions
     from logsieve.grouping import CountWindows, group
     from logsieve.grouping.text import attach_messages
     from logsieve.io.atomic import write_json

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-
 import typer
 from typer.core import TyperGroup
 
@@ -137,6 +136,9 @@ def parse(
     ] = None,
     depth: Annotated[int | None, typer.Option(help="Drain tree depth (default: the format's preset).")] = None,
     sim_th: Annotated[float | None, typer.Option(help="Drain similarity threshold (default: preset).")] = None,
+    no_templates: Annotated[
+        bool, typer.Option("--no-templates", help="Skip template mining: raw messages only (for raw-text models).")
+    ] = False,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -145,7 +147,8 @@ def parse(
 
     _quiet(quiet or as_json)
     summary = commands.parse(
-        inputs, output, format, mask or [], state, match_only, templates_out, truth, depth, sim_th, quiet or as_json
+        inputs, output, format, mask or [], state, match_only, templates_out, truth, depth, sim_th, quiet or as_json,
+        no_templates=no_templates,
     )
     _emit(summary, as_json, quiet, "parse")
 
@@ -166,7 +169,9 @@ def group(
     ] = None,
     session_field: Annotated[
         str | None,
-        typer.Option("--session-field", help="Sessions keyed by a field of the format instead, e.g. IP (weblog)."),
+        typer.Option(
+            "--session-field", help="Sessions keyed by a field of the format instead, e.g. IP (weblog); --idle 30m by default."
+        ),
     ] = None,
     quiet: Quiet = False,
     as_json: Json = False,
@@ -284,9 +289,14 @@ def train(
     include_anomalies: Annotated[
         bool, typer.Option("--include-anomalies", help="Let (semi-)unsupervised models train on anomalous windows too.")
     ] = False,
-    templates: Annotated[Path | None, typer.Option("--templates", help="event_id,template CSV (from `parse --templates-out`).")] = None,
+    templates: Annotated[
+        Path | None,
+        typer.Option("--templates", help="Templates file overriding those the windows table carries (parse --templates-out CSV, Loghub CSV)."),
+    ] = None,
     events: Annotated[Path | None, typer.Option("--events", help="Events table: raw messages for text models.")] = None,
-    state: Annotated[Path | None, typer.Option("--state", help="Parser state to keep with the model (for `detect` on raw logs).")] = None,
+    state: Annotated[
+        Path | None, typer.Option("--state", help="Parser state overriding the one the windows table carries.")
+    ] = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -304,32 +314,34 @@ def train(
 
 @app.command()
 def detect(
-    input: Annotated[Path, typer.Argument(help="Windows table (.parquet) or a raw log (with --format).")],
+    input: Annotated[Path, typer.Argument(help="Windows or events table (.parquet), or a raw log.")],
     model: Annotated[Path, typer.Option("--model", "-m", help="Model directory from `logsieve train`.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Scores to write (.parquet).")],
-    format: Annotated[str | None, typer.Option("--format", "-f", help="Format of a raw log input.")] = None,
+    format: Annotated[str | None, typer.Option("--format", "-f", help="Format of a raw log (default: the model's).")] = None,
     events: Annotated[Path | None, typer.Option("--events", help="Events table, to show raw lines and feed text models.")] = None,
     state: Annotated[Path | None, typer.Option("--state", help="Parser state for a raw log (default: the model's).")] = None,
-    session: Annotated[str | None, typer.Option("--session", help="Session regex for a raw log.")] = None,
-    window: Annotated[str | None, typer.Option("--window", help="Count windows N[,STEP] for a raw log.")] = None,
-    time: Annotated[str | None, typer.Option("--time", help="Time windows DUR[,STEP] for a raw log.")] = None,
+    session: Annotated[str | None, typer.Option("--session", help="Session regex (default: the model's grouping).")] = None,
+    session_field: Annotated[str | None, typer.Option("--session-field", help="Sessions keyed by a format field.")] = None,
+    window: Annotated[str | None, typer.Option("--window", help="Count windows N[,STEP].")] = None,
+    time: Annotated[str | None, typer.Option("--time", help="Time windows DUR[,STEP].")] = None,
+    idle: Annotated[str | None, typer.Option("--idle", help="Cut sessions at a gap longer than DUR.")] = None,
     labels: Annotated[Path | None, typer.Option("--labels", help="Side-file labels for a raw log.")] = None,
     top: Annotated[
         int, typer.Option("--top", help="Print the N highest-scoring windows (flagged or not), explained, with raw lines.")
     ] = 0,
     templates: Annotated[
-        Path | None, typer.Option("--templates", help="event_id,template CSV: semantic models embed new templates.")
+        Path | None, typer.Option("--templates", help="Templates file: semantic models embed new templates.")
     ] = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
-    """Score windows (or a raw log) with a trained model; explain the worst ones."""
+    """Score windows, events or a raw log with a trained model; explain the worst ones."""
     from logsieve.cli import commands
 
     _quiet(quiet or as_json)
     summary, shown = commands.detect(
         input, model, output, format=format, events=events, state=state, session=session, window=window,
-        time=time, labels=labels, top=top, templates=templates,
+        time=time, labels=labels, top=top, templates=templates, session_field=session_field, idle=idle,
     )
     if as_json:
         typer.echo(json.dumps({**summary, "top": shown}, default=str))
@@ -431,7 +443,8 @@ def bench_deeplog(
     from contextlib import nullcontext
 
     from logsieve.cli.ui import err_console, print_bench_deeplog
-    from logsieve.evaluation.bench import bench_deeplog as run, default_deeplog_data, load_deeplog_hdfs
+    from logsieve.evaluation.bench import bench_deeplog as run
+    from logsieve.evaluation.bench import default_deeplog_data, load_deeplog_hdfs
 
     _quiet(quiet or as_json)
     train, test = load_deeplog_hdfs(data if data is not None else default_deeplog_data())

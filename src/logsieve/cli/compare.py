@@ -13,27 +13,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from logsieve.cli.options import parse_value
 from logsieve.errors import LogsieveError
 
 __all__ = ["compare_command", "parse_model_params", "render_compare"]
-
-
-def _value(text: str) -> Any:
-    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"none"`` -> None, else the string."""
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def parse_model_params(items: Sequence[str] | None) -> dict[str, dict[str, Any]]:
@@ -46,7 +33,7 @@ def parse_model_params(items: Sequence[str] | None) -> dict[str, dict[str, Any]]
             raise LogsieveError(
                 f"bad --set {item!r}: expected MODEL.PARAM=VALUE, e.g. ae.epochs=20"
             )
-        out.setdefault(model.lower(), {})[param] = _value(value)
+        out.setdefault(model.lower(), {})[param] = parse_value(value)
     return out
 
 
@@ -65,13 +52,13 @@ def compare_command(
     ``models`` is a comma-separated string or a list of registry names; ``params`` a
     dict ``{model: {param: value}}`` or ``--set`` strings (see :func:`parse_model_params`).
     """
-    from logsieve.cli.models import read_templates_file, read_windows
-    from logsieve.compare import compare
+    from logsieve.evaluation.compare import compare
     from logsieve.grouping.text import MESSAGES, attach_messages
     from logsieve.io.atomic import write_json
+    from logsieve.pipeline.core import read_templates_file, read_windows
 
-    windows = read_windows(windows_path)
-    templates = None
+    windows, meta = read_windows(windows_path)
+    templates = meta.get("templates") or None
     if events_path is not None:
         events = Path(events_path)
         if not events.is_file():

@@ -26,7 +26,7 @@ such):
 
 HTTP access logs (the ``weblog`` format) become windows like any log: count windows of
 requests (``logsieve group --window N``), time windows, per-client sessions
-(:func:`logsieve.compare.client_sessions`), or single requests (``--window 1``: every
+(:func:`logsieve.grouping.fields.client_sessions`), or single requests (``--window 1``: every
 request is one window; with the features here its score then depends only on the
 request's template, i.e. how unusual the requested URL pattern is).
 

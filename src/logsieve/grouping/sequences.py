@@ -225,26 +225,32 @@ def read_sequences(
 def read_templates(path: str | Path) -> pl.DataFrame:
     """Read a template list into ``event_id, template``.
 
-    Two layouts: a plain file with one template per line, event id *n* being line *n*
-    (``ait_sequences/templates/*.csv``; commas inside templates are kept), or a Loghub
-    ``*_templates.csv`` whose header starts with ``EventId,EventTemplate``. Numeric ids
-    are normalised as in :func:`read_sequences` (``5`` -> ``"E5"``).
+    Three layouts: what ``logsieve parse --templates-out`` writes (header
+    ``event_id,template[,count]``), a Loghub ``*_templates.csv`` (header
+    ``EventId,EventTemplate[,Occurrences]``), or a plain file with one template per line,
+    event id *n* being line *n* (``ait_sequences/templates/*.csv``; commas inside
+    templates are kept). Numeric ids are normalised as in :func:`read_sequences`
+    (``5`` -> ``"E5"``).
     """
     path = Path(path)
     text = _read_text(path)
     first = text.split("\n", 1)[0].strip().lstrip("\ufeff")
-    if first.lower().startswith("eventid,eventtemplate"):
-        try:
-            df = pl.read_csv(path, infer_schema=False, columns=["EventId", "EventTemplate"])
-        except Exception as exc:  # polars raises several error types on bad CSV
-            raise InputError(path, f"cannot read templates CSV: {exc}") from exc
-        ids = pl.col("EventId").str.strip_chars()
-        ids = (
-            pl.when(ids.str.contains(_KEY_RE))
-            .then(pl.lit("E") + ids.str.replace(r"^E?0*(\d)", "$1"))
-            .otherwise(ids)
-        )
-        return df.select(ids.alias(EVENT_ID_COL), pl.col("EventTemplate").alias(TEMPLATE))
+    header = [h.strip().lower() for h in first.split(",")]
+    for id_col, tpl_col in (("event_id", "template"), ("eventid", "eventtemplate")):
+        if header[:2] == [id_col, tpl_col]:
+            names = first.split(",")[:2]
+            try:
+                df = pl.read_csv(path, infer_schema=False, columns=[n.strip() for n in names])
+            except Exception as exc:  # polars raises several error types on bad CSV
+                raise InputError(path, f"cannot read templates CSV: {exc}") from exc
+            df.columns = ["__id", "__tpl"]
+            ids = pl.col("__id").str.strip_chars()
+            ids = (
+                pl.when(ids.str.contains(_KEY_RE))
+                .then(pl.lit("E") + ids.str.replace(r"^E?0*(\d)", "$1"))
+                .otherwise(ids)
+            )
+            return df.select(ids.alias(EVENT_ID_COL), pl.col("__tpl").alias(TEMPLATE))
     rows = pl.DataFrame({TEMPLATE: text.split("\n")}).with_row_index("n", offset=1)
     rows = rows.with_columns(pl.col(TEMPLATE).str.strip_chars_end("\r"))
     if rows.height and rows[TEMPLATE][-1] == "":

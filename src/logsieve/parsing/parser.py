@@ -30,6 +30,7 @@ from logsieve.errors import InputError, LogsieveError
 from logsieve.formats import CONTENT_FIELD, LogFormat, get_format
 from logsieve.formats.base import split_plan
 from logsieve.io.atomic import atomic_path, write_json
+from logsieve.io.tables import encode_meta, state_hash
 from logsieve.io.reader import DEFAULT_CHUNK_BYTES, MAX_REPORTED, ReadStats, iter_line_chunks
 from logsieve.parsing.drain import Drain
 from logsieve.parsing.masks import DEFAULT_MASKS, Mask, mask_expr, validate_masks
@@ -102,6 +103,9 @@ class LogParser:
     match_only:
         Never create or change templates: lines whose message matches no known template get
         event id ``E0`` and template ``<unseen>``.
+    mine_templates:
+        False skips masking and template mining: every line keeps its raw message and gets a
+        null event id (for the raw-text models, which need no parser).
     """
 
     def __init__(
@@ -113,6 +117,7 @@ class LogParser:
         sim_th: float | None = None,
         max_children: int | None = None,
         match_only: bool = False,
+        mine_templates: bool = True,
     ) -> None:
         self.format = format
         self.masks = masks
@@ -121,6 +126,7 @@ class LogParser:
         self.sim_th = sim_th
         self.max_children = max_children
         self.match_only = match_only
+        self.mine_templates = mine_templates
         self.format_: LogFormat | None = None
         self.masks_: tuple[Mask, ...] = ()
         self.drain_: Drain | None = None
@@ -191,6 +197,7 @@ class LogParser:
         parser.sim_th = drain.sim_th
         parser.max_children = drain.max_children
         parser.match_only = match_only
+        parser.mine_templates = True
         parser.drain_ = drain
         parser._cache = {}
         parser._prepare()
@@ -208,6 +215,22 @@ class LogParser:
             },
             schema={EVENT_ID: pl.String, TEMPLATE: pl.String},
         )
+
+    def provenance(self) -> dict[str, Any]:
+        """What an events table records about how it was parsed (see :mod:`logsieve.io.tables`)."""
+        state = self.state_dict() if self.mine_templates else None
+        tpl = self.templates() if self.mine_templates else None
+        fmt = self.format_
+        return {
+            "table": "events",
+            "logsieve_version": __version__,
+            "format": None if fmt is None else (fmt.name if fmt.name != "custom" else fmt.pattern),
+            "masks": [m.to_dict() for m in self.masks_],
+            "templates_mined": self.mine_templates,
+            "parser_state": state,
+            "parser_state_sha256": state_hash(state),
+            "templates": {} if tpl is None else dict(zip(tpl[EVENT_ID], tpl[TEMPLATE], strict=True)),
+        }
 
     def _structure(self, lines: pl.DataFrame) -> pl.DataFrame:
         """Header split, timestamp and label for a chunk (before masking).
@@ -331,13 +354,16 @@ class LogParser:
         events = self._structure(frame)
         self._note_malformed(events, stats)
         stats.missing_timestamps += int(events[TIMESTAMP].null_count())
-        messages, codes = self._mask(events[CONTENT])
-        counts = codes.to_numpy().astype("int64", copy=False)
-        counts = np.bincount(counts, minlength=len(messages)).tolist()
-        stats.distinct_messages += len(messages)
-        ids = pl.Series(EVENT_ID, self._assign(messages, counts), dtype=pl.String)
-        events = events.with_columns(ids.gather(codes).alias(EVENT_ID))
-        stats.unseen_lines += int((events[EVENT_ID] == UNSEEN_EVENT_ID).sum())
+        if self.mine_templates:
+            messages, codes = self._mask(events[CONTENT])
+            counts = codes.to_numpy().astype("int64", copy=False)
+            counts = np.bincount(counts, minlength=len(messages)).tolist()
+            stats.distinct_messages += len(messages)
+            ids = pl.Series(EVENT_ID, self._assign(messages, counts), dtype=pl.String)
+            events = events.with_columns(ids.gather(codes).alias(EVENT_ID))
+            stats.unseen_lines += int((events[EVENT_ID] == UNSEEN_EVENT_ID).sum())
+        else:
+            events = events.with_columns(pl.lit(None, dtype=pl.String).alias(EVENT_ID))
         header = [] if self.format_ is None else list(self.format_.header_fields)
         return events.select(
             LINE_ID,
@@ -365,6 +391,12 @@ class LogParser:
 
     def attach_templates(self, frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
         """Add the final ``template`` text for each ``event_id`` (unseen -> ``<unseen>``)."""
+        if not self.mine_templates:
+            lf = frame.lazy()
+            names = lf.collect_schema().names()
+            at = names.index(EVENT_ID) + 1
+            ordered = [*names[:at], TEMPLATE, *names[at:]]
+            return lf.with_columns(pl.lit(None, dtype=pl.String).alias(TEMPLATE)).select(ordered)
         tpl = self.templates()
         mapping = dict(zip(tpl[EVENT_ID].to_list(), tpl[TEMPLATE].to_list(), strict=True))
         mapping[UNSEEN_EVENT_ID] = UNSEEN_TEMPLATE
@@ -458,13 +490,15 @@ class LogParser:
         import pyarrow.parquet as pq
 
         parts = part_files or [None]
+        meta = encode_meta(self.provenance())
         writer = None
         try:
             for part in parts:
                 frame = self._empty_events() if part is None else pl.read_parquet(part)
                 table = self.attach_templates(frame).collect().to_arrow()
                 if writer is None:
-                    writer = pq.ParquetWriter(target, table.schema, compression="zstd")
+                    schema = table.schema.with_metadata(meta)
+                    writer = pq.ParquetWriter(target, schema, compression="zstd")
                 writer.write_table(table.cast(writer.schema))
         finally:
             if writer is not None:
@@ -548,8 +582,10 @@ def parse_file(
     else:
         if match_only:
             raise LogsieveError("--match-only needs an existing parser state (--state FILE)")
-        parser = LogParser(format=format, extra_masks=extra_masks, match_only=match_only, **parser_params)
+        parser = LogParser(
+            format=format, extra_masks=extra_masks, match_only=match_only, **parser_params
+        )
     table, stats = parser.parse_files(paths, output=output, progress=progress)
-    if state is not None and not match_only:
+    if state is not None and not match_only and parser.mine_templates:
         parser.save_state(state)
     return table, stats, parser

@@ -1,4 +1,4 @@
-"""Side-by-side comparison (logsieve.compare) and its CLI function, plus per-client sessions."""
+"""Side-by-side comparison (logsieve.evaluation.compare) and its CLI function, plus per-client sessions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 from detector_fixtures import TEMPLATES, make_windows
 
 from logsieve.cli.compare import compare_command, parse_model_params, render_compare
-from logsieve.compare import QUANTILES, client_sessions, compare, jaccard
+from logsieve.evaluation.compare import QUANTILES, compare, jaccard
+from logsieve.grouping.fields import client_sessions
 from logsieve.detectors.autoencoders import Autoencoder
 from logsieve.detectors.registry import get_detector_class
 from logsieve.errors import LogsieveError
@@ -130,7 +131,7 @@ def test_bad_requests(windows):
 
 def test_parse_model_params():
     assert parse_model_params(
-        ["ae.epochs=20", "lstm_ae.reduce=max", "ae.dropout=0.1", "ae.patience=none"]
+        ["ae.epochs=20", "lstm_ae.reduce=max", "ae.dropout=0.1", "ae.patience=null"]
     ) == {
         "ae": {"epochs": 20, "dropout": 0.1, "patience": None},
         "lstm_ae": {"reduce": "max"},

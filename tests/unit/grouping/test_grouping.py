@@ -11,13 +11,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from logsieve.cli.group import (
-    build_spec,
-    group_command,
-    parse_time_option,
-    parse_window_option,
-    sequences_command,
-)
+from logsieve.cli.group import group_command, sequences_command
+from logsieve.grouping.specs import build_spec, parse_time_option, parse_window_option
 from logsieve.errors import InputError, LogsieveError
 from logsieve.grouping.labels import read_labels
 from logsieve.grouping.windows import (

@@ -22,11 +22,8 @@ threshold is then the ``1 - contamination`` quantile of the scores of the last
 ``valid_fraction`` of the windows), except for supervised detectors, which cannot train
 without labels (their report says ``"trained_with_labels": true``).
 
-Windows for HTTP access logs: count windows (``logsieve group --window N``, or
-``--window 1`` for single requests) work from the CLI; :func:`client_sessions` builds
-per-client sessions (one window per IP and burst of activity) from a parsed ``weblog``
-events table, since the session grouping of :mod:`logsieve.grouping` keys sessions by a
-regular expression over ``content`` and the client address is a header field.
+Windows for HTTP access logs: count windows (``logsieve group --window N``) or per-client
+sessions (:func:`logsieve.grouping.fields.client_sessions`, ``group --session-field IP``).
 """
 
 from __future__ import annotations
@@ -37,7 +34,6 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,21 +46,15 @@ from logsieve.features.sequence import check_windows
 from logsieve.grouping.text import MESSAGES
 from logsieve.io.atomic import atomic_path
 from logsieve.schema import (
-    END,
     EVENT_ID,
     EVENT_IDS,
     LABEL,
-    LINE_ID,
-    LINE_IDS,
-    START,
-    TIMESTAMP,
     WINDOW_ID,
-    WINDOW_SCHEMA,
 )
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["QUANTILES", "CompareResult", "ModelReport", "client_sessions", "compare", "jaccard"]
+__all__ = ["QUANTILES", "CompareResult", "ModelReport", "compare", "jaccard"]
 
 #: quantiles reported for every model's score distribution
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
@@ -467,72 +457,3 @@ def _templates_map(templates: Mapping[str, str] | pl.DataFrame | None) -> dict[s
             )
         )
     return {str(k): str(v) for k, v in templates.items()}
-
-
-# ====================================================================== per-client sessions
-def client_sessions(
-    events: pl.DataFrame | pl.LazyFrame | str | Path,
-    field: str = "IP",
-    idle: timedelta | str | None = "30m",
-) -> pl.DataFrame:
-    """Sessions keyed by a header field (the client address of a ``weblog`` events table).
-
-    The lines of each value of ``field`` (in ``line_id`` order) form one session,
-    cut wherever a line comes more than ``idle`` after the previous line of the same
-    client (None: one session per client). Lines whose ``field`` is null are dropped.
-    ``window_id`` is ``<value>#<n>`` (n from 1 per client); ``start``/``end`` are the
-    first/last timestamps; ``label`` is the max of the lines' labels (null when
-    unknown). Rows are ordered by ``start`` then first ``line_id``, so a chronological
-    split is a row slice. Vectorized (one sort and a few Polars expressions).
-    """
-    from logsieve.grouping.windows import parse_duration
-
-    if isinstance(events, (str, Path)):
-        lf = pl.scan_parquet(events)
-    elif isinstance(events, (pl.DataFrame, pl.LazyFrame)):
-        lf = events.lazy()
-    else:
-        raise LogsieveError(
-            f"events must be a DataFrame, LazyFrame or parquet path, not {type(events).__name__}"
-        )
-    names = lf.collect_schema().names()
-    for col in (LINE_ID, EVENT_ID, field):
-        if col not in names:
-            raise LogsieveError(f"events table has no {col!r} column (columns: {', '.join(names)})")
-    gap = parse_duration(idle) if idle is not None else None
-    if gap is not None and TIMESTAMP not in names:
-        raise LogsieveError("idle cuts need a 'timestamp' column")
-    ts = pl.col(TIMESTAMP) if TIMESTAMP in names else pl.lit(None, dtype=WINDOW_SCHEMA[START])
-    lab = pl.col(LABEL).cast(pl.Int8) if LABEL in names else pl.lit(None, dtype=pl.Int8)
-    df = (
-        lf.select(
-            pl.col(field).cast(pl.String).alias("_key"),
-            LINE_ID,
-            EVENT_ID,
-            ts.alias(TIMESTAMP),
-            lab.alias(LABEL),
-        )
-        .filter(pl.col("_key").is_not_null())
-        .sort("_key", LINE_ID)
-        .collect()
-    )
-    if gap is not None:
-        prev = pl.col(TIMESTAMP).forward_fill().shift(1).over("_key")
-        new = (pl.col(TIMESTAMP) - prev > gap).fill_null(False)
-        df = df.with_columns(new.cast(pl.Int64).cum_sum().over("_key").alias("_n"))
-    else:
-        df = df.with_columns(pl.lit(0, dtype=pl.Int64).alias("_n"))
-    windows = (
-        df.group_by("_key", "_n", maintain_order=True)
-        .agg(
-            pl.col(EVENT_ID).alias(EVENT_IDS),
-            pl.col(LINE_ID).alias(LINE_IDS),
-            pl.col(TIMESTAMP).min().alias(START),
-            pl.col(TIMESTAMP).max().alias(END),
-            pl.col(LABEL).max().alias(LABEL),
-            pl.col(LINE_ID).min().alias("_first"),
-        )
-        .with_columns((pl.col("_key") + "#" + (pl.col("_n") + 1).cast(pl.String)).alias(WINDOW_ID))
-        .sort([START, "_first", WINDOW_ID], nulls_last=True)
-    )
-    return windows.select([pl.col(c).cast(t) for c, t in WINDOW_SCHEMA.items()])

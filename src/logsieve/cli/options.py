@@ -1,0 +1,31 @@
+"""The one parser of ``--set`` values, shared by every command that takes them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from logsieve.errors import LogsieveError
+
+__all__ = ["parse_sets", "parse_value"]
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: JSON when it parses (``5``, ``0.1``, ``true``, ``null``, ``[3,4]``,
+    ``"x"``), the plain string otherwise (``semantic``). ``None`` is a string: write ``null``."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
+    """``["epochs=5", "embedding=semantic"]`` -> ``{"epochs": 5, "embedding": "semantic"}``."""
+    params: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise LogsieveError(f"--set takes key=value, not {item!r}")
+        params[key.strip()] = parse_value(raw)
+    return params

@@ -1,1 +1,0 @@
-"""Placeholder: the Pipeline object lands here."""
