@@ -352,7 +352,7 @@ def test_pool_worker_exits_with_killed_parent() -> None:
     script = textwrap.dedent(
         """
         import concurrent.futures as cf, multiprocessing, os, time
-        from logsieve.evaluation.experiment import _exit_with_parent
+        from logsieve.evaluation.experiment.runner import _exit_with_parent
         if __name__ == "__main__":
             ctx = multiprocessing.get_context("spawn")
             pool = cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=_exit_with_parent)
