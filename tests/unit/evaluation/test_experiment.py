@@ -25,7 +25,14 @@ from detector_fixtures import make_windows
 from logsieve.detectors import registry
 from logsieve.detectors.base import BaseDetector
 from logsieve.errors import LogsieveError
-from logsieve.evaluation.experiment import collect_results, load_config, parse_grouping, plan_cells, run_experiment
+from logsieve.evaluation.experiment import (
+    CellEvent,
+    collect_results,
+    load_config,
+    parse_grouping,
+    plan_cells,
+    run_experiment,
+)
 
 FAKE = "fake_exp"
 
@@ -214,7 +221,7 @@ def test_a_changed_model_default_changes_the_cell_keys(tmp_path: Path, fake) -> 
 # ----------------------------------------------------------------------------- runs
 def test_run_records_everything(tmp_path: Path, fake) -> None:
     config = write_config(tmp_path, BASIC)
-    events = []
+    events: list[CellEvent] = []
     summary = run_experiment(config, tmp_path / "run", progress=events.append)
     assert summary.computed == 4 and summary.errors == 0 and summary.remaining == 0
     assert len(fake.fits) == 4
@@ -362,6 +369,7 @@ def test_pool_worker_exits_with_killed_parent() -> None:
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
+        assert parent.stdout is not None
         worker = int(parent.stdout.readline())
         os.kill(worker, 0)  # alive while the parent is
     finally:
