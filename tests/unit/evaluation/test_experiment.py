@@ -25,7 +25,14 @@ from detector_fixtures import make_windows
 from logsieve.detectors import registry
 from logsieve.detectors.base import BaseDetector
 from logsieve.errors import LogsieveError
-from logsieve.evaluation.experiment import collect_results, load_config, parse_grouping, plan_cells, run_experiment
+from logsieve.evaluation.experiment import (
+    CellEvent,
+    collect_results,
+    load_config,
+    parse_grouping,
+    plan_cells,
+    run_experiment,
+)
 
 FAKE = "fake_exp"
 
@@ -214,7 +221,7 @@ def test_a_changed_model_default_changes_the_cell_keys(tmp_path: Path, fake) -> 
 # ----------------------------------------------------------------------------- runs
 def test_run_records_everything(tmp_path: Path, fake) -> None:
     config = write_config(tmp_path, BASIC)
-    events = []
+    events: list[CellEvent] = []
     summary = run_experiment(config, tmp_path / "run", progress=events.append)
     assert summary.computed == 4 and summary.errors == 0 and summary.remaining == 0
     assert len(fake.fits) == 4
@@ -352,7 +359,7 @@ def test_pool_worker_exits_with_killed_parent() -> None:
     script = textwrap.dedent(
         """
         import concurrent.futures as cf, multiprocessing, os, time
-        from logsieve.evaluation.experiment import _exit_with_parent
+        from logsieve.evaluation.experiment.runner import _exit_with_parent
         if __name__ == "__main__":
             ctx = multiprocessing.get_context("spawn")
             pool = cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=_exit_with_parent)
@@ -362,6 +369,7 @@ def test_pool_worker_exits_with_killed_parent() -> None:
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
+        assert parent.stdout is not None
         worker = int(parent.stdout.readline())
         os.kill(worker, 0)  # alive while the parent is
     finally:
@@ -466,3 +474,77 @@ def test_quick_config_on_real_data(shared_data: Path, tmp_path: Path) -> None:
     results = pl.read_parquet(tmp_path / "run" / "results.parquet")
     assert results["key"].n_unique() == 3  # a cell shared by two aspects is one row per aspect
     assert set(results["status"].to_list()) == {"ok"}, results["error"].to_list()
+
+
+# ----------------------------------------------------------------------------- stable keys
+#: Computed by the code before ``experiment.py`` became a package. A cell key must never
+#: change for the same settings: every finished cell of every run directory would be
+#: recomputed instead of reused.
+STABLE_CELL_KEY = "318df8c80ec2a87a939d"
+STABLE_DATA_ID = "fe8c03598c1b2c03"
+STABLE_PLAN_KEYS = [
+    "58c99f03ae3d72fcbcf9",
+    "20941455e6e6ef1e361a",
+    "74091362d79a883781dc",
+    "a2f89afc85daa5cd8ced",
+    "f13cc60459899a281a34",
+    "8fa35477bf5929269624",
+    "76b2867f63963d36c982",
+    "24f40dd73ccf8ece3b9a",
+]
+
+
+def test_cell_keys_are_stable(tmp_path: Path, fake) -> None:
+    from logsieve.evaluation.experiment import Cell
+
+    cell = Cell(
+        dataset="seq",
+        data_id="0123456789abcdef",
+        grouping="sequence",
+        parsing_noise="none",
+        split="random",
+        train=0.6,
+        valid=0.1,
+        test=None,
+        class_ratio=0.05,
+        class_ratio_scope="train",
+        label_noise=0.1,
+        robust="confident",
+        model=FAKE,
+        params=(("fail_seed", 3), ("robust", "confident"), ("widths", (1, 2))),
+        seed=7,
+        early=True,
+        early_method="positions",
+        early_max_prefix=5,
+        defaults="fedcba9876543210",
+    )
+    assert cell.key == STABLE_CELL_KEY
+    # a whole config: the data id hashes the file's bytes; every parameter is pinned, so the
+    # digest of the model's remaining defaults does not depend on BaseDetector's defaults
+    (tmp_path / "tiny.csv").write_text("Sequence,label\n1 2 3,0\n1 2 4,0\n5 5,1\n", encoding="utf-8")
+    body = f"""
+[run]
+seeds = [0, 4]
+
+[params.{FAKE}]
+threshold = "auto"
+contamination = 0.01
+valid_fraction = 0.1
+include_anomalies = false
+fail_seed = -1
+
+[datasets.tiny]
+sequences = {{ normal = "tiny.csv" }}
+
+[aspects.grid]
+datasets = ["tiny"]
+split = ["chronological", "random"]
+class_ratio = ["natural", 0.1]
+robust = [true]
+models = ["{FAKE}"]
+"""
+    path = tmp_path / "stable.toml"
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    config = load_config(path)
+    assert config.datasets["tiny"].data_id == STABLE_DATA_ID
+    assert [c.key for _, c in plan_cells(config)] == STABLE_PLAN_KEYS

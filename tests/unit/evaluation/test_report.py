@@ -12,7 +12,8 @@ from test_experiment import FAKE, register_fake, unregister_fake, write_config
 
 from logsieve.errors import LogsieveError
 from logsieve.evaluation.experiment import run_experiment
-from logsieve.evaluation.report import PUBLISHED, _comparison, build_report, published_table
+from logsieve.evaluation.report import PUBLISHED, build_report, published_table
+from logsieve.evaluation.report.sections import _comparison
 
 BODY = f"""
 [aspects.split]
@@ -132,6 +133,23 @@ def test_published_numbers_match_settings() -> None:
     assert any("bgl count:100 chronological" in t and "F1 0.810" in t for t in text)
     assert any("ratio 0.05" in t and "F1 0.962" in t and "RQ3" in t for t in text)
     assert all(p["source"] for p in PUBLISHED)
+
+
+def test_published_json() -> None:
+    """The numbers come from published.json (package data), each row citing its source."""
+    import json
+    from importlib import resources
+
+    import numpy as np
+
+    doc = json.loads(resources.files("logsieve.evaluation.report").joinpath("published.json").read_text("utf-8"))
+    assert doc["rows"] == PUBLISHED and len(PUBLISHED) == 115
+    assert all(r["source"].startswith("Le & Zhang, ICSE'22 (LogADEmpirical), pictures/") for r in PUBLISHED)
+    # table (c) holds the mean and sample std of the five rounds transcribed beside it
+    rounds = doc["random_5rounds_f1"]
+    for r in (r for r in PUBLISHED if r["table"] == "c"):
+        assert r["f1"] == float(np.mean(rounds[r["model"]]))
+        assert r["f1_std"] == float(np.std(rounds[r["model"]], ddof=1))
 
 
 def test_missing_run_dir(tmp_path: Path) -> None:
