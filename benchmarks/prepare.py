@@ -8,10 +8,19 @@ Outputs (all under out/data/):
 - bgl20k_events.parquet, bgl20k_templates.csv: the BGL 20k sample parsed (line labels)
 - bgl20k_count20.parquet, bgl20k_count100.parquet, bgl20k_time30m.parquet: windows
 - hdfs_deeplog_{train,test_abnormal}.parquet: DeepLog's preprocessed key sequences
-- hadoop_{train,test_normal,test_abnormal}.parquet: AIT Hadoop sequences
+- hadoop_{train,test_normal,test_abnormal,test}.parquet: AIT Hadoop sequences
 
-Everything is deterministic; it is the same pipeline a user runs with the CLI
-(`logsieve parse`, `logsieve group`, `logsieve sequences`).
+Everything is deterministic, and made by the jobs behind the CLI, so it equals:
+
+    logsieve parse HDFS_2pct.log.gz --format hdfs -o out/data/hdfs2pct_events.parquet \
+        --templates-out out/data/hdfs2pct_templates.csv
+    logsieve group out/data/hdfs2pct_events.parquet --labels anomaly_label.csv \
+        -o out/data/hdfs2pct_sessions.parquet
+    logsieve parse BGL_20k.log --format bgl -o out/data/bgl20k_events.parquet ...
+    logsieve group out/data/bgl20k_events.parquet --window 20 -o out/data/bgl20k_count20.parquet
+    logsieve group out/data/bgl20k_events.parquet --time 30m -o out/data/bgl20k_time30m.parquet
+    logsieve sequences hadoop_train -o out/data/hadoop_train.parquet
+    logsieve sequences hadoop_test_normal hadoop_test_abnormal -o out/data/hadoop_test.parquet
 """
 
 from __future__ import annotations
@@ -27,41 +36,38 @@ OUT = REPO / "out" / "data"
 
 
 def prepare(out: Path = OUT, data: Path = DATA) -> dict[str, Path]:
-    from logsieve.grouping import CountWindows, Sessions, TimeWindows, group, read_labels, read_sequences
-    from logsieve.io.atomic import atomic_path, write_parquet
-    from logsieve.parsing.parser import LogParser, template_counts
+    """Run the CLI's jobs (``logsieve parse``, ``group``, ``sequences``) on the shared data."""
+    from logsieve.grouping.specs import build_spec
+    from logsieve.pipeline.jobs import group_job, parse_job, sequences_job
 
     if not data.is_dir():
         sys.exit(f"skipped: {data} not found (needs ../shared/data)")
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
 
-    def save(name: str, frame) -> None:  # noqa: ANN001
-        paths[name] = out / f"{name}.parquet"
-        write_parquet(frame, paths[name])
+    def path(name: str, suffix: str = ".parquet") -> Path:
+        paths[name] = out / f"{name}{suffix}"
+        return paths[name]
 
-    def save_templates(name: str, events) -> None:  # noqa: ANN001
-        paths[name] = out / f"{name}.csv"
-        with atomic_path(paths[name], suffix=".csv") as tmp:
-            template_counts(events).write_csv(tmp)
+    hdfs = path("hdfs2pct_events")
+    parse_job([data / "hdfs_loglead_2pct" / "HDFS_2pct.log.gz"], hdfs, format="hdfs",
+              templates_out=path("hdfs2pct_templates", ".csv"))
+    group_job(hdfs, path("hdfs2pct_sessions"), build_spec(),
+              labels=data / "hdfs_loglead_2pct" / "anomaly_label.csv")
 
-    hdfs_events, _ = LogParser("hdfs").parse_files(data / "hdfs_loglead_2pct" / "HDFS_2pct.log.gz")
-    save("hdfs2pct_events", hdfs_events)
-    save_templates("hdfs2pct_templates", hdfs_events)
-    labels = read_labels(data / "hdfs_loglead_2pct" / "anomaly_label.csv")
-    save("hdfs2pct_sessions", group(hdfs_events, Sessions(), labels=labels).windows)
-
-    bgl_events, _ = LogParser("bgl").parse_files(data / "bgl_sample_20k" / "BGL_20k.log")
-    save("bgl20k_events", bgl_events)
-    save_templates("bgl20k_templates", bgl_events)
-    save("bgl20k_count20", group(bgl_events, CountWindows(20)).windows)
-    save("bgl20k_count100", group(bgl_events, CountWindows(100)).windows)
-    save("bgl20k_time30m", group(bgl_events, TimeWindows("30m")).windows)
+    bgl = path("bgl20k_events")
+    parse_job([data / "bgl_sample_20k" / "BGL_20k.log"], bgl, format="bgl",
+              templates_out=path("bgl20k_templates", ".csv"))
+    group_job(bgl, path("bgl20k_count20"), build_spec(window="20"))
+    group_job(bgl, path("bgl20k_count100"), build_spec(window="100"))
+    group_job(bgl, path("bgl20k_time30m"), build_spec(time="30m"))
 
     for part in ("train", "test_abnormal"):
-        save(f"hdfs_deeplog_{part}", read_sequences(data / "hdfs_deeplog" / f"hdfs_{part}"))
+        sequences_job([data / "hdfs_deeplog" / f"hdfs_{part}"], path(f"hdfs_deeplog_{part}"))
+    hadoop = data / "ait_sequences" / "hadoop_loghub"
     for part in ("train", "test_normal", "test_abnormal"):
-        save(f"hadoop_{part}", read_sequences(data / "ait_sequences" / "hadoop_loghub" / f"hadoop_{part}"))
+        sequences_job([hadoop / f"hadoop_{part}"], path(f"hadoop_{part}"))
+    sequences_job([hadoop / "hadoop_test_normal", hadoop / "hadoop_test_abnormal"], path("hadoop_test"))
     return paths
 
 

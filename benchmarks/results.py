@@ -26,13 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
-import time
 import traceback
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "out" / "data"
@@ -81,41 +80,65 @@ PUBLISHED_LOGLIZER = {
 }
 
 
-def _load(name: str) -> pl.DataFrame:
+def _file(name: str) -> Path:
     path = OUT / f"{name}.parquet"
     if not path.exists():
         sys.exit(f"{path} missing: run `python benchmarks/prepare.py` first")
-    return pl.read_parquet(path)
-
-
-def _templates(name: str) -> pl.DataFrame:
-    return pl.read_csv(OUT / f"{name}.csv").select("event_id", "template")
+    return path
 
 
 def datasets(which: set[str]) -> dict[str, dict]:
-    from logsieve.grouping import concat_windows, split_windows
-
+    """Each dataset as the files and ``logsieve train`` options that make its rows."""
     out: dict[str, dict] = {}
-
-    def chrono(windows: pl.DataFrame, events: str, templates: str) -> dict:
-        sp = split_windows(windows, 0.6, 0.1, method="chronological")
-        return {"train": sp.train, "valid": sp.valid, "test": sp.test, "events": OUT / f"{events}.parquet",
-                "templates": _templates(templates), "labels_needed": False}
-
+    split = {"split": "0.6,0.1,0.3", "cli_split": "--valid 0.1 --test 0.3"}
     if "hdfs" in which:
-        out["HDFS 2% sessions"] = chrono(_load("hdfs2pct_sessions"), "hdfs2pct_events", "hdfs2pct_templates")
+        out["HDFS 2% sessions"] = {"windows": _file("hdfs2pct_sessions"),
+                                   "events": _file("hdfs2pct_events"), **split}
     if "bgl" in which:
-        out["BGL 20k, 20-line windows"] = chrono(_load("bgl20k_count20"), "bgl20k_events", "bgl20k_templates")
-        out["BGL 20k, 30-min windows"] = chrono(_load("bgl20k_time30m"), "bgl20k_events", "bgl20k_templates")
+        events = _file("bgl20k_events")
+        out["BGL 20k, 20-line windows"] = {"windows": _file("bgl20k_count20"), "events": events, **split}
+        out["BGL 20k, 30-min windows"] = {"windows": _file("bgl20k_time30m"), "events": events, **split}
     if "hadoop" in which:
-        from logsieve.grouping.sequences import read_templates
-
-        test = concat_windows(_load("hadoop_test_normal"), _load("hadoop_test_abnormal"))
         templates = SHARED / "ait_sequences" / "templates" / "Hadoop_templates.csv"
-        out["Hadoop sequences"] = {"train": _load("hadoop_train"), "valid": None, "test": test, "events": None,
-                                   "templates": read_templates(templates) if templates.exists() else None,
+        out["Hadoop sequences"] = {"windows": _file("hadoop_train"), "test": _file("hadoop_test"),
+                                   "events": None, "split": None, "cli_split": "--valid 0",
+                                   "templates": templates if templates.exists() else None,
                                    "label_free_only": True}
     return out
+
+
+def cli_commands(model: str, data: dict, seed: int, params: dict, threads: int | None) -> list[str]:
+    """The ``logsieve`` commands that reproduce one cell (after ``benchmarks/prepare.py``)."""
+    sets = dict(params)
+    if threads:
+        sets["num_threads"] = threads
+    opts = "".join(f" --set {k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sets.items())
+    extra = ""
+    if data.get("templates"):
+        extra += f" --templates {data['templates']}"
+    if data.get("events") is not None and _raw(model):
+        extra += f" --events {_rel(data['events'])}"
+    test = f"{_rel(data['test'])}" if data.get("test") else "model/test_windows.parquet"
+    return [
+        f"logsieve train {_rel(data['windows'])} --model {model} {data['cli_split']} --seed {seed}"
+        f"{opts}{extra} -o model",
+        f"logsieve detect {test} -m model -o scores.parquet"
+        + (f" --events {_rel(data['events'])}" if data.get("events") is not None and _raw(model) else ""),
+        "logsieve evaluate scores.parquet",
+    ]
+
+
+def _rel(path: Path | str) -> str:
+    try:
+        return str(Path(path).relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def _raw(model: str) -> bool:
+    from logsieve.detectors.registry import detector_info
+
+    return detector_info(model).input_kind == "raw"
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -145,31 +168,116 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def run_cell(model: str, data: dict, seed: int, params: dict | None = None, threads: int | None = None) -> dict:
-    from logsieve.cli.models import with_messages
-    from logsieve.detectors.registry import create_detector
-    from logsieve.evaluation.metrics import evaluate
+    """One cell through the same jobs as ``logsieve train`` + ``detect`` + ``evaluate``."""
+    import tempfile
 
-    det = create_detector(model, **(params or {}))
-    if "random_state" in det.get_params():
-        det.set_params(random_state=seed)
-    if threads and "num_threads" in det.get_params():
-        det.set_params(num_threads=threads)
-    train, valid, test = data["train"], data["valid"], data["test"]
-    if det.input_kind == "raw":
-        if data["events"] is None:
-            return {"skipped": "needs raw messages"}
-        train = with_messages(train, "raw", data["events"])
-        test = with_messages(test, "raw", data["events"])
-        valid = None if valid is None else with_messages(valid, "raw", data["events"])
-    t0 = time.perf_counter()
-    det.fit(train, valid=valid, templates=data["templates"])
-    t1 = time.perf_counter()
-    scores = det.decision_function(test)
-    pred = (scores > det.threshold_).astype(np.int8)
-    t2 = time.perf_counter()
-    m = evaluate(test["label"].to_numpy(), pred, scores)
+    from logsieve.detectors.registry import get_detector_class
+    from logsieve.evaluation.scores import evaluate_scores
+    from logsieve.pipeline.jobs import detect_job, train_job
+
+    params = dict(params or {})
+    if threads and "num_threads" in get_detector_class(model)().get_params():
+        params["num_threads"] = threads
+    if _raw(model) and data.get("events") is None:
+        return {"skipped": "needs raw messages"}
+    with tempfile.TemporaryDirectory(prefix="results-") as tmp:
+        model_dir = Path(tmp) / "model"
+        trained = train_job(
+            data["windows"], model, params, model_dir, split=data["split"], seed=seed,
+            templates=data.get("templates"), events=data["events"] if _raw(model) else None,
+        )
+        test = data.get("test") or model_dir / "test_windows.parquet"
+        scores = Path(tmp) / "scores.parquet"
+        detected, _ = detect_job(test, model_dir, scores, events=data["events"] if _raw(model) else None)
+        m = evaluate_scores(scores)
     return {"precision": m["precision"], "recall": m["recall"], "specificity": m["specificity"], "f1": m["f1"],
-            "roc_auc": m["roc_auc"], "train_s": t1 - t0, "detect_s": t2 - t1}
+            "roc_auc": m["roc_auc"], "train_s": trained["train_seconds"], "detect_s": detected["seconds"]}
+
+
+def cli_options(row_name: str, threads: int | None = None) -> str:
+    """``"cnn embedding=semantic"`` -> ``--model cnn --set embedding=semantic``."""
+    model, *sets = row_name.split(" ")
+    if threads:
+        sets.append(f"num_threads={threads}")
+    return " ".join([f"--model {model}", *(f"--set {kv}" for kv in sets)])
+
+
+_PARSE_HDFS = ("logsieve parse ../shared/data/hdfs_loglead_2pct/HDFS_2pct.log.gz --format hdfs "
+               "-o out/data/hdfs2pct_events.parquet")
+_PARSE_BGL = "logsieve parse ../shared/data/bgl_sample_20k/BGL_20k.log --format bgl -o out/data/bgl20k_events.parquet"
+_TRAIN_EVAL = ["logsieve train {windows} MODEL_OPTIONS --valid 0.1 --test 0.3 --seed SEED -o model",
+               "logsieve detect model/test_windows.parquet -m model -o scores.parquet",
+               "logsieve evaluate scores.parquet"]
+#: the commands behind each dataset's rows (raw-text models add --events EVENTS to train and detect)
+DATASET_FILES = {
+    "HDFS 2% sessions": [
+        _PARSE_HDFS,
+        "logsieve group out/data/hdfs2pct_events.parquet "
+        "--labels ../shared/data/hdfs_loglead_2pct/anomaly_label.csv -o out/data/hdfs2pct_sessions.parquet",
+        *(c.format(windows="out/data/hdfs2pct_sessions.parquet") for c in _TRAIN_EVAL),
+    ],
+    "BGL 20k, 20-line windows": [
+        _PARSE_BGL,
+        "logsieve group out/data/bgl20k_events.parquet --window 20 -o out/data/bgl20k_count20.parquet",
+        *(c.format(windows="out/data/bgl20k_count20.parquet") for c in _TRAIN_EVAL),
+    ],
+    "BGL 20k, 30-min windows": [
+        _PARSE_BGL,
+        "logsieve group out/data/bgl20k_events.parquet --time 30m -o out/data/bgl20k_time30m.parquet",
+        *(c.format(windows="out/data/bgl20k_time30m.parquet") for c in _TRAIN_EVAL),
+    ],
+    "Hadoop sequences": [
+        "logsieve sequences ../shared/data/ait_sequences/hadoop_loghub/hadoop_train -o out/data/hadoop_train.parquet",
+        "logsieve sequences ../shared/data/ait_sequences/hadoop_loghub/hadoop_test_normal "
+        "../shared/data/ait_sequences/hadoop_loghub/hadoop_test_abnormal -o out/data/hadoop_test.parquet",
+        "logsieve train out/data/hadoop_train.parquet MODEL_OPTIONS --valid 0 --seed SEED "
+        "--templates ../shared/data/ait_sequences/templates/Hadoop_templates.csv -o model",
+        "logsieve detect out/data/hadoop_test.parquet -m model -o scores.parquet",
+        "logsieve evaluate scores.parquet",
+    ],
+}
+
+
+def rows_from_doc(path: Path) -> list[dict]:
+    """The rows of an earlier docs/results.md, so a partial re-run keeps the others."""
+    rows: list[dict] = []
+    if not path.is_file():
+        return rows
+    dataset = None
+    header: list[str] = []
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            dataset, header = line[3:].strip(), []
+            continue
+        if not line.startswith("| ") or dataset is None:
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == "model":
+            header = cells
+            continue
+        if not header or set(cells[0]) <= {"-"}:
+            continue
+        cell = dict(zip(header, cells, strict=False))
+
+        def num(key: str) -> float | None:
+            try:
+                return float(cell.get(key, "–"))
+            except ValueError:
+                return None
+
+        if num("F1") is None:
+            rows.append({"dataset": dataset, "model": cell["model"], "skipped": cell.get("P", "")})
+            continue
+        runs = [float(x) for x in cell.get("F1 per seed", "–").split() if x not in ("–", "-")]
+        row = {"dataset": dataset, "model": cell["model"], "precision": num("P"), "recall": num("R"),
+               "specificity": num("Spec"), "f1": num("F1"), "roc_auc": num("ROC-AUC"),
+               "train_s": num("train s"), "detect_s": num("detect s"), "seeds": int(num("seeds") or 1),
+               "f1_sd": num("F1 sd"), "f1_runs": runs or None}
+        threads = re.search(r"num_threads=(\d+)", cell.get("CLI", ""))
+        if threads:
+            row["threads"] = int(threads.group(1))
+        rows.append(row)
+    return rows
 
 
 def _f(v: float | None, nd: int = 3) -> str:
@@ -183,9 +291,12 @@ def render(results: list[dict]) -> str:
         "# Detector results on real data",
         "",
         "Produced by `python benchmarks/prepare.py && python benchmarks/results.py` (one seed, 0, unless the",
-        "row's `seeds` column says more: then the mean over the seeds, and the standard deviation of F1 in",
-        "`F1 sd`). Settings are in the docstring of `benchmarks/results.py`:",
-        "chronological 60/10/30 split, thresholds chosen on the validation part, never on the test part.",
+        "row's `seeds` column says more: then the mean over the seeds, the standard deviation of F1 in",
+        "`F1 sd`, and each seed's F1 in `F1 per seed`, seeds 0, 1, ... in order). Settings are in the",
+        "docstring of `benchmarks/results.py`: chronological 60/10/30 split, thresholds chosen on the",
+        "validation part, never on the test part. Every row runs through the same jobs as the CLI; the",
+        "commands under each table reproduce a row, with the row's `CLI` options and a seed.",
+        "`tests/integration/test_results_reproduce.py` re-runs three HDFS rows through the real CLI.",
         "Published numbers come from ../shared/docs/PEERS.md: the ICSE'22 study (LogADEmpirical, full HDFS with",
         "session windows; full BGL with 20-line and 0.5 h windows), loglizer's README (random 50% split),",
         "and for the Transformers NeuralLog's README and deep-loglizer (as quoted by LogAI; random splits).",
@@ -199,12 +310,12 @@ def render(results: list[dict]) -> str:
         lines += [
             f"## {ds}",
             "",
-            "| model | P | R | Spec | F1 | F1 sd | seeds | ROC-AUC | train s | detect s | published |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| model | P | R | Spec | F1 | F1 sd | seeds | F1 per seed | ROC-AUC | train s | detect s | CLI | published |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in rows:
             if "error" in r or "skipped" in r:
-                lines.append(f"| {r['model']} | {r.get('skipped') or 'error: ' + r['error']} ||||||||||")
+                lines.append(f"| {r['model']} | {r.get('skipped') or 'error: ' + r['error']} ||||||||||||")
                 continue
             base = r["model"].split(" ")[0]  # a variant row "cnn embedding=semantic" compares with "cnn"
             pub = "–"
@@ -221,10 +332,15 @@ def render(results: list[dict]) -> str:
                 pub = next((text for part, text in PUBLISHED_OTHER[base].items() if part in ds), "–")
             n_seeds = int(r.get("seeds", 1))
             sd = _f(r.get("f1_sd")) if n_seeds > 1 else "–"
+            runs = " ".join(_f(v) for v in r.get("f1_runs") or []) or "–"
             lines.append(
                 f"| {r['model']} | {_f(r['precision'])} | {_f(r['recall'])} | {_f(r['specificity'])} | {_f(r['f1'])} | "
-                f"{sd} | {n_seeds} | {_f(r['roc_auc'])} | {_f(r['train_s'], 1)} | {_f(r['detect_s'], 2)} | {pub} |"
+                f"{sd} | {n_seeds} | {runs} | {_f(r['roc_auc'])} | {_f(r['train_s'], 1)} | {_f(r['detect_s'], 2)} | "
+                f"`{cli_options(r['model'], r.get('threads'))}` | {pub} |"
             )
+        if ds in DATASET_FILES:
+            lines += ["", "Reproduce a row (MODEL, its options and a seed from the row):", "", "```bash",
+                      *DATASET_FILES[ds], "```"]
         lines.append("")
     return "\n".join(lines)
 
@@ -241,6 +357,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path, default=REPO / "out" / "results.json")
     ap.add_argument("--merge", type=Path, nargs="*", default=[],
                     help="earlier --json outputs to include (their rows for other models or datasets; a later file wins)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="drop the rows of the existing output file (by default they are kept unless re-run)")
     args = ap.parse_args(argv)
     from logsieve.detectors.registry import get_detector_class, list_detectors
 
@@ -257,6 +375,9 @@ def main(argv: list[str] | None = None) -> None:
     # the (dataset, model) pairs this run recomputes are dropped
     earlier: dict[tuple[str, str], dict] = {}
     names = {name for name, _, _ in runs_of}
+    if not args.fresh:
+        earlier.update(((r["dataset"], r["model"]), r) for r in rows_from_doc(args.output)
+                       if not (r["model"] in names and r["dataset"] in data))
     for path in args.merge:
         text = path.read_text()
         rows = json.loads(text) if text.lstrip().startswith("[") else [
