@@ -76,7 +76,6 @@ Modules
 and :func:`embed_events`; ``windows`` the window matrices. Import from this package.
 """
 
-
 from logsieve.features.semantic.base import TextEmbedder
 from logsieve.features.semantic.fasttext import FastTextEmbedder
 from logsieve.features.semantic.lexicon import LOG_ANTONYMS, LOG_SYNONYMS, counter_fit

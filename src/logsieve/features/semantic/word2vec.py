@@ -29,7 +29,6 @@ def _stable_hash(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
-
 class Word2VecEmbedder(TextEmbedder):
     """Word2vec trained on the training texts; text vector = TF-IDF-weighted mean of word vectors.
 
@@ -109,7 +108,9 @@ class Word2VecEmbedder(TextEmbedder):
 
     # ------------------------------------------------------------------ helpers
     def _tokens(self, texts: pl.Series) -> pl.Series:
-        return tokenize_series(texts, min_len=self.min_len, stopwords=STOPWORDS if self.stopwords else None)
+        return tokenize_series(
+            texts, min_len=self.min_len, stopwords=STOPWORDS if self.stopwords else None
+        )
 
     def _validate(self) -> None:
         if self.weighting not in ("tfidf", "mean"):
@@ -154,19 +155,28 @@ class Word2VecEmbedder(TextEmbedder):
         sentences = tokens.to_list()
         n_tokens = int(tokens.list.len().sum() or 0)
         if not sentences:
-            raise LogsieveError("no word tokens in the training texts (nothing to train word vectors on)")
+            raise LogsieveError(
+                "no word tokens in the training texts (nothing to train word vectors on)"
+            )
         try:
             words, vectors = self._train(sentences, n_tokens)
         except RuntimeError as exc:  # gensim: empty vocabulary after min_count
             raise LogsieveError(f"cannot train word vectors: {exc} (lower min_count?)") from exc
         if not words:
-            raise LogsieveError(f"no word occurs min_count={self.min_count} times in the training texts")
+            raise LogsieveError(
+                f"no word occurs min_count={self.min_count} times in the training texts"
+            )
         syn, ant = _pairs(self.synonyms, "synonyms"), _pairs(self.antonyms, "antonyms")
         if syn or ant:
             vectors = counter_fit(words, vectors, synonyms=syn, antonyms=ant)
         # document frequency of every model word over the distinct training token lists
         n_docs = len(tokens)
-        flat = pl.DataFrame({"doc": np.arange(n_docs), "word": tokens}).explode("word").drop_nulls().unique()
+        flat = (
+            pl.DataFrame({"doc": np.arange(n_docs), "word": tokens})
+            .explode("word")
+            .drop_nulls()
+            .unique()
+        )
         df = flat.group_by("word").len()
         table = pl.DataFrame({"word": words}).join(df, on="word", how="left", maintain_order="left")
         counts = table.get_column("len").fill_null(0).to_numpy().astype(np.float64)
@@ -177,7 +187,12 @@ class Word2VecEmbedder(TextEmbedder):
         self.dim_ = int(self.dim)
         self._index = {w: i for i, w in enumerate(self.words_)}
         logger.info(
-            "trained %s: %d texts, %d tokens, %d words, dim %d", self.kind, n_docs, n_tokens, len(words), self.dim_
+            "trained %s: %d texts, %d tokens, %d words, dim %d",
+            self.kind,
+            n_docs,
+            n_tokens,
+            len(words),
+            self.dim_,
         )
 
     @property
@@ -227,7 +242,9 @@ class Word2VecEmbedder(TextEmbedder):
             oov_words, oov_inv = np.unique(unknown_words, return_inverse=True)
             oov_vec, oov_ok = self._oov_vectors(oov_words.tolist())
             table = np.vstack([table, oov_vec])
-            weights = np.concatenate([weights, np.where(oov_ok, self.unseen_idf_, 0.0).astype(np.float32)])
+            weights = np.concatenate(
+                [weights, np.where(oov_ok, self.unseen_idf_, 0.0).astype(np.float32)]
+            )
             wi = wi.copy()
             wi[unknown] = len(self.words_) + oov_inv.reshape(-1)
         w = weights[wi] if self.weighting == "tfidf" else (weights[wi] > 0).astype(np.float32)
@@ -252,7 +269,9 @@ class Word2VecEmbedder(TextEmbedder):
         return {"word_vectors": self.word_vectors_, "idf": self.idf_}
 
     @classmethod
-    def from_dict(cls, doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None) -> Self:
+    def from_dict(
+        cls, doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None
+    ) -> Self:
         _check_kind(doc, cls.kind)
         arrays = arrays or {}
         self = cls(**dict(doc["params"]))
