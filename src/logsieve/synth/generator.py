@@ -388,7 +388,7 @@ class _Events:
         if n:
             # cast now, so the pending groups already take their final (narrow) size
             cols = [np.asarray(v).astype(dt, copy=False) for v, (_, dt) in
-                    zip((tmpl, blk, t, pid, ip1, ip2, aux, size), _COLS)]
+                    zip((tmpl, blk, t, pid, ip1, ip2, aux, size), _COLS, strict=True)]
             self.parts.append([*cols, n])
 
     def finish(self) -> dict[str, np.ndarray]:

@@ -7,9 +7,10 @@ the next chunk is formatted; the label files follow Loghub's ``BlockId,Label`` l
 from __future__ import annotations
 
 import gzip
+import io
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -89,10 +90,10 @@ def _write_log(
     """Format in chunks and write (compression in a background thread overlaps formatting)."""
     total = len(order)
     with atomic_path(path) as tmp, open(tmp, "wb") as raw:
-        fh: BinaryIO
+        fh: io.BufferedIOBase
         if path.name.endswith(".gz"):
             # empty name and mtime 0: the gzip header holds nothing run-dependent
-            fh = gzip.GzipFile(  # type: ignore[assignment]
+            fh = gzip.GzipFile(
                 filename="", mode="wb", fileobj=raw, compresslevel=compresslevel, mtime=0
             )
         else:
