@@ -39,7 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -63,6 +63,9 @@ from logsieve.schema import (
 )
 
 logger = logging.getLogger(__name__)
+
+# WINDOW_SCHEMA is an unannotated dict (inferred as dict[str, object]); its values are dtypes.
+_WINDOW_DTYPES = cast("dict[str, pl.DataType]", WINDOW_SCHEMA)
 
 __all__ = ["QUANTILES", "CompareResult", "ModelReport", "client_sessions", "compare", "jaccard"]
 
@@ -502,7 +505,7 @@ def client_sessions(
     gap = parse_duration(idle) if idle is not None else None
     if gap is not None and TIMESTAMP not in names:
         raise LogsieveError("idle cuts need a 'timestamp' column")
-    ts = pl.col(TIMESTAMP) if TIMESTAMP in names else pl.lit(None, dtype=WINDOW_SCHEMA[START])
+    ts = pl.col(TIMESTAMP) if TIMESTAMP in names else pl.lit(None, dtype=_WINDOW_DTYPES[START])
     lab = pl.col(LABEL).cast(pl.Int8) if LABEL in names else pl.lit(None, dtype=pl.Int8)
     df = (
         lf.select(
@@ -535,4 +538,4 @@ def client_sessions(
         .with_columns((pl.col("_key") + "#" + (pl.col("_n") + 1).cast(pl.String)).alias(WINDOW_ID))
         .sort([START, "_first", WINDOW_ID], nulls_last=True)
     )
-    return windows.select([pl.col(c).cast(t) for c, t in WINDOW_SCHEMA.items()])
+    return windows.select([pl.col(c).cast(t) for c, t in _WINDOW_DTYPES.items()])
