@@ -27,7 +27,14 @@ OUT = REPO / "out" / "data"
 
 
 def prepare(out: Path = OUT, data: Path = DATA) -> dict[str, Path]:
-    from logsieve.grouping import CountWindows, Sessions, TimeWindows, group, read_labels, read_sequences
+    from logsieve.grouping import (
+        CountWindows,
+        Sessions,
+        TimeWindows,
+        group,
+        read_labels,
+        read_sequences,
+    )
     from logsieve.io.atomic import atomic_path, write_parquet
     from logsieve.parsing.parser import LogParser, template_counts
 
