@@ -542,11 +542,11 @@ def _members(info: DatasetInfo, archive: Path
     checked before anything is written."""
     if info.archive_kind == "zip":
         with zipfile.ZipFile(archive) as zf:
-            for member in zf.infolist():
-                rel = _member_path(member.filename, archive)
+            for zinfo in zf.infolist():
+                rel = _member_path(zinfo.filename, archive)
                 if rel is None:
                     continue
-                yield rel, None if member.is_dir() else functools.partial(zf.open, member)
+                yield rel, None if zinfo.is_dir() else functools.partial(zf.open, zinfo)
         return
     with tarfile.open(archive, "r:*") as tf:
         for member in tf:

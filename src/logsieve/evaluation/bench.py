@@ -57,7 +57,10 @@ _PEER_SIZE = 30
 
 
 def default_deeplog_data() -> Path:
-    """``$LOGSIEVE_SHARED_DATA/hdfs_deeplog``, else ``../shared/data/hdfs_deeplog`` from the working directory."""
+    """``$LOGSIEVE_SHARED_DATA/hdfs_deeplog``, else ``../shared/data/hdfs_deeplog``.
+
+    The fallback is relative to the working directory.
+    """
     root = os.environ.get("LOGSIEVE_SHARED_DATA")
     return (Path(root) if root else Path("..") / "shared" / "data") / "hdfs_deeplog"
 
@@ -70,12 +73,19 @@ def load_deeplog_hdfs(data_dir: str | Path) -> tuple[pl.DataFrame, pl.DataFrame]
     files = [data_dir / "hdfs_train", data_dir / "hdfs_test_abnormal"]
     for f in files:
         if not f.is_file():
-            raise InputError(f, "not found (a folder with DeepLog's hdfs_train and hdfs_test_abnormal is needed)")
+            raise InputError(
+                f, "not found (a folder with DeepLog's hdfs_train and hdfs_test_abnormal is needed)"
+            )
     return read_sequences(files[0]), read_sequences(files[1])
 
 
-def deeplog_bench_params(epochs: int = 10, threads: int = 1, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
-    """DeepLog parameters of the benchmark: the paper's (h=10, L=2, alpha=64, g=9), all of the training data."""
+def deeplog_bench_params(
+    epochs: int = 10, threads: int = 1, seed: int = 0, device: str = "cpu"
+) -> dict[str, Any]:
+    """DeepLog parameters of the benchmark: the paper's (h=10, L=2, alpha=64, g=9).
+
+    Trained on all of the training data.
+    """
     return {
         "history_size": 10,
         "num_layers": 2,
@@ -95,7 +105,9 @@ def _warm_up() -> None:
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
-def _run_logsieve(train: pl.DataFrame, test: pl.DataFrame, params: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+def _run_logsieve(
+    train: pl.DataFrame, test: pl.DataFrame, params: dict[str, Any]
+) -> tuple[dict[str, Any], Any]:
     from logsieve.detectors.registry import create_detector
 
     det = create_detector("deeplog", **params)
@@ -104,7 +116,12 @@ def _run_logsieve(train: pl.DataFrame, test: pl.DataFrame, params: dict[str, Any
     t1 = time.perf_counter()
     flagged = det.predict(test)
     t2 = time.perf_counter()
-    row = {"train_s": t1 - t0, "score_s": t2 - t1, "recall": float(flagged.mean()), "fn": int((flagged == 0).sum())}
+    row = {
+        "train_s": t1 - t0,
+        "score_s": t2 - t1,
+        "recall": float(flagged.mean()),
+        "fn": int((flagged == 0).sum()),
+    }
     return row, det
 
 
@@ -123,18 +140,31 @@ def _peer_contexts(
 
 
 def _run_peer(
-    train: pl.DataFrame, test: pl.DataFrame, *, epochs: int, threads: int, seed: int, history: int, candidates: int
+    train: pl.DataFrame,
+    test: pl.DataFrame,
+    *,
+    epochs: int,
+    threads: int,
+    seed: int,
+    history: int,
+    candidates: int,
 ) -> dict[str, Any]:
     try:
         import torch
         from deeplog import DeepLog as PeerDeepLog
     except ImportError as exc:
         return {"skipped": f"deeplog 0.0.3 is not installed ({exc}); {PEER_INSTALL}"}
-    keys = sorted({e for s in train["event_ids"].to_list() + test["event_ids"].to_list() for e in s})
+    keys = sorted(
+        {e for s in train["event_ids"].to_list() + test["event_ids"].to_list() for e in s}
+    )
     mapping = {e: i for i, e in enumerate(keys)}
     no_event = len(keys)
     if no_event >= _PEER_SIZE:
-        return {"skipped": f"{no_event} distinct keys: more than the peer's one-hot size {_PEER_SIZE} allows"}
+        return {
+            "skipped": (
+                f"{no_event} distinct keys: more than the peer's one-hot size {_PEER_SIZE} allows"
+            )
+        }
     x_tr, y_tr, _ = _peer_contexts(train, mapping, no_event, history)
     x_te, y_te, sess = _peer_contexts(test, mapping, no_event, history)
     old = torch.get_num_threads()
@@ -156,7 +186,12 @@ def _run_peer(
     miss = ~(pred.numpy() == y_te[:, None]).any(axis=1)
     flagged = np.zeros(test.height, dtype=bool)
     np.logical_or.at(flagged, sess, miss)
-    return {"train_s": t1 - t0, "score_s": t2 - t1, "recall": float(flagged.mean()), "fn": int((~flagged).sum())}
+    return {
+        "train_s": t1 - t0,
+        "score_s": t2 - t1,
+        "recall": float(flagged.mean()),
+        "fn": int((~flagged).sum()),
+    }
 
 
 def bench_deeplog(
@@ -186,9 +221,14 @@ def bench_deeplog(
 
     threads = min(int(threads), available_cores())  # both sides; never more threads than cores
     params = deeplog_bench_params(epochs, threads, seed, device)
-    settings = {k: params[k] for k in ("history_size", "num_layers", "hidden_size", "num_candidates", "epochs")}
+    settings = {
+        k: params[k]
+        for k in ("history_size", "num_layers", "hidden_size", "num_candidates", "epochs")
+    }
     _warm_up()
-    logger.info("bench deeplog: logsieve on %d training and %d test sessions", train.height, test.height)
+    logger.info(
+        "bench deeplog: logsieve on %d training and %d test sessions", train.height, test.height
+    )
     ours, detector = _run_logsieve(train, test, params)
     if on_fitted is not None:
         on_fitted(detector)
@@ -202,7 +242,9 @@ def bench_deeplog(
         theirs = {"skipped": "not run (peer=False)"}
     speedup = None
     if "skipped" not in theirs:
-        speedup = (theirs["train_s"] + theirs["score_s"]) / max(ours["train_s"] + ours["score_s"], 1e-9)
+        speedup = (theirs["train_s"] + theirs["score_s"]) / max(
+            ours["train_s"] + ours["score_s"], 1e-9
+        )
     return {
         "settings": {**settings, "threads": int(threads), "seed": int(seed), "device": device},
         "data": {"train_sessions": train.height, "test_sessions": test.height},

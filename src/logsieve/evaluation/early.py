@@ -48,16 +48,29 @@ from logsieve.schema import EVENT_IDS, LINE_IDS, WINDOW_ID
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EARLY_SCHEMA", "early_summary", "lines_to_first_alert", "resolve_method", "supports_positions"]
+__all__ = [
+    "EARLY_SCHEMA",
+    "early_summary",
+    "lines_to_first_alert",
+    "resolve_method",
+    "supports_positions",
+]
 
 EarlyMethod = Literal["auto", "positions", "prefix"]
 MESSAGES = "messages"  # raw-text models' column (logsieve.grouping.text.MESSAGES)
 
-EARLY_SCHEMA = {WINDOW_ID: pl.String, "length": pl.Int64, "lines_seen": pl.Int64, "method": pl.String}
+EARLY_SCHEMA = {
+    WINDOW_ID: pl.String,
+    "length": pl.Int64,
+    "lines_seen": pl.Int64,
+    "method": pl.String,
+}
 
 
 def _is_position_entry(entry: Any) -> bool:
-    return isinstance(entry, dict) and "position" in entry and ("expected" in entry or "rank" in entry)
+    return (
+        isinstance(entry, dict) and "position" in entry and ("expected" in entry or "rank" in entry)
+    )
 
 
 def supports_positions(detector: Any, probe: pl.DataFrame | None = None) -> bool:
@@ -93,7 +106,9 @@ def supports_positions(detector: Any, probe: pl.DataFrame | None = None) -> bool
 
 def _check_method(method: str) -> None:
     if method not in ("auto", "positions", "prefix"):
-        raise LogsieveError(f"unknown early-detection method {method!r} (auto, positions or prefix)")
+        raise LogsieveError(
+            f"unknown early-detection method {method!r} (auto, positions or prefix)"
+        )
 
 
 def resolve_method(detector: Any, windows: pl.DataFrame, method: EarlyMethod = "auto") -> str:
@@ -102,7 +117,9 @@ def resolve_method(detector: Any, windows: pl.DataFrame, method: EarlyMethod = "
     if method == "auto":
         return "positions" if supports_positions(detector, windows) else "prefix"
     if method == "positions" and not supports_positions(detector, windows):
-        raise LogsieveError(f"{type(detector).__name__} gives no per-position decisions; use method='prefix'")
+        raise LogsieveError(
+            f"{type(detector).__name__} gives no per-position decisions; use method='prefix'"
+        )
     return method
 
 
@@ -123,7 +140,9 @@ def _by_positions(detector: Any, windows: pl.DataFrame) -> np.ndarray:
 
 def _prefix_table(windows: pl.DataFrame, max_prefix: int | None) -> pl.DataFrame:
     n = pl.col(EVENT_IDS).list.len()
-    table = windows.with_row_index("__w").with_columns(pl.int_ranges(1, n + 1).alias("__k"), n.alias("__n"))
+    table = windows.with_row_index("__w").with_columns(
+        pl.int_ranges(1, n + 1).alias("__k"), n.alias("__n")
+    )
     table = table.explode("__k").filter(pl.col("__k").is_not_null())
     if max_prefix:
         table = table.filter((pl.col("__k") <= max_prefix) | (pl.col("__k") == pl.col("__n")))
@@ -136,7 +155,9 @@ def _prefix_table(windows: pl.DataFrame, max_prefix: int | None) -> pl.DataFrame
     return table.with_columns(cols)
 
 
-def _by_prefixes(detector: Any, windows: pl.DataFrame, max_prefix: int | None, batch_size: int) -> np.ndarray:
+def _by_prefixes(
+    detector: Any, windows: pl.DataFrame, max_prefix: int | None, batch_size: int
+) -> np.ndarray:
     table = _prefix_table(windows, max_prefix)
     threshold = float(detector.threshold_)
     seen = np.full(windows.height, -1, dtype=np.int64)
@@ -204,7 +225,9 @@ def lines_to_first_alert(
         {
             WINDOW_ID: ids,
             "length": _lengths(windows),
-            "lines_seen": pl.Series("lines_seen", seen, dtype=pl.Int64).scatter(np.flatnonzero(seen <= 0), None),
+            "lines_seen": pl.Series("lines_seen", seen, dtype=pl.Int64).scatter(
+                np.flatnonzero(seen <= 0), None
+            ),
             "method": [chosen] * windows.height,
         },
         schema=EARLY_SCHEMA,
@@ -217,8 +240,15 @@ def early_summary(early: pl.DataFrame) -> dict[str, float | int | None]:
     seen = early.get_column("lines_seen").drop_nulls().to_numpy().astype(np.float64)
     out: dict[str, float | int | None] = {"n": int(seen.size)}
     if seen.size == 0:
-        return out | dict.fromkeys(("mean", "p25", "median", "p75", "p90", "max", "median_fraction"))
-    lengths = early.filter(pl.col("lines_seen").is_not_null()).get_column("length").to_numpy().astype(np.float64)
+        return out | dict.fromkeys(
+            ("mean", "p25", "median", "p75", "p90", "max", "median_fraction")
+        )
+    lengths = (
+        early.filter(pl.col("lines_seen").is_not_null())
+        .get_column("length")
+        .to_numpy()
+        .astype(np.float64)
+    )
     q = np.quantile(seen, [0.25, 0.5, 0.75, 0.9])
     out.update(
         mean=float(seen.mean()),

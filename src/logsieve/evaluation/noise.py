@@ -42,7 +42,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import polars as pl
@@ -98,7 +98,7 @@ class ParsingNoise:
             raise LogsieveError(f"bad parsing noise {text!r}: the rate must be in [0, 1]")
         if value == 0:
             return cls()
-        return cls(kind, value)  # type: ignore[arg-type]
+        return cls(cast(NoiseKind, kind), value)  # the pattern only matches these kinds
 
     def __str__(self) -> str:
         return "none" if self.kind == "none" else f"{self.kind}:{self.rate:g}"
@@ -110,7 +110,9 @@ class ParsingNoise:
             return "none"
         return "events" if self.kind == "tokens" else "windows"
 
-    def apply_to_windows(self, windows: pl.DataFrame, seed: int) -> tuple[pl.DataFrame, dict[str, Any]]:
+    def apply_to_windows(
+        self, windows: pl.DataFrame, seed: int
+    ) -> tuple[pl.DataFrame, dict[str, Any]]:
         """Apply a ``merge``/``split`` spec to a windows table (identity for the others)."""
         if self.kind == "merge":
             out, mapping = merge_events(windows, self.rate, seed)
@@ -136,7 +138,9 @@ def _flat(windows: pl.DataFrame) -> tuple[pl.Series, np.ndarray]:
 
 
 def _implode(flat: pl.Series, offsets: np.ndarray) -> pl.Series:
-    arr = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), flat.cast(pl.String).to_arrow())
+    arr = pa.LargeListArray.from_arrays(
+        pa.array(offsets, type=pa.int64()), flat.cast(pl.String).to_arrow()
+    )
     return pl.Series(EVENT_IDS, pl.from_arrow(arr)).cast(pl.List(pl.String))
 
 
@@ -145,7 +149,9 @@ def _n_of(rate: float, total: int) -> int:
 
 
 # ----------------------------------------------------------------------------- merge / split
-def merge_events(windows: pl.DataFrame, rate: float, seed: int = 0) -> tuple[pl.DataFrame, dict[str, str]]:
+def merge_events(
+    windows: pl.DataFrame, rate: float, seed: int = 0
+) -> tuple[pl.DataFrame, dict[str, str]]:
     """Merge ``round(rate * T)`` event ids into others; returns (windows, {merged id: kept id}).
 
     Distinct ids are taken in sorted order before sampling, so the result does not
@@ -168,7 +174,9 @@ def merge_events(windows: pl.DataFrame, rate: float, seed: int = 0) -> tuple[pl.
     return windows.with_columns(_implode(new_flat, offsets)), dict(sorted(mapping.items()))
 
 
-def split_events(windows: pl.DataFrame, rate: float, seed: int = 0) -> tuple[pl.DataFrame, list[str]]:
+def split_events(
+    windows: pl.DataFrame, rate: float, seed: int = 0
+) -> tuple[pl.DataFrame, list[str]]:
     """Split ``round(rate * T)`` event ids in two; returns (windows, the split ids, sorted).
 
     Of the ``c`` occurrences of a split id, exactly ``floor(c / 2)`` random ones become
@@ -218,7 +226,9 @@ def _random_words(rng: np.random.Generator, n: int, length: int = 8) -> list[str
     return [bytes(row).decode("ascii") for row in letters] if n else []
 
 
-def perturb_lines(events: pl.DataFrame, rate: float, seed: int = 0, protect: str | None = None) -> pl.DataFrame:
+def perturb_lines(
+    events: pl.DataFrame, rate: float, seed: int = 0, protect: str | None = None
+) -> pl.DataFrame:
     """Choose the lines to perturb and their new content.
 
     Returns ``line_id, content, new_content`` for exactly ``round(rate * N)`` of the
@@ -298,16 +308,23 @@ def reparse_with_token_noise(
         with target.open("w", encoding="utf-8", newline="\n") as fh:
             for path in paths:
                 for chunk in iter_line_chunks(path, first_line=first):
-                    frame = pl.DataFrame({"line": chunk.lines}).with_row_index(LINE_ID, offset=chunk.first_line)
+                    frame = pl.DataFrame({"line": chunk.lines}).with_row_index(
+                        LINE_ID, offset=chunk.first_line
+                    )
                     frame = frame.with_columns(pl.col(LINE_ID).cast(pl.Int64)).join(
                         plan, on=LINE_ID, how="left", maintain_order="left"
                     )
                     hit = pl.col("new_content").is_not_null() & pl.col("line").str.ends_with(
                         pl.col(CONTENT).fill_null("")
                     )
-                    head = pl.col("line").str.slice(0, pl.col("line").str.len_chars() - pl.col(CONTENT).str.len_chars())
+                    head = pl.col("line").str.slice(
+                        0, pl.col("line").str.len_chars() - pl.col(CONTENT).str.len_chars()
+                    )
                     out = frame.select(
-                        pl.when(hit).then(head + pl.col("new_content")).otherwise(pl.col("line")).alias("line"),
+                        pl.when(hit)
+                        .then(head + pl.col("new_content"))
+                        .otherwise(pl.col("line"))
+                        .alias("line"),
                         hit.alias("hit"),
                     )
                     perturbed += int(out.get_column("hit").sum())
@@ -323,11 +340,26 @@ def reparse_with_token_noise(
     if noisy is None:  # pragma: no cover - parse_files returns the table without output=
         raise LogsieveError("re-parse returned no events")
     if noisy.height != events.height:
-        logger.warning("token noise: re-parse gave %d events, the clean parse %d", noisy.height, events.height)
-    if LABEL in events.columns and LABEL not in noisy.columns:  # labels came from elsewhere: keep them
-        noisy = noisy.join(events.select(LINE_ID, LABEL), on=LINE_ID, how="left", maintain_order="left")
-    logger.info("parsing noise tokens:%g: %d of %d lines perturbed and re-parsed", rate, perturbed, events.height)
-    return noisy, {"lines_perturbed": perturbed, "lines_planned": plan.height, "lines": events.height}
+        logger.warning(
+            "token noise: re-parse gave %d events, the clean parse %d", noisy.height, events.height
+        )
+    if (
+        LABEL in events.columns and LABEL not in noisy.columns
+    ):  # labels came from elsewhere: keep them
+        noisy = noisy.join(
+            events.select(LINE_ID, LABEL), on=LINE_ID, how="left", maintain_order="left"
+        )
+    logger.info(
+        "parsing noise tokens:%g: %d of %d lines perturbed and re-parsed",
+        rate,
+        perturbed,
+        events.height,
+    )
+    return noisy, {
+        "lines_perturbed": perturbed,
+        "lines_planned": plan.height,
+        "lines": events.height,
+    }
 
 
 # ----------------------------------------------------------------------------- labels

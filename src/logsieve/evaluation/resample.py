@@ -82,7 +82,11 @@ def target_anomaly_count(n_normal: int, ratio: float) -> int:
 
 
 def _check_ratio(ratio: float) -> None:
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= float(ratio) < 1.0:
+    if (
+        isinstance(ratio, bool)
+        or not isinstance(ratio, (int, float))
+        or not 0.0 <= float(ratio) < 1.0
+    ):
         raise LogsieveError(f"class ratio must be a number in [0, 1), not {ratio!r}")
 
 
@@ -113,10 +117,16 @@ def resample_anomalies(windows: pl.DataFrame, ratio: float, seed: int = 0) -> Re
     target = target_anomaly_count(n0, float(ratio))
     rng = np.random.default_rng(seed)
     if target <= n1:
-        chosen = rng.choice(anomalous, size=target, replace=False) if target else np.zeros(0, dtype=np.int64)
+        chosen = (
+            rng.choice(anomalous, size=target, replace=False)
+            if target
+            else np.zeros(0, dtype=np.int64)
+        )
     else:
         if n1 == 0:
-            raise LogsieveError(f"cannot up-sample to anomaly ratio {ratio:g}: no anomalous (label 1) window")
+            raise LogsieveError(
+                f"cannot up-sample to anomaly ratio {ratio:g}: no anomalous (label 1) window"
+            )
         extra = rng.choice(anomalous, size=target - n1, replace=True)
         chosen = np.concatenate([anomalous, extra])
     keep = np.concatenate([np.flatnonzero(lab != 1), chosen]).astype(np.int64)
@@ -135,8 +145,18 @@ def resample_anomalies(windows: pl.DataFrame, ratio: float, seed: int = 0) -> Re
         )
     achieved = target / (n0 + target)
     logger.info(
-        "class ratio %.4g: %d normal, anomalies %d -> %d (ratio %.4g)", ratio, n0, n1, target, achieved
+        "class ratio %.4g: %d normal, anomalies %d -> %d (ratio %.4g)",
+        ratio,
+        n0,
+        n1,
+        target,
+        achieved,
     )
     return ResampleResult(
-        windows=out, n_normal=n0, n_anomalous_before=n1, n_anomalous_after=target, ratio=achieved, target=float(ratio)
+        windows=out,
+        n_normal=n0,
+        n_anomalous_before=n1,
+        n_anomalous_after=target,
+        ratio=achieved,
+        target=float(ratio),
     )

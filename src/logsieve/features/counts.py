@@ -106,7 +106,9 @@ class EventCounter:
     # ----------------------------------------------------------------- fitting
     def _validate(self) -> None:
         if self.normalize not in _NORMALIZE:
-            raise LogsieveError(f"normalize must be one of None, 'zero_mean', 'l2'; not {self.normalize!r}")
+            raise LogsieveError(
+                f"normalize must be one of None, 'zero_mean', 'l2'; not {self.normalize!r}"
+            )
         if self.sparse and self.normalize == "zero_mean":
             raise LogsieveError("normalize='zero_mean' makes the matrix dense; use sparse=False")
 
@@ -129,12 +131,15 @@ class EventCounter:
         self.mean_ = None
         raw = count_matrix(windows, vocab, sparse=True)
         if self.tfidf:
-            df = np.bincount(raw.indices, minlength=self.n_features_)  # CSR: one entry per (window, event)
+            # CSR: one entry per (window, event)
+            df = np.bincount(raw.indices, minlength=self.n_features_)
             self.idf_ = np.log(windows.height / np.maximum(df, 1)).astype(np.float32)
         if self.normalize == "zero_mean":
             weighted = raw.multiply(self.idf_[None, :]).tocsr() if self.idf_ is not None else raw
             self.mean_ = np.asarray(weighted.mean(axis=0), dtype=np.float32).reshape(-1)
-        logger.debug("fitted event counts: %d windows, %d columns", windows.height, self.n_features_)
+        logger.debug(
+            "fitted event counts: %d windows, %d columns", windows.height, self.n_features_
+        )
         return self
 
     def _check_fitted(self) -> None:
@@ -164,6 +169,8 @@ class EventCounter:
         if self.idf_ is not None:
             mat *= self.idf_[None, :]
         if self.normalize == "zero_mean":
+            if self.mean_ is None:
+                raise LogsieveError("EventCounter has no column means: fit it with zero_mean")
             mat -= self.mean_[None, :]
         elif self.normalize == "l2":
             norms = np.linalg.norm(mat, axis=1, keepdims=True)
@@ -176,11 +183,15 @@ class EventCounter:
 
     # ------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able fitted state (parameters and vocabulary); arrays come from :meth:`to_arrays`."""
+        """JSON-able fitted state (parameters and vocabulary); arrays from :meth:`to_arrays`."""
         self._check_fitted()
         return {
             "kind": KIND,
-            "params": {"tfidf": bool(self.tfidf), "normalize": self.normalize, "sparse": bool(self.sparse)},
+            "params": {
+                "tfidf": bool(self.tfidf),
+                "normalize": self.normalize,
+                "sparse": bool(self.sparse),
+            },
             "vocab": self.vocab_.to_list(),
             "n_train_windows": int(self.n_train_windows_),
         }
@@ -220,7 +231,10 @@ class EventCounter:
 
     def __repr__(self) -> str:
         fitted = f", {self.n_features_} columns" if hasattr(self, "vocab_") else ""
-        return f"EventCounter(tfidf={self.tfidf}, normalize={self.normalize!r}, sparse={self.sparse}{fitted})"
+        return (
+            f"EventCounter(tfidf={self.tfidf}, normalize={self.normalize!r}, "
+            f"sparse={self.sparse}{fitted})"
+        )
 
 
 def _array(arrays: Mapping[str, np.ndarray], key: str, size: int) -> np.ndarray:
@@ -228,5 +242,7 @@ def _array(arrays: Mapping[str, np.ndarray], key: str, size: int) -> np.ndarray:
         raise LogsieveError(f"saved event counter lacks the {key!r} array")
     arr = np.asarray(arrays[key], dtype=np.float32).reshape(-1)
     if arr.shape != (size,):
-        raise LogsieveError(f"saved event counter: {key!r} has shape {arr.shape}, expected ({size},)")
+        raise LogsieveError(
+            f"saved event counter: {key!r} has shape {arr.shape}, expected ({size},)"
+        )
     return arr

@@ -29,14 +29,17 @@ __all__ = ["STOPWORDS", "tokenize", "tokenize_expr", "tokenize_series"]
 # Negations ("no", "not") and particles such as "up", "down", "off", "out" are deliberately
 # absent: in logs they carry the meaning of a message ("block not found", "link down"),
 # which LogAnomaly's template2vec cares about.
-STOPWORDS: frozenset[str] = frozenset(
-    """a an the and or but if then than so as of at by for from in into on onto to with
-    within without via per this that these those it its is are was were be been being
-    am has have had having do does did will would shall should can could may might must
-    i me my we our you your he him his she her they them their there here which who whom
-    what when where while about after before during again further
-    all any both each few more most other some such only own same too very just s t""".split()
-)
+STOPWORDS: frozenset[str] = frozenset((
+    "a", "an", "the", "and", "or", "but", "if", "then", "than", "so", "as", "of", "at", "by", "for",
+    "from", "in", "into", "on", "onto", "to", "with", "within", "without", "via", "per", "this",
+    "that", "these", "those", "it", "its", "is", "are", "was", "were", "be", "been", "being", "am",
+    "has", "have", "had", "having", "do", "does", "did", "will", "would", "shall", "should", "can",
+    "could", "may", "might", "must", "i", "me", "my", "we", "our", "you", "your", "he", "him",
+    "his", "she", "her", "they", "them", "their", "there", "here", "which", "who", "whom", "what",
+    "when", "where", "while", "about", "after", "before", "during", "again", "further", "all",
+    "any", "both", "each", "few", "more", "most", "other", "some", "such", "only", "own", "same",
+    "too", "very", "just", "s", "t",
+))  # fmt: skip
 
 _WILDCARD = r"<\*>"
 _CAMEL = r"([a-z0-9])([A-Z])"  # fooBar, foo2Bar -> foo Bar
@@ -73,7 +76,9 @@ def tokenize_expr(
     )
     keep = pl.element().str.len_chars() >= min_len
     if stopwords:
-        keep = keep & ~pl.element().is_in(pl.lit(pl.Series(sorted(stopwords), dtype=pl.String)).implode())
+        keep = keep & ~pl.element().is_in(
+            pl.lit(pl.Series(sorted(stopwords), dtype=pl.String)).implode()
+        )
     if min_len > 1 or stopwords:
         out = out.list.eval(pl.element().filter(keep))
     return out.fill_null(pl.lit([], dtype=pl.List(pl.String)))
@@ -105,7 +110,9 @@ def tokenize(
 ) -> list[list[str]]:
     """Tokens of every text as Python lists (the form gensim trains on).
 
-    >>> tokenize(["<*>Adding an already existing block<*>", "getHTTPResponse failed_for blk_-42"])
-    [['adding', 'an', 'already', 'existing', 'block'], ['get', 'http', 'response', 'failed', 'for', 'blk']]
+    >>> tokenize(["<*>Adding an already existing block<*>"])
+    [['adding', 'an', 'already', 'existing', 'block']]
+    >>> tokenize(["getHTTPResponse failed_for blk_-42"])
+    [['get', 'http', 'response', 'failed', 'for', 'blk']]
     """
     return tokenize_series(texts, min_len=min_len, stopwords=stopwords).to_list()

@@ -42,7 +42,7 @@ __all__ = [
 _WILD = "<*>"
 
 
-def _pairs_frame(truth: Sequence[Any], pred: Sequence[Any]) -> pl.DataFrame:
+def _pairs_frame(truth: Sequence[Any] | pl.Series, pred: Sequence[Any] | pl.Series) -> pl.DataFrame:
     t = truth if isinstance(truth, pl.Series) else pl.Series(list(truth))
     p = pred if isinstance(pred, pl.Series) else pl.Series(list(pred))
     if t.len() != p.len():
@@ -71,7 +71,7 @@ def _pair_table(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def grouping_accuracy(truth: Sequence[Any], pred: Sequence[Any]) -> float:
+def grouping_accuracy(truth: Sequence[Any] | pl.Series, pred: Sequence[Any] | pl.Series) -> float:
     """Grouping accuracy (GA) of predicted group ids against true ones.
 
     Parameters
@@ -92,7 +92,9 @@ def grouping_accuracy(truth: Sequence[Any], pred: Sequence[Any]) -> float:
     return float(pairs.filter("ok")["n_tp"].sum()) / df.height
 
 
-def f1_grouping(truth: Sequence[Any], pred: Sequence[Any]) -> dict[str, float]:
+def f1_grouping(
+    truth: Sequence[Any] | pl.Series, pred: Sequence[Any] | pl.Series
+) -> dict[str, float]:
     """Group-level precision, recall and F1 (F1-GA).
 
     Returns
@@ -149,7 +151,9 @@ def normalize_template(template: str) -> str:
     return pl.select(normalize_template_expr(pl.lit(template, dtype=pl.String))).item()
 
 
-def parsing_accuracy(truth_templates: Sequence[str], pred_templates: Sequence[str]) -> float:
+def parsing_accuracy(
+    truth_templates: Sequence[str] | pl.Series, pred_templates: Sequence[str] | pl.Series
+) -> float:
     """Fraction of lines whose normalised predicted template equals the true one.
 
     See :func:`normalize_template_expr` for the normalisation (applied to both sides).
@@ -171,7 +175,7 @@ def parsing_accuracy(truth_templates: Sequence[str], pred_templates: Sequence[st
         .unique()
         .with_columns(norm=normalize_template_expr(pl.col("s")))
     )
-    lut = dict(zip(uniq["s"].to_list(), uniq["norm"].to_list()))
+    lut = dict(zip(uniq["s"].to_list(), uniq["norm"].to_list(), strict=True))
     eq = df.select(
         (
             pl.col("t").replace_strict(lut, return_dtype=pl.String)

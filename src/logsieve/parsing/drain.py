@@ -96,7 +96,7 @@ class _Cluster:
         self.tokens = tokens
         self.n_params = sum(1 for t in tokens if t == wildcard)
         if keep_wild or not self.n_params:
-            self.cmp = tokens
+            self.cmp: Sequence[str | None] = tokens
         else:
             self.cmp = [None if t == wildcard else t for t in tokens]
 
@@ -126,6 +126,10 @@ class Drain:
     -----
     The constructor only stores its parameters; they are checked on first use.
     """
+
+    # set by _check() on first use: tokens that route a message, and children per node
+    _n_route: int
+    _limit: int
 
     def __init__(
         self,
@@ -274,7 +278,7 @@ class Drain:
         cl.size += count
         if cl.n_params < len(tokens):  # something may still generalise
             w = self.wildcard
-            new = [t if t == m else w for t, m in zip(cl.tokens, tokens)]
+            new = [t if t == m else w for t, m in zip(cl.tokens, tokens, strict=True)]
             if new != cl.tokens:
                 cl.set_tokens(new, w, self.match_masked)
         if self.max_clusters is not None:
@@ -325,7 +329,7 @@ class Drain:
                 raise ValueError("counts must be >= 1")
         out = np.empty(n, dtype=np.int64)
         add = self._add
-        for i, (msg, c) in enumerate(zip(messages, cnt)):
+        for i, (msg, c) in enumerate(zip(messages, cnt, strict=True)):
             out[i] = add(_tokens(msg), c)
         return out
 
@@ -369,7 +373,7 @@ class Drain:
             for cl in leaf.clusters:
                 ok = True
                 sim = 0
-                for t, m in zip(cl.tokens, tokens):
+                for t, m in zip(cl.tokens, tokens, strict=True):
                     if t == w:
                         continue
                     if t != m:

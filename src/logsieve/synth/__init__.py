@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from logsieve.synth.generator import (
-    ANOMALY_KINDS,
     FULL_BLOCK_SIZE,
     MIN_LINES,
     NORMAL_WRITE_MAX_S,
-    VARIANTS,
     SynthStats,
     generate,
     sidecar_paths,
 )
+from logsieve.synth.plan import ANOMALY_KINDS, VARIANTS
 from logsieve.synth.templates import TEMPLATE_INDEX, TEMPLATES, SynthTemplate
 
 __all__ = [

@@ -16,48 +16,33 @@ Blocks arrive in bursts (jobs), so lines of many blocks interleave. A fraction o
 (``anomaly_ratio``, spread evenly over the file) is perturbed with one of
 :data:`ANOMALY_KINDS`. Generation is columnar: per-block NumPy arrays, one global sort by
 time, then chunked formatting with Arrow string kernels; no per-line Python code.
+
+The plan (kinds, per-block structure) is in :mod:`.plan`, formatting and writing in
+:mod:`.writer`.
 """
 
 from __future__ import annotations
 
-import gzip
 import logging
 import math
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from logsieve.errors import LogsieveError
-from logsieve.io.atomic import atomic_path
-from logsieve.synth.templates import TEMPLATE_INDEX, TEMPLATES
+from logsieve.synth.plan import _REPLICAS, ANOMALY_KINDS, VARIANTS, _Plan, _plan_blocks
+from logsieve.synth.templates import TEMPLATE_INDEX
+from logsieve.synth.writer import _COLS, _write_labels, _write_log
 
 log = logging.getLogger(__name__)
 
-ANOMALY_KINDS: tuple[str, ...] = (
-    "missing_step",
-    "extra_error",
-    "wrong_order",
-    "unusual_param",
-    "stalled",
-)
-"""Kinds of injected anomaly, one per anomalous block."""
-
-VARIANTS: dict[str, tuple[str, ...]] = {
-    "missing_step": ("no_allocate", "no_add_stored", "replica_lost", "no_responder"),
-    "extra_error": ("error_event",),
-    "wrong_order": ("allocate_late", "delete_before_store", "respond_before_receive"),
-    "unusual_param": ("huge_size", "size_mismatch"),
-    "stalled": ("replica_stalled", "namenode_stalled"),
-}
-"""Sub-variants of each kind (the ``Detail`` column of the kinds file)."""
 
 FULL_BLOCK_SIZE = 67_108_864
 """HDFS block size (64 MiB) of the real logs; a normal block is never larger."""
@@ -67,7 +52,6 @@ NORMAL_WRITE_MAX_S = 300.0
 """Upper bound on allocate -> last write step of a normal block (stalls add >= 1800 s)."""
 
 _T = TEMPLATE_INDEX
-_REPLICAS = 3
 _DIRS = (
     "rand", "rand2", "rand3", "rand4", "rand5", "rand6", "rand7", "rand8", "randtxt",
     "randtxt2", "randtxt3", "randtxt4", "randtxt5", "randtxt9", "sortrand", "sortrand2", "wcnt",
@@ -285,100 +269,6 @@ def _validate(
         )
 
 
-# --------------------------------------------------------------------------------------
-# planning: how many lines each block gets, which blocks are anomalous
-# --------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Plan:
-    n: int
-    kind: np.ndarray  # int8, -1 = normal
-    variant: np.ndarray  # int8
-    n_err: np.ndarray  # int8 (extra_error)
-    replicated: np.ndarray  # bool
-    deleted: np.ndarray  # bool
-    n_served: np.ndarray  # int32
-    n_exc: np.ndarray  # int32
-    n_verif: np.ndarray  # int32
-
-
-def _plan_blocks(rng: np.random.Generator, lines: int, ratio: float, kind_ids: list[int]) -> _Plan:
-    """Decide the per-block structure for just enough blocks to fill ``lines`` exactly."""
-    cap = lines // 10 + 2  # every block has at least 10 lines, so this is always enough
-    reads = rng.random(cap) < 0.25
-    n_served = (reads * (1 + np.minimum(rng.poisson(1.9, cap), 7))).astype(np.int32)
-    n_exc = (reads * np.minimum(rng.poisson(2.5, cap), 8)).astype(np.int32)
-    n_verif = ((rng.random(cap) < 0.14) * (1 + (rng.random(cap) < 0.4))).astype(np.int32)
-    replicated = rng.random(cap) < 0.01
-    deleted = rng.random(cap) < 0.8
-
-    kind = np.full(cap, -1, dtype=np.int8)
-    variant = np.zeros(cap, dtype=np.int8)
-    n_err = np.zeros(cap, dtype=np.int8)
-    if ratio > 0 and kind_ids:
-        # One anomaly per stratum of length 1/ratio at a random place inside it: every
-        # prefix of blocks holds round(ratio * n) +- 1 anomalies, evenly spread over time.
-        stride = 1.0 / ratio
-        strata = int(math.ceil(cap * ratio)) + 1
-        pos = np.floor((np.arange(strata) + rng.random(strata)) * stride).astype(np.int64)
-        pos = np.unique(pos[pos < cap])
-        nk = len(kind_ids)
-        groups = -(-len(pos) // nk)
-        cycle = rng.permuted(np.tile(np.arange(nk), (groups, 1)), axis=1).ravel()[: len(pos)]
-        kind[pos] = np.asarray(kind_ids, dtype=np.int8)[cycle]
-        n_var = np.array([len(VARIANTS[k]) for k in ANOMALY_KINDS])
-        variant[pos] = np.floor(rng.random(len(pos)) * n_var[kind[pos]]).astype(np.int8)
-        is_error = kind[pos] == ANOMALY_KINDS.index("extra_error")
-        n_err[pos] = np.where(is_error, 1 + (rng.random(len(pos)) < 0.35), 0)
-    anomalous = kind >= 0
-    replicated &= ~anomalous
-    deleted |= (kind == ANOMALY_KINDS.index("wrong_order")) & (
-        variant == VARIANTS["wrong_order"].index("delete_before_store")
-    )  # needs a deletion to misplace
-
-    counts = _block_line_counts(kind, variant, n_err, replicated, deleted, n_served, n_exc, n_verif)
-    csum = np.cumsum(counts)
-    n = int(np.searchsorted(csum, lines, side="right"))
-    residual = lines - int(csum[n - 1])
-    # Top up with extra reads ("Served block") of random normal blocks: exact line count
-    # without truncating any lifecycle.
-    targets = np.flatnonzero(~anomalous[:n])
-    if len(targets) == 0:
-        targets = np.arange(n)
-    if residual:
-        n_served[:n] += np.bincount(rng.choice(targets, residual), minlength=n).astype(np.int32)
-    return _Plan(
-        n=n,
-        kind=kind[:n].copy(),
-        variant=variant[:n].copy(),
-        n_err=n_err[:n].copy(),
-        replicated=replicated[:n].copy(),
-        deleted=deleted[:n].copy(),
-        n_served=n_served[:n].copy(),
-        n_exc=n_exc[:n].copy(),
-        n_verif=n_verif[:n].copy(),
-    )
-
-
-def _block_line_counts(
-    kind: np.ndarray,
-    variant: np.ndarray,
-    n_err: np.ndarray,
-    replicated: np.ndarray,
-    deleted: np.ndarray,
-    n_served: np.ndarray,
-    n_exc: np.ndarray,
-    n_verif: np.ndarray,
-) -> np.ndarray:
-    rep = replicated.astype(np.int64)
-    counts = (1 + 4 * _REPLICAS) + 6 * rep + deleted * (2 * _REPLICAS + 2 * rep)
-    counts = counts + n_served + n_exc + n_verif
-    missing = kind == ANOMALY_KINDS.index("missing_step")
-    # lines lost per missing_step variant: no_allocate, no_add_stored, replica_lost, no_responder
-    drop = np.array([1, _REPLICAS, 2, _REPLICAS])
-    counts = counts - np.where(missing, drop[np.clip(variant, 0, 3)], 0)
-    return counts + n_err
 
 
 # --------------------------------------------------------------------------------------
@@ -484,10 +374,6 @@ def _block_attributes(rng: np.random.Generator, n: int, d: int) -> dict[str, Any
 # events
 # --------------------------------------------------------------------------------------
 
-_COLS = (
-    ("tmpl", np.uint8), ("blk", np.int32), ("t", np.float64), ("pid", np.int32),
-    ("ip1", np.uint16), ("ip2", np.uint16), ("aux", np.uint16), ("size", np.int64),
-)
 
 
 class _Events:
@@ -502,7 +388,7 @@ class _Events:
         if n:
             # cast now, so the pending groups already take their final (narrow) size
             cols = [np.asarray(v).astype(dt, copy=False) for v, (_, dt) in
-                    zip((tmpl, blk, t, pid, ip1, ip2, aux, size), _COLS)]
+                    zip((tmpl, blk, t, pid, ip1, ip2, aux, size), _COLS, strict=True)]
             self.parts.append([*cols, n])
 
     def finish(self) -> dict[str, np.ndarray]:
@@ -675,144 +561,3 @@ def _build_events(
 def _time_order(t: np.ndarray) -> np.ndarray:
     """Stable order of events by (float) time: ties keep generation order."""
     return np.argsort(t, kind="stable")
-
-
-# --------------------------------------------------------------------------------------
-# formatting and writing
-# --------------------------------------------------------------------------------------
-
-_PIECES = [tpl.pieces() for tpl in TEMPLATES]
-
-
-def _format_chunk(
-    cols: dict[str, np.ndarray], tables: dict[str, pa.Array], start_s: int
-) -> pa.Buffer:
-    """Format one time-ordered batch of events into the bytes of its log lines."""
-    sec = np.floor(cols["t"]).astype(np.int64)
-    change = np.empty(len(sec), dtype=bool)
-    change[0] = True
-    np.not_equal(sec[1:], sec[:-1], out=change[1:])
-    ts_idx = np.cumsum(change) - 1
-    uniq = sec[change]
-    ts_tab = pc.strftime(pa.array(start_s + uniq, type=pa.timestamp("s")),
-                         format="%y%m%d %H%M%S")
-    tmpl = cols["tmpl"]
-    present = np.flatnonzero(np.bincount(tmpl, minlength=len(TEMPLATES)))
-    parts: list[pa.Array] = []
-    positions: list[np.ndarray] = []
-    for tid in present:
-        idx = np.flatnonzero(tmpl == tid)
-        args: list[Any] = []
-        for piece in _PIECES[tid]:
-            if isinstance(piece, str):
-                args.append(piece)
-                continue
-            name = piece[0]
-            if name == "ts":
-                args.append(ts_tab.take(pa.array(ts_idx[idx])))
-            elif name in ("pid", "aux", "size"):
-                args.append(pa.array(cols[name][idx]).cast(pa.string()))
-            elif name == "path":
-                args.append(tables["path"].take(pa.array(cols["blk"][idx])))
-            else:
-                args.append(tables[name].take(pa.array(cols[name][idx])))
-        args.append("")
-        parts.append(pc.binary_join_element_wise(*args))
-        positions.append(idx)
-    joined = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
-    inverse = np.empty(len(tmpl), dtype=np.int64)
-    inverse[np.concatenate(positions)] = np.arange(len(tmpl))
-    ordered = joined.take(pa.array(inverse))
-    return _string_data(ordered)
-
-
-def _string_data(arr: pa.Array) -> pa.Buffer:
-    """The concatenated character data of a (non-null) string array, without copying."""
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)
-    offsets = offsets[arr.offset : arr.offset + len(arr) + 1]
-    return arr.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
-
-
-def _write_log(
-    path: Path,
-    events: dict[str, np.ndarray],
-    order: np.ndarray,
-    tables: dict[str, pa.Array],
-    start_s: int,
-    compresslevel: int,
-    chunk_lines: int,
-) -> None:
-    """Format in chunks and write (compression in a background thread overlaps formatting)."""
-    total = len(order)
-    with atomic_path(path) as tmp, open(tmp, "wb") as raw:
-        fh: BinaryIO
-        if path.name.endswith(".gz"):
-            # empty name and mtime 0: the gzip header holds nothing run-dependent
-            fh = gzip.GzipFile(  # type: ignore[assignment]
-                filename="", mode="wb", fileobj=raw, compresslevel=compresslevel, mtime=0
-            )
-        else:
-            fh = raw
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending: Future[Any] | None = None
-            for lo in range(0, total, chunk_lines):
-                sel = order[lo : lo + chunk_lines]
-                cols = {name: events[name][sel] for name, _ in _COLS}
-                buf = _format_chunk(cols, tables, start_s)
-                del cols
-                if pending is not None:
-                    pending.result()
-                pending = pool.submit(fh.write, buf)
-            if pending is not None:
-                pending.result()
-        if fh is not raw:
-            fh.close()
-
-
-def _write_labels(
-    labels_path: Path,
-    kinds_path: Path,
-    plan: _Plan,
-    blocks: dict[str, Any],
-    first_t: np.ndarray,
-    err_blk: np.ndarray,
-    err_tmpl: np.ndarray,
-) -> None:
-    """Loghub-style ``BlockId,Label`` (order of first appearance) and ``BlockId,Kind,Detail``."""
-    import polars as pl
-
-    order = np.argsort(first_t, kind="stable")
-    blk = pl.from_arrow(blocks["blk_str"])
-    assert isinstance(blk, pl.Series)
-    kind = plan.kind
-    labels = pl.DataFrame({
-        "BlockId": blk.gather(order),
-        "Label": np.where(kind[order] >= 0, "Anomaly", "Normal"),
-    })
-    with atomic_path(labels_path, suffix=".csv") as tmp:
-        labels.write_csv(tmp)
-
-    anom = order[kind[order] >= 0]
-    kind_names = np.array(ANOMALY_KINDS, dtype=object)
-    detail_tab = np.array(
-        [[VARIANTS[k][min(v, len(VARIANTS[k]) - 1)] for v in range(4)] for k in ANOMALY_KINDS],
-        dtype=object,
-    )
-    kinds_df = pl.DataFrame({
-        "b": anom,
-        "BlockId": blk.gather(anom),
-        "Kind": pl.Series(kind_names[kind[anom]].tolist(), dtype=pl.String),
-        "Detail": pl.Series(detail_tab[kind[anom], plan.variant[anom]].tolist(), dtype=pl.String),
-    })
-    if len(err_blk):
-        keys = pl.Series([t.key for t in TEMPLATES], dtype=pl.String).gather(err_tmpl)
-        err = (
-            pl.DataFrame({"b": err_blk, "err": keys})
-            .group_by("b", maintain_order=True)
-            .agg(pl.col("err").str.join("+"))
-        )
-        kinds_df = kinds_df.join(err, on="b", how="left", maintain_order="left").with_columns(
-            pl.coalesce("err", "Detail").alias("Detail")
-        )
-    with atomic_path(kinds_path, suffix=".csv") as tmp:
-        kinds_df.select("BlockId", "Kind", "Detail").write_csv(tmp)

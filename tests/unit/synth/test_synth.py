@@ -187,7 +187,7 @@ def test_kinds_file_matches_labels(sample: dict) -> None:
     assert set(kinds["Kind"]) == set(ANOMALY_KINDS)
     counts = kinds["Kind"].value_counts()
     assert counts["count"].max() - counts["count"].min() <= 1  # kinds cycle evenly
-    assert sample["stats"].kind_counts == dict(zip(counts["Kind"], counts["count"]))
+    assert sample["stats"].kind_counts == dict(zip(counts["Kind"], counts["count"], strict=True))
     for kind, variants in VARIANTS.items():
         if kind != "extra_error":
             seen = set(kinds.filter(pl.col("Kind") == kind)["Detail"])
@@ -248,7 +248,7 @@ def test_missing_step_blocks_lack_a_step_every_normal_block_has(sample: dict) ->
 def test_extra_error_blocks_hold_an_error_event(sample: dict) -> None:
     blocks = _blocks_of(sample, "extra_error")
     assert blocks
-    details = dict(zip(sample["kinds"]["BlockId"], sample["kinds"]["Detail"]))
+    details = dict(zip(sample["kinds"]["BlockId"], sample["kinds"]["Detail"], strict=True))
     for blk, ev in blocks.items():
         errors = ev.filter(pl.col("key").is_in(ERROR_KEYS))["key"].to_list()
         assert errors, blk
