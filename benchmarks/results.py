@@ -259,7 +259,7 @@ def rows_from_doc(path: Path) -> list[dict]:
             continue
         cell = dict(zip(header, cells, strict=False))
 
-        def num(key: str) -> float | None:
+        def num(key: str, cell: dict[str, str] = cell) -> float | None:
             try:
                 return float(cell.get(key, "–"))
             except ValueError:

@@ -143,8 +143,8 @@ def weblog_events():
 def run_weblog(models: list[str], top: int) -> dict:
     from logsieve.cli.compare import render_compare
     from logsieve.evaluation.compare import compare
-    from logsieve.grouping.fields import client_sessions
     from logsieve.grouping import CountWindows, group
+    from logsieve.grouping.fields import client_sessions
     from logsieve.grouping.text import attach_messages
     from logsieve.io.atomic import write_json
     from logsieve.parsing.parser import template_counts
