@@ -145,9 +145,9 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def run_cell(model: str, data: dict, seed: int, params: dict | None = None, threads: int | None = None) -> dict:
-    from logsieve.cli.models import with_messages
     from logsieve.detectors.registry import create_detector
     from logsieve.evaluation.metrics import evaluate
+    from logsieve.grouping.text import attach_messages
 
     det = create_detector(model, **(params or {}))
     if "random_state" in det.get_params():
@@ -158,9 +158,9 @@ def run_cell(model: str, data: dict, seed: int, params: dict | None = None, thre
     if det.input_kind == "raw":
         if data["events"] is None:
             return {"skipped": "needs raw messages"}
-        train = with_messages(train, "raw", data["events"])
-        test = with_messages(test, "raw", data["events"])
-        valid = None if valid is None else with_messages(valid, "raw", data["events"])
+        train = attach_messages(train, data["events"])
+        test = attach_messages(test, data["events"])
+        valid = None if valid is None else attach_messages(valid, data["events"])
     t0 = time.perf_counter()
     det.fit(train, valid=valid, templates=data["templates"])
     t1 = time.perf_counter()
