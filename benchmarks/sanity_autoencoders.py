@@ -141,7 +141,7 @@ def weblog_events():
 
 
 def run_weblog(models: list[str], top: int) -> dict:
-    from logsieve.cli.compare import render_compare
+    from logsieve.cli.ui import render_compare
     from logsieve.evaluation.compare import compare
     from logsieve.grouping import CountWindows, group
     from logsieve.grouping.fields import client_sessions

@@ -16,7 +16,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 runner = CliRunner()
 
 
-def invoke(*args: str):
+def invoke(*args: str | Path):
     return runner.invoke(app, [str(a) for a in args])
 
 

@@ -1,11 +1,11 @@
-"""Thin functions behind ``logsieve experiment`` and ``logsieve report`` (wired in app.py).
+"""``logsieve experiment`` and ``logsieve report``: the study grid and its report
+(:func:`logsieve.evaluation.experiment.run_experiment`,
+:func:`logsieve.evaluation.report.build_report`).
 
 ``logsieve experiment CONFIG.toml -o RUN_DIR [--max-cells N] [--dry-run] [--only ASPECT]
-[--jobs N] [--retry-errors] [--no-report]`` runs (or resumes) the grid of an experiment
-config and, unless told otherwise, writes the report at the end.
-``logsieve report RUN_DIR`` rebuilds ``report.md`` / ``report.html`` at any time.
-
-Both return a JSON-able summary (nan becomes None).
+[--jobs N] [--retry-errors]`` runs (or resumes) the grid of an experiment config and
+writes the report at the end. ``logsieve report RUN_DIR`` rebuilds ``report.md`` /
+``report.html`` at any time. Both print a JSON-able summary (nan becomes None).
 """
 
 from __future__ import annotations
@@ -13,12 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from logsieve.evaluation.experiment import CellEvent, run_experiment
-from logsieve.evaluation.report import build_report
+import typer
 
-__all__ = ["experiment_command", "parse_only", "report_command"]
+from logsieve.cli._common import Json, Quiet, app, emit, quiet_logs
+
+if TYPE_CHECKING:
+    from logsieve.evaluation.experiment import CellEvent
+
+__all__ = ["experiment", "experiment_command", "parse_only", "report", "report_command"]
 
 
 def _clean(obj: Any) -> Any:
@@ -57,6 +61,9 @@ def experiment_command(
     the distinct cells, those already finished in ``run_dir`` and, when earlier runs
     left timings there, ``estimated_seconds`` for the rest.
     """
+    from logsieve.evaluation.experiment import run_experiment
+    from logsieve.evaluation.report import build_report
+
     summary = run_experiment(
         config,
         run_dir,
@@ -76,4 +83,54 @@ def experiment_command(
 
 def report_command(run_dir: str | Path) -> dict[str, Any]:
     """Rebuild ``results.parquet``, ``report.md``, ``report.html`` and ``plots/`` of a run."""
+    from logsieve.evaluation.report import build_report
+
     return _clean(build_report(run_dir))
+
+
+@app.command()
+def experiment(
+    config: Annotated[
+        Path, typer.Argument(help="Experiment grid (TOML), e.g. experiments/quick.toml.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Run directory (resumable).")],
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run only these aspects (repeatable or a,b)."),
+    ] = None,
+    max_cells: Annotated[
+        int | None, typer.Option("--max-cells", help="Stop after N new cells.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the grid size and exit.")
+    ] = False,
+    retry_errors: Annotated[
+        bool, typer.Option("--retry-errors", help="Run failed cells again.")
+    ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", min=1, help="Worker processes (one torch thread each)."),
+    ] = None,
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """Run the study grid (datasets x grouping x split x models x seeds); resumes where it
+    stopped."""
+    from logsieve.cli.ui import cell_progress
+
+    quiet_logs(quiet or as_json)
+    with cell_progress(enabled=not (quiet or as_json or dry_run)) as cb:
+        summary = experiment_command(
+            config, output, max_cells=max_cells, dry_run=dry_run, only=only,
+            retry_errors=retry_errors, jobs=jobs, progress=cb,
+        )  # fmt: skip
+    emit(summary, as_json, quiet, "experiment")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory of `logsieve experiment`.")],
+    as_json: Json = False,
+) -> None:
+    """Rebuild results.parquet, report.md and report.html of an experiment run."""
+    emit(report_command(run_dir), as_json, False, "report")

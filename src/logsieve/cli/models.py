@@ -1,22 +1,30 @@
-"""``logsieve evaluate`` and ``logsieve models``: thin calls into the library."""
+"""``logsieve models``: every detector (:func:`logsieve.detectors.registry.describe_detectors`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-__all__ = ["evaluate_command", "models_command"]
+from logsieve.cli._common import Json, app, echo_json
 
 
-def evaluate_command(scores_path: str | Path) -> dict[str, Any]:
-    """Metrics of a ``detect`` output (see :func:`logsieve.evaluation.scores.evaluate_scores`)."""
-    from logsieve.evaluation.scores import evaluate_scores
-
-    return evaluate_scores(scores_path)
-
-
-def models_command() -> list[dict[str, Any]]:
-    """Every detector: name, description, input kind, whether it needs labels, citation."""
+@app.command()
+def models(as_json: Json = False) -> None:
+    """List every detector: input kind, whether it needs labels, paper."""
     from logsieve.detectors.registry import describe_detectors
 
-    return describe_detectors()
+    rows = describe_detectors()
+    if as_json:
+        echo_json(rows)
+        return
+    from logsieve.cli.ui import print_table
+
+    print_table(
+        "Detectors (logsieve train --model NAME)",
+        [
+            {
+                "name": r["name"],
+                "input": r["input_kind"],
+                "labels": "yes" if r["requires_labels"] else "no",
+                "description": r["description"],
+            }
+            for r in rows
+        ],
+    )

@@ -1,4 +1,5 @@
-"""The one parser of ``--set`` values, shared by every command that takes them."""
+"""The one parser of ``--set`` values, shared by every command that takes them:
+``key=value`` (train) and ``MODEL.key=value`` (compare)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from logsieve.errors import LogsieveError
 
-__all__ = ["parse_sets", "parse_value"]
+__all__ = ["parse_model_params", "parse_sets", "parse_value"]
 
 
 def parse_value(text: str) -> Any:
@@ -29,3 +30,17 @@ def parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
             raise LogsieveError(f"--set takes key=value, not {item!r}")
         params[key.strip()] = parse_value(raw)
     return params
+
+
+def parse_model_params(items: Sequence[str] | None) -> dict[str, dict[str, Any]]:
+    """``["ae.epochs=20", "lstm_ae.reduce=max"]`` -> ``{"ae": {"epochs": 20}, ...}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        model, dot, param = key.strip().partition(".")
+        if not sep or not dot or not model or not param:
+            raise LogsieveError(
+                f"bad --set {item!r}: expected MODEL.PARAM=VALUE, e.g. ae.epochs=20"
+            )
+        out.setdefault(model.lower(), {})[param] = parse_value(value)
+    return out

@@ -1,33 +1,33 @@
-"""CLI glue for ``logsieve synth``: options in, :class:`~logsieve.synth.SynthStats` out."""
+"""``logsieve synth``: a synthetic HDFS-like log with labelled anomalies
+(:func:`logsieve.synth.generate`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from logsieve.synth import ANOMALY_KINDS, SynthStats, generate
+import typer
+
+from logsieve.cli._common import Json, Quiet, app, emit
 
 
-def synth_command(
-    output: Path,
-    lines: int,
-    seed: int = 0,
-    anomaly_ratio: float = 0.03,
-    quiet: bool = False,
-    labels: Path | None = None,
-    kinds: Path | None = None,
-    anomaly_kinds: list[str] | None = None,
-) -> SynthStats:
-    """Write a synthetic HDFS log (``.gz`` output is compressed) and its label files.
+@app.command()
+def synth(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Log file to write (.gz compresses).")
+    ],
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", min=1, help="Exact number of lines.")
+    ] = 100_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    anomaly_ratio: Annotated[
+        float, typer.Option("--anomaly-ratio", help="Fraction of anomalous blocks.")
+    ] = 0.03,
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """Generate a realistic HDFS-like log with labelled, injected anomalies."""
+    from logsieve.synth import generate
 
-    ``quiet`` is accepted for symmetry with the other commands; generation never prints.
-    """
-    del quiet  # nothing to show while generating; the caller prints the summary
-    return generate(
-        output,
-        lines=lines,
-        seed=seed,
-        anomaly_ratio=anomaly_ratio,
-        labels_path=labels,
-        kinds_path=kinds,
-        kinds=tuple(anomaly_kinds) if anomaly_kinds else ANOMALY_KINDS,
-    )
+    stats = generate(output, lines=lines, seed=seed, anomaly_ratio=anomaly_ratio)
+    emit(stats.to_dict(), as_json, quiet, "synth")

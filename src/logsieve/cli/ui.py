@@ -1,11 +1,12 @@
-"""Terminal output for the CLI (rich): tables, summaries, progress bars. Library code never prints."""
+"""Terminal output for the CLI (rich): tables, summaries, progress bars, the compare report.
+Library code never prints."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
-from typing import Any, Callable
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -65,7 +66,8 @@ def print_table(title: str, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def print_bench_deeplog(result: dict[str, Any]) -> None:
-    """The table of :func:`logsieve.evaluation.bench.bench_deeplog`: logsieve, the peer, the paper."""
+    """The table of :func:`logsieve.evaluation.bench.bench_deeplog`: logsieve, the peer and
+    the paper."""
     ours, peer, paper = result["logsieve"], result["peer"], result["paper"]
     ran = "skipped" not in peer
     data = result["data"]
@@ -84,12 +86,15 @@ def print_bench_deeplog(result: dict[str, Any]) -> None:
         ("false negatives", lambda r: r["fn"], "{:,}", f"{paper['fn']:,}"),
     ]
     for label, value, fmt, published in rows:
-        table.add_row(label, fmt.format(value(ours)), fmt.format(value(peer)) if ran else "-", published)
+        table.add_row(
+            label, fmt.format(value(ours)), fmt.format(value(peer)) if ran else "-", published
+        )
     console().print(table)
     s = result["settings"]
     console().print(
         f"settings: h={s['history_size']}, L={s['num_layers']}, alpha={s['hidden_size']}, "
-        f"g={s['num_candidates']}, {s['epochs']} epochs, {s['threads']} torch thread(s), seed {s['seed']}"
+        f"g={s['num_candidates']}, {s['epochs']} epochs, {s['threads']} torch thread(s), "
+        f"seed {s['seed']}"
     )
     if ran:
         console().print(f"speed-up (train + score): {result['speedup']:.1f}x")
@@ -98,7 +103,9 @@ def print_bench_deeplog(result: dict[str, Any]) -> None:
 
 
 @contextmanager
-def byte_progress(description: str, enabled: bool = True) -> Iterator[Callable[[int, int], None] | None]:
+def byte_progress(
+    description: str, enabled: bool = True
+) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar over bytes; yields a ``(done, total)`` callback, or None when disabled."""
     if not enabled:
         yield None
@@ -120,7 +127,9 @@ def byte_progress(description: str, enabled: bool = True) -> Iterator[Callable[[
 
 
 @contextmanager
-def epoch_progress(description: str, total: int | None, enabled: bool = True) -> Iterator[Callable[[Any], None] | None]:
+def epoch_progress(
+    description: str, total: int | None, enabled: bool = True
+) -> Iterator[Callable[[Any], None] | None]:
     """A progress bar over training epochs; yields the callback detectors call once per epoch."""
     if not enabled:
         yield None
@@ -133,7 +142,9 @@ def epoch_progress(description: str, total: int | None, enabled: bool = True) ->
             info = ""
             if hasattr(report, "epoch"):
                 loss = getattr(report, "train_loss", None)
-                info = f"epoch {report.epoch}" + (f"  loss {loss:.4f}" if isinstance(loss, float) else "")
+                info = f"epoch {report.epoch}" + (
+                    f"  loss {loss:.4f}" if isinstance(loss, float) else ""
+                )
             progress.update(task, advance=1, info=info)
 
         yield update
@@ -144,7 +155,8 @@ def _expl_lines(exp: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for pos in exp.get("positions", [])[:5]:
         expected = ", ".join(
-            f"{e.get('event_id')} ({e.get('probability', 0):.2f})" for e in pos.get("expected", [])[:3]
+            f"{e.get('event_id')} ({e.get('probability', 0):.2f})"
+            for e in pos.get("expected", [])[:3]
         )
         out.append(
             f"line {pos.get('line_id', '?')}: {pos.get('event_id')} {pos.get('template', '')!r} "
@@ -162,7 +174,10 @@ def print_alerts(alerts: Sequence[dict[str, Any]]) -> None:
     con = console()
     for alert in alerts:
         verdict = "flagged" if alert.get("is_anomaly", True) else "below the threshold"
-        con.rule(f"[bold]{alert['window_id']}[/]  score {alert['score']:.4g} ({verdict})  label {alert.get('label')}")
+        con.rule(
+            f"[bold]{alert['window_id']}[/]  score {alert['score']:.4g} ({verdict})  "
+            f"label {alert.get('label')}"
+        )
         exp = alert.get("explanation") or {}
         flagged = {p.get("line_id") for p in exp.get("positions", [])}
         for line in _expl_lines(exp):
@@ -170,7 +185,9 @@ def print_alerts(alerts: Sequence[dict[str, Any]]) -> None:
         lines = alert.get("lines") or []
         for row in lines[:25]:
             mark = ">" if row["line_id"] in flagged else " "
-            con.print(f" {mark}{row['line_id']:>9}  {row['content']}", markup=False, highlight=False)
+            con.print(
+                f" {mark}{row['line_id']:>9}  {row['content']}", markup=False, highlight=False
+            )
         if len(lines) > 25:
             con.print(f"  ... {len(lines) - 25} more lines")
 
@@ -181,12 +198,116 @@ def cell_progress(enabled: bool = True) -> Iterator[Callable[[Any], None] | None
     if not enabled:
         yield None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TextColumn("{task.fields[info]}"))
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[info]}"),
+    )
     with Progress(*columns, console=err_console(), transient=True) as progress:
         task = progress.add_task("experiment", total=None, info="")
 
         def update(event: Any) -> None:
-            progress.update(task, completed=event.done, total=event.total, info=f"{event.aspect}: {event.label}"[:60])
+            progress.update(
+                task,
+                completed=event.done,
+                total=event.total,
+                info=f"{event.aspect}: {event.label}"[:60],
+            )
 
         yield update
+
+
+# --------------------------------------------------------------------------- compare
+def _cell(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x)
+
+
+def _text_table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    cells = [header, *[[_cell(c) for c in r] for r in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def render_compare(report: Mapping[str, Any], width: int = 100) -> str:
+    """Plain-text rendering of a :func:`logsieve.evaluation.compare.compare_files` report."""
+    models = report["models"]
+    out = [f"{report['windows']} windows, top {report['top']} per model"]
+    qs = ["q0", "q25", "q50", "q75", "q90", "q95", "q99", "q100"]
+    rows = [
+        [
+            m["name"],
+            m["threshold"],
+            m["summary"].get("flagged"),
+            m["summary"].get("mean"),
+            *[m["summary"].get(q) for q in qs],
+            m["fit_seconds"],
+        ]
+        for m in models
+    ]
+    out += [
+        "",
+        "score distributions",
+        *_text_table(["model", "threshold", "flagged", "mean", *qs, "fit_s"], rows),
+    ]
+    if report.get("labelled"):
+        rows = [
+            [
+                m["name"],
+                *(
+                    m["metrics"].get(k)
+                    for k in (
+                        "precision",
+                        "recall",
+                        "specificity",
+                        "f1",
+                        "roc_auc",
+                        "top_precision",
+                    )
+                ),
+            ]
+            for m in models
+            if m.get("metrics")
+        ]
+        out += [
+            "",
+            "metrics on labelled windows (at each model's threshold)",
+            *_text_table(["model", "P", "R", "Spec", "F1", "AUC", "top-N P"], rows),
+        ]
+    for m in models:
+        out += [
+            "",
+            f"top {len(m['top'])} of {m['name']}"
+            + (f" ({m['ties_at_cut']} more windows tie with the last)" if m["ties_at_cut"] else ""),
+        ]
+        rows = []
+        for t in m["top"]:
+            first = t["lines"][0] if t["lines"] else ""
+            rows.append(
+                [
+                    t["rank"],
+                    t["window_id"],
+                    t["score"],
+                    "yes" if t["is_anomaly"] else "no",
+                    t["label"],
+                    t["n_lines"],
+                    first[: max(20, width - 60)],
+                ]
+            )
+        out += _text_table(["#", "window", "score", "flag", "label", "lines", "first line"], rows)
+    if report.get("overlap"):
+        rows = [[o["a"], o["b"], o["common"], o["jaccard"]] for o in report["overlap"]]
+        out += [
+            "",
+            "top-N overlap",
+            *_text_table(["model A", "model B", "common", "jaccard"], rows),
+        ]
+    if report.get("plots"):
+        out += ["", "plots: " + ", ".join(report["plots"])]
+    return "\n".join(out)

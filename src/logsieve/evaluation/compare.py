@@ -54,7 +54,7 @@ from logsieve.schema import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["QUANTILES", "CompareResult", "ModelReport", "compare", "jaccard"]
+__all__ = ["QUANTILES", "CompareResult", "ModelReport", "compare", "compare_files", "jaccard"]
 
 #: quantiles reported for every model's score distribution
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
@@ -457,3 +457,54 @@ def _templates_map(templates: Mapping[str, str] | pl.DataFrame | None) -> dict[s
             )
         )
     return {str(k): str(v) for k, v in templates.items()}
+
+
+def compare_files(
+    windows_path: str | Path,
+    models: str | Sequence[str],
+    *,
+    top: int = 10,
+    events_path: str | Path | None = None,
+    plot_dir: str | Path | None = None,
+    output: str | Path | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    max_lines: int = 20,
+) -> dict[str, Any]:
+    """:func:`compare` on a windows file; returns the JSON-able report (``logsieve compare``).
+
+    ``events_path``: the parsed events table the windows come from; its raw lines are
+    attached to the windows (raw-text models need them, and the report then shows raw
+    lines) and its templates are passed to the models (else those the windows table
+    carries). ``plot_dir``: one PNG histogram of scores per model. ``output``: the report
+    as JSON, written atomically. ``params``: ``{model: {param: value}}``.
+    """
+    from logsieve.grouping.text import attach_messages
+    from logsieve.io.atomic import write_json
+    from logsieve.pipeline.core import read_templates_file, read_windows
+
+    windows, meta = read_windows(windows_path)
+    templates = meta.get("templates") or None
+    if events_path is not None:
+        events = Path(events_path)
+        if not events.is_file():
+            raise LogsieveError(
+                f"{events}: events file not found "
+                "(the `logsieve parse` output the windows come from)"
+            )
+        if MESSAGES not in windows.columns:
+            windows = attach_messages(windows, events)
+        templates = read_templates_file(events)
+    result = compare(
+        windows, models, top=top, params=params, templates=templates, max_lines=max_lines
+    )
+    if plot_dir is not None:
+        result.plot(plot_dir)
+    report = result.to_dict()
+    report["input"] = {
+        "windows": str(windows_path),
+        "events": str(events_path) if events_path else None,
+    }
+    if output is not None:
+        write_json(output, report)
+        report["output"] = str(output)
+    return report

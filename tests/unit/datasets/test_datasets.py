@@ -18,9 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from rich.console import Console
 
-from logsieve.cli.datasets import fetch_command, list_command
 from logsieve.datasets import (
     DEFAULT_BASE_URL,
     LOGHUB,
@@ -493,48 +491,6 @@ def test_dataset_info_rejects_unsafe_values():
         DatasetInfo("X", "x.zip", 1, None, ("a",))
     with pytest.raises(ValueError, match="hex"):
         DatasetInfo("x", "x.zip", 1, None, ("a",), md5="xyz")
-
-
-# --------------------------------------------------------------------------- CLI wrappers
-
-
-@network
-def test_list_command_shows_cached_state(tmp_path, server, tiny):
-    info, _ = tiny
-    out = io.StringIO()
-    console = Console(file=out, width=200)
-    rows = list_command(json=True, home=tmp_path, registry=[info], console=console)
-    assert [(r["name"], r["status"], r["cached"]) for r in rows] == [("tiny", "missing", False)]
-    assert json.loads(out.getvalue())[0]["file"] == "tiny.zip"
-
-    fetch(info, home=tmp_path, base_url=server.url)
-    rows = list_command(json=False, home=tmp_path, registry=[info], console=console)
-    assert (rows[0]["status"], rows[0]["cached"]) == ("ready", True)
-    assert rows[0]["size"] == info.size and rows[0]["format"] == "hdfs"
-    assert "tiny.zip" in out.getvalue() and "ready" in out.getvalue()
-
-
-def test_list_command_builtin_table(tmp_path):
-    out = io.StringIO()
-    rows = list_command(home=tmp_path, console=Console(file=out, width=200))
-    assert len(rows) == 19 and {r["status"] for r in rows} == {"missing"}
-    assert "HDFS_v1.zip" in out.getvalue() and "Thunderbird.tar.gz" in out.getvalue()
-
-
-@network
-def test_fetch_command_with_progress_and_quiet(tmp_path, server, tiny, capsys):
-    info, data = tiny
-    err = io.StringIO()
-    folder = fetch_command("tiny", tmp_path, quiet=False, base_url=server.url, registry=[info],
-                           console=Console(file=err, width=120))
-    assert (folder / "HDFS.log").read_bytes() == LOG
-    assert "tiny: ready" in err.getvalue()
-    assert capsys.readouterr().out.strip() == str(folder)
-
-    quiet_home = tmp_path / "q"
-    folder = fetch_command("tiny", quiet_home, quiet=True, base_url=server.url, registry=[info])
-    assert (folder / "tiny.zip").read_bytes() == data
-    assert capsys.readouterr().out == ""
 
 
 @network

@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 from detector_fixtures import TEMPLATES, make_windows
 
-from logsieve.cli.compare import compare_command, parse_model_params, render_compare
 from logsieve.evaluation.compare import QUANTILES, compare, jaccard
 from logsieve.grouping.fields import client_sessions
 from logsieve.detectors.autoencoders import Autoencoder
@@ -127,53 +126,6 @@ def test_bad_requests(windows):
         compare(windows, " , ")
     with pytest.raises(LogsieveError, match="at least one window"):
         compare(windows.head(0), "ae")
-
-
-def test_parse_model_params():
-    assert parse_model_params(
-        ["ae.epochs=20", "lstm_ae.reduce=max", "ae.dropout=0.1", "ae.patience=null"]
-    ) == {
-        "ae": {"epochs": 20, "dropout": 0.1, "patience": None},
-        "lstm_ae": {"reduce": "max"},
-    }
-    with pytest.raises(LogsieveError, match="MODEL.PARAM=VALUE"):
-        parse_model_params(["epochs=3"])
-
-
-def test_compare_command_end_to_end(tmp_path, windows):
-    lines = windows.select("line_ids", "messages", "event_ids").explode(
-        ["line_ids", "messages", "event_ids"]
-    )
-    events = lines.select(
-        pl.col("line_ids").alias("line_id"),
-        pl.col("messages").alias("content"),
-        pl.col("event_ids").alias("event_id"),
-        pl.col("event_ids").replace_strict(TEMPLATES, return_dtype=pl.String).alias("template"),
-    )
-    events.write_parquet(tmp_path / "events.parquet")
-    windows.drop("messages").write_parquet(tmp_path / "windows.parquet")
-    report = compare_command(
-        tmp_path / "windows.parquet",
-        "ae,lstm_ae",
-        top=3,
-        events_path=tmp_path / "events.parquet",
-        plot_dir=tmp_path / "plots",
-        output=tmp_path / "report.json",
-        params=["ae.epochs=5", "lstm_ae.epochs=5", "lstm_ae.max_len=16"],
-    )
-    assert json.loads((tmp_path / "report.json").read_text())["models"][0]["name"] == "ae"
-    first = report["models"][0]["top"][0]
-    assert (
-        first["lines"][0]
-        in windows.filter(pl.col("window_id") == first["window_id"])["messages"][0].to_list()
-    )
-    assert len(report["plots"]) == 2 and report["input"]["events"].endswith("events.parquet")
-    text = render_compare(report)
-    assert "score distributions" in text and "top-N overlap" in text and "lstm_ae" in text
-    with pytest.raises(LogsieveError, match="events file not found"):
-        compare_command(
-            tmp_path / "windows.parquet", "ae", events_path=tmp_path / "missing.parquet"
-        )
 
 
 # ---------------------------------------------------------------- client sessions

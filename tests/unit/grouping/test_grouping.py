@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from logsieve.cli.group import group_command, sequences_command
 from logsieve.grouping.specs import build_spec, parse_time_option, parse_window_option
+from logsieve.pipeline.jobs import group_job, sequences_job
 from logsieve.errors import InputError, LogsieveError
 from logsieve.grouping.labels import read_labels
 from logsieve.grouping.windows import (
@@ -449,25 +449,25 @@ def test_group_command_writes_parquet(tmp_path):
     lst = tmp_path / "anomalous.txt"
     lst.write_text("blk_2\n")
     out = tmp_path / "out" / "windows.parquet"
-    summary = group_command(src, out, labels=lst)
+    summary = group_job(src, out, build_spec(), labels=lst)
     assert summary["windows"] == 2 and summary["anomalous"] == 1 and summary["lines_dropped"] == 1
     assert summary["grouping"]["kind"] == "session"
     written = pl.read_parquet(out)
     assert written.schema == pl.Schema(WINDOW_SCHEMA) and written.height == 2
-    assert group_command(src, out, window="2,1")["windows"] == 3
-    assert group_command(src, out, time="2s")["windows"] == 2
+    assert group_job(src, out, build_spec(window="2,1"))["windows"] == 3
+    assert group_job(src, out, build_spec(time="2s"))["windows"] == 2
     assert [p.name for p in out.parent.iterdir()] == ["windows.parquet"]  # no temp files left
     with pytest.raises(LogsieveError, match="not found"):
-        group_command(tmp_path / "nope.parquet", out)
+        group_job(tmp_path / "nope.parquet", out, build_spec())
 
 
 def test_sequences_command(tmp_path, shared_data):
     d = shared_data / "ait_sequences" / "hadoop_loghub"
     out = tmp_path / "seq.parquet"
-    s = sequences_command(
+    s = sequences_job(
         [d / "hadoop_train", d / "hadoop_test_normal", d / "hadoop_test_abnormal"], out
     )
     assert s["windows"] == 978 and s["anomalous"] == 811 and s["normal"] == 167
     assert pl.read_parquet(out).schema == pl.Schema(WINDOW_SCHEMA)
     with pytest.raises(LogsieveError):
-        sequences_command([], out)
+        sequences_job([], out)

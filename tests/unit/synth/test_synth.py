@@ -342,9 +342,7 @@ def test_bad_arguments_raise_logsieve_error(tmp_path: Path, kwargs: dict, match:
 
 
 def test_cli_function_and_stats_dict(tmp_path: Path) -> None:
-    from logsieve.cli.synth import synth_command
-
-    stats = synth_command(tmp_path / "c.log", lines=800, seed=2, anomaly_ratio=0.05, quiet=True)
+    stats = generate(tmp_path / "c.log", lines=800, seed=2, anomaly_ratio=0.05)
     d = stats.to_dict()
     assert d["lines"] == 800 and d["blocks"] == stats.blocks
     assert d["path"] == str(tmp_path / "c.log")
