@@ -101,8 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     if not DATA.is_dir():
         print(f"data not found: {DATA}", file=sys.stderr)
         return 2
-    from logsieve.cli.ui import print_bench_deeplog
-    from logsieve.evaluation.bench import DEEPLOG_PAPER, bench_deeplog, load_deeplog_hdfs
+    from logsieve.evaluation.bench import (
+        DEEPLOG_PAPER,
+        bench_deeplog,
+        bench_table,
+        load_deeplog_hdfs,
+    )
 
     train, test = load_deeplog_hdfs(DATA)
     fitted: list = []  # the benchmark's own logsieve model, for the false positives below
@@ -110,7 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         train, test, epochs=args.epochs, threads=args.threads, seed=args.seed, device=args.device,
         peer=not args.skip_peer, on_fitted=fitted.append,
     )  # fmt: skip
-    print_bench_deeplog(result)
+    print(f"{'':<16}{'logsieve':>12}{'deeplog 0.0.3':>15}{'paper':>10}")
+    for label, ours, peer, paper in bench_table(result):
+        print(f"{label:<16}{ours:>12}{peer:>15}{paper:>10}")
+    if "speedup" in result:
+        print(f"speed-up (train + score): {result['speedup']:.1f}x")
     fp, held = false_positive_proxy(train, args)
     print(f"false-positive proxy (train on first 80% of hdfs_train, alarms on the last 20%): {fp}/{held} = {fp / held:.4f}")
     fpr = normal_blocks_fpr(fitted[0])

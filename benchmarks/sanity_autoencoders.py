@@ -141,8 +141,8 @@ def weblog_events():
 
 
 def run_weblog(models: list[str], top: int) -> dict:
-    from logsieve.cli.ui import render_compare
     from logsieve.evaluation.compare import compare
+    from logsieve.evaluation.compare import render_text as render_compare
     from logsieve.grouping import CountWindows, group
     from logsieve.grouping.fields import client_sessions
     from logsieve.grouping.text import attach_messages

@@ -47,8 +47,8 @@ def compare(
 ) -> None:
     """Fit several detectors on the same windows: top outliers, score distributions, overlap."""
     from logsieve.cli.options import parse_model_params
-    from logsieve.cli.ui import render_compare
     from logsieve.evaluation.compare import compare_files
+    from logsieve.evaluation.compare import render_text as render_compare
 
     quiet_logs(quiet or as_json)
     report = compare_files(

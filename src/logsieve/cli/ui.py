@@ -3,7 +3,7 @@ Library code never prints."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -68,7 +68,9 @@ def print_table(title: str, rows: Sequence[dict[str, Any]]) -> None:
 def print_bench_deeplog(result: dict[str, Any]) -> None:
     """The table of :func:`logsieve.evaluation.bench.bench_deeplog`: logsieve, the peer and
     the paper."""
-    ours, peer, paper = result["logsieve"], result["peer"], result["paper"]
+    from logsieve.evaluation.bench import bench_table
+
+    peer = result["peer"]
     ran = "skipped" not in peer
     data = result["data"]
     table = Table(
@@ -78,17 +80,8 @@ def print_bench_deeplog(result: dict[str, Any]) -> None:
     )
     for col in ("", "logsieve", "deeplog 0.0.3", "paper"):
         table.add_column(col, justify="left" if not col else "right")
-    rows = [  # label, value of one side, format, paper's value
-        ("train seconds", lambda r: r["train_s"], "{:.2f}", "-"),
-        ("score seconds", lambda r: r["score_s"], "{:.2f}", "-"),
-        ("train + score", lambda r: r["train_s"] + r["score_s"], "{:.2f}", "-"),
-        ("recall", lambda r: r["recall"], "{:.4f}", f"{paper['recall']:.3f}"),
-        ("false negatives", lambda r: r["fn"], "{:,}", f"{paper['fn']:,}"),
-    ]
-    for label, value, fmt, published in rows:
-        table.add_row(
-            label, fmt.format(value(ours)), fmt.format(value(peer)) if ran else "-", published
-        )
+    for row in bench_table(result):
+        table.add_row(*row)
     console().print(table)
     s = result["settings"]
     console().print(
@@ -216,98 +209,3 @@ def cell_progress(enabled: bool = True) -> Iterator[Callable[[Any], None] | None
             )
 
         yield update
-
-
-# --------------------------------------------------------------------------- compare
-def _cell(x: Any) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, float):
-        return f"{x:.4g}"
-    return str(x)
-
-
-def _text_table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    cells = [header, *[[_cell(c) for c in r] for r in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return lines
-
-
-def render_compare(report: Mapping[str, Any], width: int = 100) -> str:
-    """Plain-text rendering of a :func:`logsieve.evaluation.compare.compare_files` report."""
-    models = report["models"]
-    out = [f"{report['windows']} windows, top {report['top']} per model"]
-    qs = ["q0", "q25", "q50", "q75", "q90", "q95", "q99", "q100"]
-    rows = [
-        [
-            m["name"],
-            m["threshold"],
-            m["summary"].get("flagged"),
-            m["summary"].get("mean"),
-            *[m["summary"].get(q) for q in qs],
-            m["fit_seconds"],
-        ]
-        for m in models
-    ]
-    out += [
-        "",
-        "score distributions",
-        *_text_table(["model", "threshold", "flagged", "mean", *qs, "fit_s"], rows),
-    ]
-    if report.get("labelled"):
-        rows = [
-            [
-                m["name"],
-                *(
-                    m["metrics"].get(k)
-                    for k in (
-                        "precision",
-                        "recall",
-                        "specificity",
-                        "f1",
-                        "roc_auc",
-                        "top_precision",
-                    )
-                ),
-            ]
-            for m in models
-            if m.get("metrics")
-        ]
-        out += [
-            "",
-            "metrics on labelled windows (at each model's threshold)",
-            *_text_table(["model", "P", "R", "Spec", "F1", "AUC", "top-N P"], rows),
-        ]
-    for m in models:
-        out += [
-            "",
-            f"top {len(m['top'])} of {m['name']}"
-            + (f" ({m['ties_at_cut']} more windows tie with the last)" if m["ties_at_cut"] else ""),
-        ]
-        rows = []
-        for t in m["top"]:
-            first = t["lines"][0] if t["lines"] else ""
-            rows.append(
-                [
-                    t["rank"],
-                    t["window_id"],
-                    t["score"],
-                    "yes" if t["is_anomaly"] else "no",
-                    t["label"],
-                    t["n_lines"],
-                    first[: max(20, width - 60)],
-                ]
-            )
-        out += _text_table(["#", "window", "score", "flag", "label", "lines", "first line"], rows)
-    if report.get("overlap"):
-        rows = [[o["a"], o["b"], o["common"], o["jaccard"]] for o in report["overlap"]]
-        out += [
-            "",
-            "top-N overlap",
-            *_text_table(["model A", "model B", "common", "jaccard"], rows),
-        ]
-    if report.get("plots"):
-        out += ["", "plots: " + ", ".join(report["plots"])]
-    return "\n".join(out)

@@ -253,3 +253,20 @@ def bench_deeplog(
         "speedup": speedup,
         "paper": DEEPLOG_PAPER,
     }
+
+
+def bench_table(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Rows ``(what, logsieve, deeplog 0.0.3, paper)`` of a :func:`bench_deeplog` result."""
+    ours, peer, paper = result["logsieve"], result["peer"], result["paper"]
+    ran = "skipped" not in peer
+    rows = [  # label, value of one side, format, paper's value
+        ("train seconds", lambda r: r["train_s"], "{:.2f}", "-"),
+        ("score seconds", lambda r: r["score_s"], "{:.2f}", "-"),
+        ("train + score", lambda r: r["train_s"] + r["score_s"], "{:.2f}", "-"),
+        ("recall", lambda r: r["recall"], "{:.4f}", f"{paper['recall']:.3f}"),
+        ("false negatives", lambda r: r["fn"], "{:,}", f"{paper['fn']:,}"),
+    ]
+    return [
+        (label, fmt.format(value(ours)), fmt.format(value(peer)) if ran else "-", published)
+        for label, value, fmt, published in rows
+    ]

@@ -54,7 +54,15 @@ from logsieve.schema import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["QUANTILES", "CompareResult", "ModelReport", "compare", "compare_files", "jaccard"]
+__all__ = [
+    "QUANTILES",
+    "CompareResult",
+    "ModelReport",
+    "compare",
+    "compare_files",
+    "jaccard",
+    "render_text",
+]
 
 #: quantiles reported for every model's score distribution
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
@@ -508,3 +516,98 @@ def compare_files(
         write_json(output, report)
         report["output"] = str(output)
     return report
+
+
+# ----------------------------------------------------------------------------- text
+def _cell(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x)
+
+
+def _text_table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    cells = [header, *[[_cell(c) for c in r] for r in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def render_text(report: Mapping[str, Any], width: int = 100) -> str:
+    """Plain-text rendering of a :func:`compare_files` report (what ``logsieve compare`` prints)."""
+    models = report["models"]
+    out = [f"{report['windows']} windows, top {report['top']} per model"]
+    qs = ["q0", "q25", "q50", "q75", "q90", "q95", "q99", "q100"]
+    rows = [
+        [
+            m["name"],
+            m["threshold"],
+            m["summary"].get("flagged"),
+            m["summary"].get("mean"),
+            *[m["summary"].get(q) for q in qs],
+            m["fit_seconds"],
+        ]
+        for m in models
+    ]
+    out += [
+        "",
+        "score distributions",
+        *_text_table(["model", "threshold", "flagged", "mean", *qs, "fit_s"], rows),
+    ]
+    if report.get("labelled"):
+        rows = [
+            [
+                m["name"],
+                *(
+                    m["metrics"].get(k)
+                    for k in (
+                        "precision",
+                        "recall",
+                        "specificity",
+                        "f1",
+                        "roc_auc",
+                        "top_precision",
+                    )
+                ),
+            ]
+            for m in models
+            if m.get("metrics")
+        ]
+        out += [
+            "",
+            "metrics on labelled windows (at each model's threshold)",
+            *_text_table(["model", "P", "R", "Spec", "F1", "AUC", "top-N P"], rows),
+        ]
+    for m in models:
+        out += [
+            "",
+            f"top {len(m['top'])} of {m['name']}"
+            + (f" ({m['ties_at_cut']} more windows tie with the last)" if m["ties_at_cut"] else ""),
+        ]
+        rows = []
+        for t in m["top"]:
+            first = t["lines"][0] if t["lines"] else ""
+            rows.append(
+                [
+                    t["rank"],
+                    t["window_id"],
+                    t["score"],
+                    "yes" if t["is_anomaly"] else "no",
+                    t["label"],
+                    t["n_lines"],
+                    first[: max(20, width - 60)],
+                ]
+            )
+        out += _text_table(["#", "window", "score", "flag", "label", "lines", "first line"], rows)
+    if report.get("overlap"):
+        rows = [[o["a"], o["b"], o["common"], o["jaccard"]] for o in report["overlap"]]
+        out += [
+            "",
+            "top-N overlap",
+            *_text_table(["model A", "model B", "common", "jaccard"], rows),
+        ]
+    if report.get("plots"):
+        out += ["", "plots: " + ", ".join(report["plots"])]
+    return "\n".join(out)
