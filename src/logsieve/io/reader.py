@@ -105,7 +105,10 @@ def _open(path: Path) -> tuple[_Stream, _Counting, bool]:
     """(stream of decompressed bytes, counted underlying stream, whether to close it)."""
     name = STDIN_NAME if is_stdin(path) else path
     if is_stdin(path):
-        raw: BinaryIO = sys.stdin.buffer
+        stdin = getattr(sys.stdin, "buffer", None)
+        if stdin is None:
+            raise InputError(name, "no standard input to read")
+        raw: BinaryIO = stdin
         close = False
     else:
         try:
@@ -164,8 +167,10 @@ def iter_line_chunks(
     whatever the file is called. Lines longer than ``max_line_bytes`` are truncated and
     counted (see the module docstring).
     """
-    if max_line_bytes < 1:
-        raise ValueError(f"max_line_bytes must be positive, not {max_line_bytes}")
+    if max_line_bytes < 1 or chunk_bytes < 1:
+        raise ValueError(
+            f"chunk_bytes and max_line_bytes must be positive, not {chunk_bytes}, {max_line_bytes}"
+        )
     path = Path(path)
     name: str | Path = STDIN_NAME if is_stdin(path) else path
     stats = stats if stats is not None else ReadStats()

@@ -209,3 +209,9 @@ def test_truncated_gzip_names_the_last_intact_line(tmp_path: Path) -> None:
     assert f"after line {last}, the last intact line" in str(info.value)
     assert "\n" not in str(info.value)
     assert len(got) == intact and got[-1] == payload.split(b"\n")[intact - 1].decode()
+
+
+def test_dash_without_standard_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", None)
+    with pytest.raises(InputError, match="no standard input"):
+        _read(Path("-"))

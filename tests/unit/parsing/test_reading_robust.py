@@ -6,9 +6,12 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import signal
 import stat
+import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import polars as pl
@@ -115,3 +118,35 @@ def test_failed_parse_leaves_no_temporary_files(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="last intact line"):
         LogParser("hdfs").parse_files(path, output=tmp_path / "events.parquet", chunk_bytes=4096)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.log.gz"]
+
+
+_PARSE_SCRIPT = """
+import sys
+from logsieve.parsing.parser import LogParser
+LogParser("hdfs").parse_files(sys.argv[1], output=sys.argv[2], chunk_bytes=4096)
+"""
+
+
+def test_sigterm_during_parse_leaves_no_temporary_files(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    out_dir = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _PARSE_SCRIPT, str(fifo), str(out_dir / "events.parquet")],
+        stderr=subprocess.PIPE,
+    )
+    with open(fifo, "wb") as writer:  # keep the pipe open: the parse waits for more
+        writer.write(TEXT * 20)
+        writer.flush()
+        deadline = time.monotonic() + 60
+        while not any(p.name.startswith(".logsieve-parse-") for p in _listing(out_dir)):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143, proc.stderr.read() if proc.stderr else ""
+    assert _listing(out_dir) == []
+
+
+def _listing(folder: Path) -> list[Path]:
+    return list(folder.iterdir()) if folder.is_dir() else []
