@@ -8,15 +8,24 @@ A label table has two columns, ``key`` (str) and ``label`` (int8, 1 = anomalous,
   are accepted too), or
 - a plain list of anomalous keys, one per line (no comma anywhere in the first line).
 
+A file that is neither is refused with a one-line :class:`~logsieve.errors.InputError`
+naming the file and line: a CSV with only a header, a value that is not a label, a "key"
+holding whitespace (a log file given as labels), text that is not UTF-8.
+
 **Unlisted keys.** A table that holds no normal row is a list of anomalies: keys it does
 not name are *normal* (0). A table with normal rows is taken as explicit: keys it does not
 name are *unknown* (null). :func:`unlisted_label` encodes this rule.
+
+**Coverage.** :func:`label_coverage` tells how many of a table's keys occur in the data;
+grouping refuses a table none of whose keys occurs (wrong file, or wrong key pattern),
+since every window would silently come out normal or unknown.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 
@@ -27,7 +36,7 @@ from logsieve.schema import LABEL
 logger = logging.getLogger(__name__)
 
 KEY = "key"
-LABEL_SCHEMA = {KEY: pl.String, LABEL: pl.Int8}
+LABEL_SCHEMA = pl.Schema({KEY: pl.String, LABEL: pl.Int8})
 
 _NORMAL_WORDS = ["0", "normal", "false", "-"]
 _ANOMALY_WORDS = ["1", "anomaly", "anomalous", "abnormal", "true"]
@@ -48,6 +57,14 @@ def read_labels(path: str | Path) -> pl.DataFrame:
 
     if "," not in lines["text"][0]:
         table = lines.select(pl.col("text").alias(KEY), pl.lit(1, dtype=pl.Int8).alias(LABEL))
+        spaced = lines.filter(pl.col("text").str.contains(r"\s"))
+        if spaced.height:
+            raise InputError(
+                path,
+                "not a labels file: a key holds whitespace (expected a 'key,label' CSV "
+                "or one anomalous key per line; is this a log file?)",
+                line=spaced["lineno"][0],
+            )
         bad = lines.filter(pl.col("text").str.contains(","))
         if bad.height:
             raise InputError(
@@ -72,13 +89,23 @@ def read_labels(path: str | Path) -> pl.DataFrame:
         parts = parts.with_columns(value.alias(LABEL))
         first_ok = parts[LABEL][0] is not None
         body = parts if first_ok else parts.slice(1)  # the first row is a header unless it parses
+        if body.height == 0:
+            raise InputError(path, "no labels: the file holds only a header row")
+        no_comma = body.filter(pl.col("_v").is_null())
+        if no_comma.height:
+            raise InputError(
+                path, "not a key,label row (no comma)", line=no_comma["lineno"][0]
+            )
         bad = body.filter(pl.col(LABEL).is_null())
         if bad.height:
             raise InputError(
                 path,
-                f"label must be Normal/Anomaly or 0/1, not {bad['_v'][0]!r}",
+                f"label must be Normal/Anomaly or 0/1, not {bad['_v'][0][:40]!r}",
                 line=bad["lineno"][0],
             )
+        empty = body.filter(pl.col(KEY) == "")
+        if empty.height:
+            raise InputError(path, "empty key", line=empty["lineno"][0])
         table = body.select(KEY, LABEL)
 
     n_rows = table.height
@@ -98,7 +125,10 @@ def read_labels(path: str | Path) -> pl.DataFrame:
 
 
 def as_label_table(labels: str | Path | pl.DataFrame | None) -> pl.DataFrame | None:
-    """A validated label table from a path or a DataFrame (``key``/``label`` columns); None stays None."""
+    """A validated label table from a path or a DataFrame (``key``/``label`` columns).
+
+    None stays None.
+    """
     if labels is None:
         return None
     if isinstance(labels, (str, Path)):
@@ -112,6 +142,26 @@ def as_label_table(labels: str | Path | pl.DataFrame | None) -> pl.DataFrame | N
         )
     table = labels.select(KEY, LABEL).cast(LABEL_SCHEMA).drop_nulls()
     return table.group_by(KEY, maintain_order=True).agg(pl.col(LABEL).max())
+
+
+class LabelCoverage(NamedTuple):
+    """How many of a label table's keys occur in the data."""
+
+    matched: int
+    total: int
+
+
+def label_coverage(table: pl.DataFrame, keys: pl.Series) -> LabelCoverage:
+    """(keys of ``table`` found among ``keys``, keys in ``table``).
+
+    ``keys`` are the keys found in the data: a string Series, or a list[str] Series with
+    the keys of each line or window.
+    """
+    if isinstance(keys.dtype, pl.List):
+        keys = keys.explode()
+    found = keys.drop_nulls().unique().cast(pl.String).to_frame(KEY)
+    matched = table.select(KEY).unique().join(found, on=KEY, how="semi").height
+    return LabelCoverage(matched, table[KEY].n_unique())
 
 
 def unlisted_label(table: pl.DataFrame) -> int | None:

@@ -36,13 +36,22 @@ time windows (:class:`TimeWindows`)
     emitted. Lines with a null timestamp are dropped and counted (a warning is logged);
     if no line has a timestamp, :class:`LogsieveError` is raised.
 
+Limits (one-line :class:`LogsieveError` when exceeded): count windows of at most
+:data:`MAX_WINDOW_LINES` (10^9) lines, durations of at most :data:`MAX_DURATION`
+(100 years), and sliding windows that put one line in at most
+:data:`MAX_WINDOWS_PER_LINE` (10,000) windows (``ceil(size / step)``). Session and key
+patterns must compile with Polars' Rust regex engine (no back-references, no
+look-around) and must not match the empty string.
+
 Labels
 ------
 A window's label is the max of its lines' labels (1 if any line is 1; 0 if labels
 are known and none is 1; null when nothing is known). A side file of key labels
 (:mod:`logsieve.grouping.labels`) adds: for sessions, the key's label; for count/time
 windows, each line's label from the keys its content names (``key_pattern``), so a
-window is anomalous when any of its lines names an anomalous key.
+window is anomalous when any of its lines names an anomalous key. A side table none of
+whose keys occurs in the data is refused (:class:`LogsieveError`): it would label every
+window normal or unknown without a word.
 """
 
 from __future__ import annotations
@@ -59,7 +68,8 @@ import polars as pl
 import pyarrow as pa
 
 from logsieve.errors import LogsieveError
-from logsieve.grouping.labels import as_label_table, key_label_expr
+from logsieve.formats import regex_error
+from logsieve.grouping.labels import as_label_table, key_label_expr, label_coverage
 from logsieve.schema import (
     CONTENT,
     END,
@@ -99,6 +109,34 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|us|w|d|h|m|s)", re.IGN
 _DURATION_FULL = re.compile(
     r"\s*(?:(?:\d+(?:\.\d*)?|\.\d+)\s*(?:ms|us|w|d|h|m|s)\s*)+", re.IGNORECASE
 )
+MAX_DURATION = timedelta(days=36_525)
+"""Longest duration accepted (100 years)."""
+MAX_WINDOW_LINES = 10**9
+"""Largest count-window size or step, in lines."""
+MAX_WINDOWS_PER_LINE = 10_000
+"""Most windows one line may fall into (``ceil(size / step)`` of sliding windows)."""
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "...'"
+
+
+def check_pattern(pattern: object, what: str) -> str:
+    """``pattern`` if Polars' Rust regex engine (which runs it) compiles it and it cannot
+    match the empty string; else a one-line :class:`LogsieveError` naming ``what``."""
+    if not isinstance(pattern, str) or not pattern:
+        raise LogsieveError(f"bad {what} {_short(pattern)}: a non-empty regex is needed")
+    why = regex_error(pattern)
+    if why is not None:
+        raise LogsieveError(
+            f"bad {what} {_short(pattern)}: {why} (Rust regex syntax: no back-references "
+            "or look-around)"
+        )
+    probe = pl.Series(["", "a", "7", "a b"], dtype=pl.String).str.extract_all(pattern)
+    if any("" in hits for hits in probe.to_list() if hits is not None):
+        raise LogsieveError(f"bad {what} {_short(pattern)}: it can match the empty string")
+    return pattern
 
 
 def parse_duration(value: str | timedelta) -> timedelta:
@@ -113,12 +151,17 @@ def parse_duration(value: str | timedelta) -> timedelta:
         td = value
     else:
         text = str(value)
-        if not _DURATION_FULL.fullmatch(text):
+        if len(text) > 100 or not _DURATION_FULL.fullmatch(text):
             raise LogsieveError(
-                f"bad duration {text!r}: use numbers with units w/d/h/m/s/ms/us, e.g. 30m, 1h30m, 10s, 2d"
+                f"bad duration {_short(text)}: use numbers with units w/d/h/m/s/ms/us, "
+                "e.g. 30m, 1h30m, 10s, 2d"
             )
         us = sum(float(n) * _UNITS_US[u.lower()] for n, u in _DURATION_PART.findall(text))
+        if not us <= _us(MAX_DURATION):  # also catches inf
+            raise LogsieveError(f"duration {_short(text)} is longer than 100 years")
         td = timedelta(microseconds=round(us))
+    if td > MAX_DURATION:
+        raise LogsieveError(f"duration {td} is longer than 100 years")
     if td <= timedelta(0):
         raise LogsieveError(f"duration must be positive, not {value!r}")
     return td
@@ -140,10 +183,7 @@ class Sessions:
     idle: timedelta | str | None = None
 
     def __post_init__(self) -> None:
-        try:
-            re.compile(self.pattern)
-        except re.error as exc:
-            raise LogsieveError(f"bad session pattern {self.pattern!r}: {exc}") from exc
+        check_pattern(self.pattern, "session pattern")
         if self.idle is not None:
             object.__setattr__(self, "idle", parse_duration(self.idle))
 
@@ -159,7 +199,14 @@ class CountWindows:
         step = self.size if self.step is None else self.step
         for name, v in (("size", self.size), ("step", step)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise LogsieveError(f"count window {name} must be a positive integer, not {v!r}")
+                raise LogsieveError(
+                    f"count window {name} must be a positive integer, not {_short(v)}"
+                )
+            if v > MAX_WINDOW_LINES:
+                raise LogsieveError(
+                    f"count window {name} {v} is too large (at most {MAX_WINDOW_LINES:,} lines)"
+                )
+        _check_overlap(self.size, step, f"count windows of {self.size} lines, step {step}")
         object.__setattr__(self, "step", step)
 
 
@@ -172,8 +219,29 @@ class TimeWindows:
 
     def __post_init__(self) -> None:
         size = parse_duration(self.size)
+        step = size if self.step is None else parse_duration(self.step)
+        what = f"time windows of {_compact(size)}, step {_compact(step)}"
+        _check_overlap(_us(size), _us(step), what)
         object.__setattr__(self, "size", size)
-        object.__setattr__(self, "step", size if self.step is None else parse_duration(self.step))
+        object.__setattr__(self, "step", step)
+
+
+def _compact(td: timedelta) -> str:
+    """``1d``, ``90m``, ``1500ms``: a duration in its largest whole unit."""
+    us = _us(td)
+    for unit in ("w", "d", "h", "m", "s", "ms"):
+        if us % _UNITS_US[unit] == 0:
+            return f"{us // _UNITS_US[unit]}{unit}"
+    return f"{us}us"
+
+
+def _check_overlap(size: int, step: int, what: str) -> None:
+    per_line = -(-size // step)
+    if per_line > MAX_WINDOWS_PER_LINE:
+        raise LogsieveError(
+            f"{what}: each line would fall into {per_line:,} windows "
+            f"(at most {MAX_WINDOWS_PER_LINE:,}); use a larger step"
+        )
 
 
 GroupSpec = Sessions | CountWindows | TimeWindows
@@ -271,7 +339,9 @@ def _lists(df: pl.DataFrame, pos: pl.Series | None, lengths: np.ndarray) -> pl.D
         (LABEL, "_lab"),
     ):
         values = cols[src].to_arrow()
-        built[dst] = pl.from_arrow(pa.LargeListArray.from_arrays(offsets, values)).alias(dst)
+        arr = pl.from_arrow(pa.LargeListArray.from_arrays(offsets, values))
+        assert isinstance(arr, pl.Series)
+        built[dst] = arr.alias(dst)
     out = pl.DataFrame(list(built.values()))
     return out.with_columns(
         pl.col("_ts").list.min().alias(START),
@@ -293,7 +363,7 @@ def _runs(keys: pl.Series) -> tuple[np.ndarray, np.ndarray]:
 def _finish(windows: pl.DataFrame) -> pl.DataFrame:
     """Order rows by (start, first line, window id) and keep exactly WINDOW_SCHEMA."""
     ordered = windows.sort([START, "_first", WINDOW_ID], nulls_last=True)
-    return ordered.select(list(WINDOW_SCHEMA)).cast(WINDOW_SCHEMA)
+    return ordered.select(list(WINDOW_SCHEMA)).cast(WINDOW_SCHEMA)  # type: ignore[arg-type]
 
 
 def _line_labels(df: pl.DataFrame, labels: LabelsInput, key_pattern: str) -> pl.DataFrame:
@@ -301,9 +371,32 @@ def _line_labels(df: pl.DataFrame, labels: LabelsInput, key_pattern: str) -> pl.
     table = as_label_table(labels)
     if table is None:
         return df
+    check_pattern(key_pattern, "key pattern")
     df = df.with_columns(pl.col(CONTENT).str.extract_all(key_pattern).alias("_keys"))
+    _check_coverage(table, df["_keys"], f"keys found with {key_pattern!r}")
     line_label = pl.max_horizontal(pl.col(LABEL), key_label_expr(pl.col("_keys"), table))
     return df.with_columns(line_label.alias(LABEL)).drop(CONTENT, "_keys")
+
+
+def _session_labels(windows: pl.DataFrame, labels: LabelsInput, pattern: str) -> pl.DataFrame:
+    """Fold side-file key labels into session windows (their ``_key`` column)."""
+    table = as_label_table(labels)
+    if table is None:
+        return windows
+    _check_coverage(table, windows["_key"], f"session keys found with {pattern!r}")
+    key_label = key_label_expr(pl.concat_list(pl.col("_key")), table)
+    return windows.with_columns(pl.max_horizontal(pl.col(LABEL), key_label).alias(LABEL))
+
+
+def _check_coverage(table: pl.DataFrame, keys: pl.Series, where: str) -> None:
+    """Refuse a label table none of whose keys occurs in the data; log the coverage."""
+    matched, total = label_coverage(table, keys)
+    logger.info("labels: %d of %d labelled keys occur among the %s", matched, total, where)
+    if matched == 0 and total and keys.len():
+        raise LogsieveError(
+            f"labels: none of the {total:,} labelled keys occurs among the {where}; "
+            "wrong labels file, or wrong key pattern?"
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -356,10 +449,7 @@ def _sessions(df: pl.DataFrame, spec: Sessions, labels: LabelsInput) -> tuple[pl
     else:
         window_id = pl.col("_key")
     windows = windows.with_columns(window_id.alias(WINDOW_ID))
-    table = as_label_table(labels)
-    if table is not None:
-        key_label = key_label_expr(pl.concat_list(pl.col("_key")), table)
-        windows = windows.with_columns(pl.max_horizontal(pl.col(LABEL), key_label).alias(LABEL))
+    windows = _session_labels(windows, labels, spec.pattern)
     return _finish(windows), dropped
 
 
@@ -417,7 +507,7 @@ def _time(df: pl.DataFrame, spec: TimeWindows) -> tuple[pl.DataFrame, int]:
         logger.warning("time windows: dropping %d lines without a timestamp", null_ts)
         df = df.filter(pl.col(TIMESTAMP).is_not_null())
     t = df[TIMESTAMP].dt.epoch("us")
-    n_candidates = (int(t.max()) // step_us - int(t.min()) // step_us + 1) if df.height else 0
+    n_candidates = (int(t.max()) // step_us - int(t.min()) // step_us + 1) if df.height else 0  # type: ignore[arg-type]
     if df.height and t.is_sorted() and n_candidates <= 4 * df.height + 10_000:
         # timestamps ascend with line order: each window is a contiguous row range
         t_np = t.to_numpy()

@@ -11,13 +11,20 @@ sees ``42``).
 Two code paths give the same result:
 
 * :func:`mask_expr` builds a Polars expression (vectorized; used on whole files);
-* :func:`mask_text` masks one message with Python's :mod:`re` (online use). A pattern that
-  Python cannot compile (Rust-only syntax) falls back to Polars for that mask.
+* :func:`mask_text` masks one message (online use). Rust's engine runs in linear time
+  whatever the pattern; Python's :mod:`re` backtracks, so ``(a+)+$`` takes exponential
+  time there. Python is used (it is much cheaper per call) only for a pattern whose parse
+  tree shows it cannot backtrack exponentially (:func:`python_safe`: every repetition of
+  more than one step repeats a fixed-width piece, or one marked off by a delimiter that
+  nothing else in it can match, and no alternation) and for texts up to
+  :data:`PY_MAX_CHARS` characters; everything else, and any pattern Python cannot compile
+  exactly as Rust does, runs through Polars.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import re
 import warnings
@@ -36,6 +43,7 @@ __all__ = [
     "mask_text",
     "masks_from_dicts",
     "masks_to_dicts",
+    "python_safe",
     "validate_masks",
 ]
 
@@ -184,18 +192,180 @@ def mask_expr(expr: pl.Expr, masks: Sequence[Mask]) -> pl.Expr:
     return expr
 
 
+PY_MAX_CHARS = 1024
+"""Longest text :func:`mask_text` masks with Python's ``re``; longer ones go to Polars
+(even a pattern without exponential backtracking can be polynomial on a long line)."""
+
+
 @functools.lru_cache(maxsize=512)
 def _compile_py(pattern: str) -> re.Pattern[str] | None:
     """Python compilation of a Rust-syntax pattern, or None when Python may read it
-    differently: it fails to compile, or compiles with a warning (Rust class syntax such
-    as ``[[:digit:]]`` or ``[a-z&&[^x]]`` is a FutureWarning, not an error, in Python)."""
+    differently (it fails to compile, or compiles with a warning: Rust class syntax such
+    as ``[[:digit:]]`` or ``[a-z&&[^x]]`` is a FutureWarning, not an error, in Python) or
+    may backtrack exponentially on it (:func:`python_safe`)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            return re.compile(pattern)
-    except (re.error, ValueError, Warning):
+            rx = re.compile(pattern)
+    except (re.error, ValueError, Warning, RecursionError):
         log.debug("pattern %r is not Python-compatible; masking it through Polars", pattern)
         return None
+    if not python_safe(pattern):
+        log.debug("pattern %r may backtrack badly in Python; masking it through Polars", pattern)
+        return None
+    return rx
+
+
+# --------------------------------------------------------------------------------------
+# Which patterns Python's backtracking engine runs safely. Conservative: False only costs
+# speed (the mask then runs through Polars).
+# --------------------------------------------------------------------------------------
+_sre: Any = importlib.import_module("re._parser")
+_C: Any = importlib.import_module("re._constants")
+_REPEATS = (_C.MAX_REPEAT, _C.MIN_REPEAT, _C.POSSESSIVE_REPEAT)
+_CATEGORY_RX = {
+    _C.CATEGORY_DIGIT: re.compile(r"\d"),
+    _C.CATEGORY_NOT_DIGIT: re.compile(r"\D"),
+    _C.CATEGORY_SPACE: re.compile(r"\s"),
+    _C.CATEGORY_NOT_SPACE: re.compile(r"\S"),
+    _C.CATEGORY_WORD: re.compile(r"\w"),
+    _C.CATEGORY_NOT_WORD: re.compile(r"\W"),
+}
+
+
+@functools.lru_cache(maxsize=512)
+def python_safe(pattern: str) -> bool:
+    """Whether Python's ``re`` runs ``pattern`` without exponential backtracking.
+
+    True when every repetition of more than one step repeats either a fixed-width piece
+    without alternation, or a piece that starts (or ends) with a delimiter character that
+    nothing else in the piece can match and holds at most one other variable-width part.
+    ``(a+)+``, ``(a|aa)*``, ``(x?x?)+`` are not safe; ``(/[\\w-]+)+``, ``(?::\\d+)+``,
+    ``(?:\\.\\d{1,3}){3}`` are. Case-insensitive patterns, back-references and
+    look-arounds are reported unsafe.
+    """
+    try:
+        tree = _sre.parse(pattern)
+    except Exception:
+        return False
+    if tree.state.flags & re.IGNORECASE:
+        return False
+    return _seq_safe(tree)
+
+
+def _seq_safe(seq: Any) -> bool:
+    for op, av in seq:
+        if op in _REPEATS:
+            _lo, hi, body = av
+            if hi > 1 and not _one_way(_unwrap(body)):
+                return False
+            if not _seq_safe(body):
+                return False
+        elif op is _C.SUBPATTERN:
+            if av[1] & re.IGNORECASE or not _seq_safe(av[3]):
+                return False
+        elif op is _C.ATOMIC_GROUP:
+            if not _seq_safe(av):
+                return False
+        elif op is _C.BRANCH:
+            if not all(_seq_safe(alt) for alt in av[1]):
+                return False
+        elif op in (_C.GROUPREF, _C.GROUPREF_EXISTS, _C.ASSERT, _C.ASSERT_NOT):
+            return False
+    return True
+
+
+def _unwrap(seq: Any) -> Any:
+    """A sequence that is one plain group, replaced by the group's contents."""
+    while len(seq) == 1 and seq[0][0] is _C.SUBPATTERN:
+        seq = seq[0][1][3]
+    return seq
+
+
+def _has_branch(seq: Any) -> bool:
+    for op, av in seq:
+        if op is _C.BRANCH or op is _C.GROUPREF_EXISTS:
+            return True
+        if op in _REPEATS and _has_branch(av[2]):
+            return True
+        if op is _C.SUBPATTERN and _has_branch(av[3]):
+            return True
+        if op is _C.ATOMIC_GROUP and _has_branch(av):
+            return True
+    return False
+
+
+def _variable(seq: Any, item: Any) -> bool:
+    lo, hi = _sre.SubPattern(seq.state, [item]).getwidth()
+    return bool(lo != hi)
+
+
+def _one_way(body: Any) -> bool:
+    """Whether a text splits into consecutive matches of ``body`` in one way only."""
+    if _has_branch(body):
+        return False
+    lo, hi = body.getwidth()
+    if lo == hi:
+        return True
+    items = list(body)
+    for delim, rest in ((items[:1], items[1:]), (items[-1:], items[:-1])):
+        chars = _delimiter_chars(delim[0]) if delim else None
+        if not chars:
+            continue
+        if sum(_variable(body, item) for item in rest) > 1:
+            continue
+        if not any(_can_match(item, ch) for item in rest for ch in chars):
+            return True
+    return False
+
+
+def _delimiter_chars(item: Any) -> set[str] | None:
+    """The characters a single-character, fixed item matches (a literal or a small class)."""
+    op, av = item
+    if op is _C.LITERAL:
+        return {chr(av)}
+    if op is not _C.IN:
+        return None
+    chars: set[str] = set()
+    for sub_op, sub_av in av:
+        if sub_op is _C.LITERAL:
+            chars.add(chr(sub_av))
+        elif sub_op is _C.RANGE and sub_av[1] - sub_av[0] < 256:
+            chars.update(chr(c) for c in range(sub_av[0], sub_av[1] + 1))
+        else:
+            return None
+    return chars
+
+
+def _can_match(item: Any, ch: str) -> bool:
+    """Whether ``item`` (anywhere inside it) can consume the character ``ch``; True when unsure."""
+    op, av = item
+    if op is _C.LITERAL:
+        return bool(chr(av) == ch)
+    if op is _C.NOT_LITERAL:
+        return bool(chr(av) != ch)
+    if op is _C.AT:
+        return False
+    if op is _C.IN:
+        negate = False
+        hit = False
+        for sub_op, sub_av in av:
+            if sub_op is _C.NEGATE:
+                negate = True
+            elif sub_op is _C.LITERAL:
+                hit = hit or chr(sub_av) == ch
+            elif sub_op is _C.RANGE:
+                hit = hit or sub_av[0] <= ord(ch) <= sub_av[1]
+            elif sub_op is _C.CATEGORY and sub_av in _CATEGORY_RX:
+                hit = hit or _CATEGORY_RX[sub_av].match(ch) is not None
+            else:
+                return True
+        return hit != negate
+    if op in _REPEATS:
+        return any(_can_match(sub, ch) for sub in av[2])
+    if op is _C.SUBPATTERN:
+        return any(_can_match(sub, ch) for sub in av[3])
+    return True
 
 
 def _python_replacement(text: str) -> str:
@@ -206,6 +376,9 @@ def _python_replacement(text: str) -> str:
 def mask_text(text: str, masks: Sequence[Mask]) -> str:
     """Mask one message; same result as :func:`mask_expr` on that message.
 
+    Runs in time linear in the text whatever the patterns (see the module docstring for
+    when Python's ``re`` is used instead of Polars).
+
     Parameters
     ----------
     text : str
@@ -213,6 +386,8 @@ def mask_text(text: str, masks: Sequence[Mask]) -> str:
     masks : sequence of Mask
         Applied in order.
     """
+    if len(text) > PY_MAX_CHARS:
+        return str(pl.select(mask_expr(pl.lit(text, dtype=pl.String), masks)).item())
     for m in masks:
         rx = _compile_py(m.pattern)
         if rx is not None:

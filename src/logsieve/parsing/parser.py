@@ -12,10 +12,9 @@ get the same event ids; ``match_only`` never creates templates.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,9 +28,23 @@ from logsieve._version import __version__
 from logsieve.errors import InputError, LogsieveError
 from logsieve.formats import CONTENT_FIELD, LogFormat, get_format
 from logsieve.formats.base import split_plan
-from logsieve.io.atomic import atomic_path, write_json
+from logsieve.io.atomic import (
+    atomic_path,
+    check_output_not_input,
+    prepare_output,
+    temp_dir,
+    write_json,
+)
+from logsieve.io.reader import (
+    DEFAULT_CHUNK_BYTES,
+    DEFAULT_MAX_LINE_BYTES,
+    MAX_REPORTED,
+    ReadStats,
+    display_name,
+    is_stdin,
+    iter_line_chunks,
+)
 from logsieve.io.tables import encode_meta, state_hash
-from logsieve.io.reader import DEFAULT_CHUNK_BYTES, MAX_REPORTED, ReadStats, iter_line_chunks
 from logsieve.parsing.drain import Drain
 from logsieve.parsing.masks import DEFAULT_MASKS, Mask, mask_expr, validate_masks
 from logsieve.parsing.presets import get_preset
@@ -68,6 +81,8 @@ class ParseStats:
     malformed_examples: list[int] = field(default_factory=list)
     invalid_utf8_lines: int = 0
     invalid_utf8_examples: list[int] = field(default_factory=list)
+    truncated_lines: int = 0  # lines longer than max_line_bytes, cut to it
+    truncated_examples: list[int] = field(default_factory=list)
     missing_timestamps: int = 0
     unseen_lines: int = 0
     templates: int = 0
@@ -413,35 +428,39 @@ class LogParser:
         output: str | Path | None = None,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         progress: Progress | None = None,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> tuple[pl.DataFrame | None, ParseStats]:
         """Parse files in order, as one stream of lines numbered from 1.
 
         With ``output`` the events go to a Parquet file chunk by chunk, so memory stays
         bounded whatever the input size, and ``None`` is returned in place of the table;
         without it the whole events table is returned.
+
+        A path may be ``"-"`` (standard input), a FIFO or ``/dev/stdin``. Lines longer than
+        ``max_line_bytes`` are truncated and counted (``truncated_lines``). An ``output``
+        that is one of the inputs, or exists and is not a regular file, is refused.
         """
-        if isinstance(paths, (str, Path)):
-            paths = [paths]
-        paths = [Path(p) for p in paths]
-        for p in paths:
-            if not p.exists():
-                raise InputError(p, "no such file")
-            if p.is_dir():
-                raise InputError(p, "is a directory, not a log file")
-        stats = ParseStats(files=[str(p) for p in paths])
+        files = _input_files(paths)
+        if output is not None:
+            prepare_output(output)
+            check_output_not_input(output, files)
+        stats = ParseStats(files=[str(p) for p in files])
         before = len(self.drain_.clusters) if self.drain_ else 0
         start = time.perf_counter()
-        total_bytes = sum(p.stat().st_size for p in paths)
+        sizes = [None if is_stdin(p) or not p.is_file() else p.stat().st_size for p in files]
+        total_bytes = sum(s or 0 for s in sizes) if None not in sizes else 0  # 0: unknown
         done_bytes = 0
-        tmpdir = Path(tempfile.mkdtemp(prefix=".logsieve-parse-", dir=Path(output).parent if output else None))
+        cleanup = contextlib.ExitStack()
+        tmpdir = cleanup.enter_context(temp_dir(Path(output).parent if output else None, "parse"))
         parts: list[pl.DataFrame] = []
         part_files: list[Path] = []
         try:
             first = 1
-            for path in paths:
+            for path in files:
                 rstats = ReadStats()
-                for chunk in iter_line_chunks(path, chunk_bytes=chunk_bytes, first_line=first, stats=rstats):
-                    events = self.parse_lines(chunk.lines, chunk.first_line, path.name, stats)
+                source = display_name(path)
+                for chunk in iter_line_chunks(path, chunk_bytes, first, rstats, max_line_bytes):
+                    events = self.parse_lines(chunk.lines, chunk.first_line, source, stats)
                     if output is None:
                         parts.append(events)
                     else:
@@ -449,17 +468,21 @@ class LogParser:
                         events.write_parquet(part)
                         part_files.append(part)
                     if progress is not None:
-                        progress(min(done_bytes + rstats.source_bytes, total_bytes), total_bytes)
+                        done = done_bytes + rstats.source_bytes
+                        progress(min(done, total_bytes) if total_bytes else done, total_bytes)
                 first += rstats.lines
                 stats.lines += rstats.lines
                 stats.invalid_utf8_lines += rstats.invalid_utf8_lines
                 room = MAX_REPORTED - len(stats.invalid_utf8_examples)
                 stats.invalid_utf8_examples.extend(rstats.invalid_utf8_examples[: max(room, 0)])
-                done_bytes += path.stat().st_size
+                stats.truncated_lines += rstats.truncated_lines
+                room = MAX_REPORTED - len(stats.truncated_examples)
+                stats.truncated_examples.extend(rstats.truncated_examples[: max(room, 0)])
+                done_bytes += rstats.source_bytes
                 if rstats.lines == 0:
                     log.warning("%s: empty file", path)
             if progress is not None:
-                progress(total_bytes, total_bytes)
+                progress(total_bytes or done_bytes, total_bytes)
             result: pl.DataFrame | None
             if output is None:
                 table = pl.concat(parts) if parts else self._empty_events()
@@ -469,7 +492,7 @@ class LogParser:
                     self._write_final(part_files, tmp)
                 result = None
         finally:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+            cleanup.close()
         stats.templates = len(self.drain_.clusters) if self.drain_ else 0
         stats.new_templates = stats.templates - before
         stats.seconds = time.perf_counter() - start
@@ -510,6 +533,20 @@ class LogParser:
         schema.update({h: pl.String for h in header})
         schema.update({CONTENT: pl.String, EVENT_ID: pl.String, LABEL: pl.Int8, SOURCE: pl.String})
         return pl.DataFrame(schema=schema)
+
+
+def _input_files(paths: str | Path | Sequence[str | Path]) -> list[Path]:
+    """The input paths, checked to exist and not to be directories (``-`` is stdin)."""
+    items = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    files = [Path(p) for p in items]
+    for p in files:
+        if is_stdin(p):
+            continue
+        if not p.exists():
+            raise InputError(p, "no such file")
+        if p.is_dir():
+            raise InputError(p, "is a directory, not a log file")
+    return files
 
 
 _SAMPLE = 4096

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import time
+
 import polars as pl
 import pytest
 
 from logsieve.errors import LogsieveError
 from logsieve.parsing.masks import (
     DEFAULT_MASKS,
+    PY_MAX_CHARS,
     Mask,
     mask_expr,
     mask_text,
     masks_from_dicts,
     masks_to_dicts,
+    python_safe,
     validate_masks,
 )
 from logsieve.parsing.presets import PRESETS
@@ -173,3 +177,44 @@ def test_expr_equals_text_on_real_lines(shared_data) -> None:
         vec = frame.select(mask_expr(pl.col("c"), masks))["c"].to_list()
         one = [mask_text(c, masks) for c in contents]
         assert vec == one
+
+
+# --- no exponential backtracking in mask_text -------------------------------------------------
+
+
+@pytest.mark.parametrize("pattern", [r"(a+)+$", r"(a|aa)+$", r"(a*)*b$", r"(\w+\s?)+$"])
+def test_mask_text_is_fast_on_catastrophic_patterns(pattern: str) -> None:
+    mask = Mask("evil", pattern)
+    validate_masks([mask])
+    text = "a" * 40 + "!"
+    start = time.perf_counter()
+    out = mask_text(text, [mask])
+    assert time.perf_counter() - start < 2.0
+    assert out == pl.select(mask_expr(pl.lit(text), [mask])).item()
+
+
+def test_python_safe_classifies_patterns() -> None:
+    for bad in [r"(a+)+$", r"(a|aa)+", r"(x?x?)+", r"(a{1,3})+", r"(/(a+)+)+", r"(?i)(/[a-z]+)+",
+                r"([a-z]+.)+", r"(a)\1"]:
+        assert not python_safe(bad), bad
+    for good in [r"(/[\w-]+)+", r"(?::\d+)+", r"(?:\.\d{1,3}){3}", r"[ab]*c", r"(?:ab)+"]:
+        assert python_safe(good), good
+
+
+def test_builtin_masks_keep_the_python_fast_path() -> None:
+    patterns = {m.pattern for p in PRESETS.values() for m in p.all_masks()} | {
+        m.pattern for m in DEFAULT_MASKS
+    }
+    assert [p for p in patterns if not python_safe(p)] == []
+
+
+def test_long_text_is_masked_through_polars_with_the_same_result() -> None:
+    words = [f"user{i} from 10.0.{i % 256}.1 took {i}ms" for i in range(200)]
+    text = " ".join(words)
+    assert len(text) > PY_MAX_CHARS
+    slow = Mask("slow", r"\w+\w+\w+\w+X")  # polynomial in Python on long texts
+    masks = [slow, *DEFAULT_MASKS]
+    start = time.perf_counter()
+    out = mask_text(text, masks)
+    assert time.perf_counter() - start < 2.0
+    assert out == pl.select(mask_expr(pl.lit(text), masks)).item()
