@@ -43,7 +43,7 @@ from logsieve.errors import InputError, LogsieveError
 from logsieve.grouping.specs import AnySpec, group_any, spec_from_dict, spec_to_dict
 from logsieve.grouping.split import split_windows
 from logsieve.grouping.text import MESSAGES, attach_messages
-from logsieve.io.atomic import write_json
+from logsieve.io.atomic import cleanup_on_sigterm, sweep_stale_temp, write_json
 from logsieve.io.tables import read_meta, read_table, state_hash, write_table
 from logsieve.parsing.parser import LogParser, ParseStats
 from logsieve.schema import EVENT_IDS, LABEL, WINDOW_ID
@@ -521,21 +521,33 @@ class Pipeline:
         target = Path(path)
         _check_replaceable(target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
-        try:
-            self.detector.save(tmp)
-            write_json(tmp / PIPELINE_FILE, clean_json(self.describe()))
-            if self.parser_state is not None:
-                write_json(tmp / PARSER_STATE_FILE, self.parser_state)
-            if summary is not None:
-                write_json(tmp / SUMMARY_FILE, clean_json(dict(summary)))
-            if test_windows is not None:
-                write_table(test_windows, tmp / TEST_WINDOWS_FILE, test_meta)
-            _swap_in(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        sweep_stale_temp(target.parent)
+        with cleanup_on_sigterm():
+            prefix = f".logsieve-model-{os.getpid()}-"
+            tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+            try:
+                self._write_dir(tmp, summary, test_windows, test_meta)
+                _swap_in(tmp, target)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
         return target
+
+    def _write_dir(
+        self,
+        tmp: Path,
+        summary: Mapping[str, Any] | None,
+        test_windows: pl.DataFrame | None,
+        test_meta: Mapping[str, Any] | None,
+    ) -> None:
+        self.detector.save(tmp)
+        write_json(tmp / PIPELINE_FILE, clean_json(self.describe()))
+        if self.parser_state is not None:
+            write_json(tmp / PARSER_STATE_FILE, self.parser_state)
+        if summary is not None:
+            write_json(tmp / SUMMARY_FILE, clean_json(dict(summary)))
+        if test_windows is not None:
+            write_table(test_windows, tmp / TEST_WINDOWS_FILE, test_meta)
 
     @classmethod
     def load(cls, path: str | Path) -> Pipeline:
@@ -603,7 +615,7 @@ def _swap_in(tmp: Path, target: Path) -> None:
     if not target.exists():
         os.replace(tmp, target)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{os.getpid()}-", dir=target.parent))
+    old = Path(tempfile.mkdtemp(prefix=f".logsieve-old-{os.getpid()}-", dir=target.parent))
     old.rmdir()
     os.replace(target, old)
     try:

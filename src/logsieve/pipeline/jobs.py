@@ -21,7 +21,12 @@ from logsieve.errors import InputError, LogsieveError
 from logsieve.grouping.labels import read_labels
 from logsieve.grouping.specs import AnySpec, group_any, spec_to_dict
 from logsieve.grouping.text import attach_messages
-from logsieve.io.atomic import atomic_path
+from logsieve.io.atomic import (
+    atomic_path,
+    check_output_not_input,
+    prepare_output,
+    sweep_stale_temp,
+)
 from logsieve.io.tables import read_meta, write_table
 from logsieve.parsing.parser import parse_file, template_counts
 from logsieve.pipeline.core import (
@@ -77,6 +82,19 @@ def parse_split(split: str | tuple[float, ...] | None) -> tuple[float, float, fl
     return values[0], values[1], values[2] if len(values) == 3 else None
 
 
+def _outputs(inputs: Sequence[str | Path | None], *outputs: str | Path | None) -> None:
+    """Refuse outputs that are inputs, each other, or not regular files; sweep dead runs' temps."""
+    given = [Path(p) for p in inputs if p is not None]
+    seen: list[Path] = []
+    for out in outputs:
+        if out is None:
+            continue
+        target = prepare_output(out)
+        check_output_not_input(target, [*given, *seen])
+        sweep_stale_temp(target.parent)
+        seen.append(target)
+
+
 # ----------------------------------------------------------------------------- parse
 def parse_job(
     inputs: Sequence[str | Path],
@@ -94,6 +112,7 @@ def parse_job(
 ) -> dict[str, Any]:
     """Raw logs -> an events table with its provenance (and optionally a templates CSV)."""
     params = {k: v for k, v in drain.items() if v is not None}
+    _outputs([*inputs, state, truth], output, templates_out)
     if no_templates:
         if state is not None or match_only or params:
             raise LogsieveError("--no-templates mines no templates: drop --state, --match-only, "
@@ -146,6 +165,7 @@ def group_job(
     events = Path(events_path)
     if not events.is_file():
         raise InputError(events, "events file not found (run `logsieve parse` first)")
+    _outputs([events, labels], output)
     meta = read_meta(events)
     label_table = read_labels(labels) if labels is not None else None
     result = group_any(events, spec, labels=label_table)
@@ -164,8 +184,9 @@ def sequences_job(
 
     if not paths:
         raise LogsieveError("no sequence files given")
+    _outputs(list(paths), output)
     tables = [read_sequences(p, label=label) for p in paths]
-    windows = concat_windows(tables)
+    windows = concat_windows(*tables)
     write_table(windows, output, {"table": "windows", "grouping": None, "sequences": True})
     lab = windows["label"]
     return {
@@ -257,12 +278,14 @@ def detect_job(
     is_anomaly, label, explanation`` and returns the summary plus the ``top`` highest-
     scoring windows, explained, with their raw lines when the events are known.
     """
+    inputs = [Path(p) for p in ([input] if isinstance(input, (str, Path)) else input)]
+    model_files = [p for p in Path(model_dir).glob("*") if p.is_file()]
+    _outputs([*inputs, events, state, templates, labels, *model_files], output)
     pipe = Pipeline.load(model_dir)
     if state is not None:
         pipe.parser_state = read_state_file(state)
     if templates is not None:
         pipe.add_templates(read_templates_file(templates))
-    inputs = [Path(p) for p in ([input] if isinstance(input, (str, Path)) else input)]
     events_df: pl.DataFrame | None = None
     first = inputs[0]
     if len(inputs) == 1 and is_parquet(first) and format is None:
