@@ -73,7 +73,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from logsieve.detectors.autoencoders import _check_choice, _check_int, chunk_sequences
 from logsieve.detectors.base import ProgressCallback, _line_at, explanations_by_row
 from logsieve.detectors.registry import register_detector
-from logsieve.detectors.trainer import Batch, TorchDetector, train_module
+from logsieve.detectors.neural.trainer import Batch, TorchDetector, train_module
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import (
     PAD,

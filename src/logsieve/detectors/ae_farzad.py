@@ -72,7 +72,7 @@ from logsieve.detectors.autoencoders import (
 )
 from logsieve.detectors.base import ProgressCallback, explanations_by_row
 from logsieve.detectors.registry import register_detector
-from logsieve.detectors.trainer import Batch, TorchDetector, train_module
+from logsieve.detectors.neural.trainer import Batch, TorchDetector, train_module
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import check_windows, distinct_windows
 

@@ -56,7 +56,7 @@ from torch import nn
 from logsieve.detectors.base import explanations_by_row
 from logsieve.detectors.classical import average_path_length
 from logsieve.detectors.registry import register_detector
-from logsieve.detectors.trainer import Batch, TorchDetector
+from logsieve.detectors.neural.trainer import Batch, TorchDetector
 from logsieve.errors import LogsieveError
 from logsieve.features.counts import OOV_NAME, count_matrix
 from logsieve.features.sequence import (
@@ -510,7 +510,7 @@ class Autoencoder(TorchDetector):
         Width of the bottleneck (tanh).
     dropout : float, default 0.0
     epochs, batch_size, lr, weight_decay, patience, device, num_threads
-        Training (see :class:`~logsieve.detectors.trainer.TorchDetector`). An epoch is
+        Training (see :class:`~logsieve.detectors.neural.trainer.TorchDetector`). An epoch is
         one pass over the DISTINCT windows (weighted by their counts), hence the
         defaults of 100 epochs, batch 32, early stopping after 10 epochs without a
         lower validation loss, one CPU thread.

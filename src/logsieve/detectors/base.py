@@ -2,7 +2,7 @@
 
 Writing a detector
 ------------------
-Subclass :class:`BaseDetector` (or :class:`logsieve.detectors.trainer.TorchDetector`
+Subclass :class:`BaseDetector` (or :class:`logsieve.detectors.neural.trainer.TorchDetector`
 for a neural model) and declare the hyperparameters as annotated class attributes
 with defaults. Every subclass is turned into a keyword-only dataclass automatically,
 so the generated ``__init__`` only stores parameters (no logic, no device choice, no

@@ -16,7 +16,7 @@ The paper's network, as logsieve builds it:
    and **max-pooling over time** of every filter.
 3. **Dropout** (0.5) and a **fully connected** layer -> softmax over {normal, anomaly};
    supervised cross-entropy on the window labels (Adam, lr 1e-3), or a noise-robust
-   variant (``robust=``, see :mod:`logsieve.detectors.robust`).
+   variant (``robust=``, see :mod:`logsieve.detectors.neural.robust`).
 
 Sequence length: the paper pads the key sequences to one fixed length. Here the length
 ``seq_len_`` is fixed at fit time to the longest training window (at least the largest
@@ -62,8 +62,8 @@ from torch import nn
 from logsieve.detectors.base import check_positive_ints, explanations_by_row
 from logsieve.detectors.logrobust import EventSemantics, encode_codes
 from logsieve.detectors.registry import register_detector
-from logsieve.detectors.robust import SupervisedTorchDetector
-from logsieve.detectors.trainer import Batch
+from logsieve.detectors.neural.robust import SupervisedTorchDetector
+from logsieve.detectors.neural.trainer import Batch
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import PAD, UNK, EventVocab, check_windows, distinct_windows, event_id_series
 from logsieve.features.semantic import list_embedders
@@ -151,7 +151,7 @@ class CNN(SupervisedTorchDetector):
         ``alpha`` of the word dropout that trains the vector of unseen events (learned
         embedding only; Kiperwasser & Goldberg's value). 0: off, as in the paper.
     robust, forget_rate, selection, ramp_epochs, gce_q, cl_folds
-        Noise-robust training (:class:`~logsieve.detectors.robust.SupervisedTorchDetector`).
+        Noise-robust training (:class:`~logsieve.detectors.neural.robust.SupervisedTorchDetector`).
     ensemble : int, default 1
         Networks averaged (a deep ensemble; see SupervisedTorchDetector). The paper trains one.
     epochs, batch_size, lr, weight_decay, patience, device, num_threads

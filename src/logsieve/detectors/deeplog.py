@@ -6,7 +6,7 @@
    (also those of wuyifan18/DeepLog and Thijsvanede/DeepLog): ``h = 10``, ``L = 2``
    LSTM layers, ``alpha = 64`` memory units, ``g = 9``. Keys never seen in training are
    anomalous.
-   With :meth:`~logsieve.detectors.trainer.TorchDetector.update` it supports the
+   With :meth:`~logsieve.detectors.neural.trainer.TorchDetector.update` it supports the
    paper's online update on false positives (section 3.3).
 2. :class:`ParameterValueModel`, the parameter-value anomaly model (section 3.2):
    per log key, an LSTM predicts the next parameter-value vector from the previous
@@ -59,9 +59,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from logsieve.detectors.base import check_positive_ints
-from logsieve.detectors.next_event import END_OF_WINDOW, NextEventMixin
+from logsieve.detectors.neural.next_event import END_OF_WINDOW, NextEventMixin
 from logsieve.detectors.registry import register_detector
-from logsieve.detectors.trainer import Batch, TorchDetector, torch_session, train_module
+from logsieve.detectors.neural.trainer import Batch, TorchDetector, torch_session, train_module
 from logsieve.errors import LogsieveError, NotFittedError
 from logsieve.features.sequence import (
     N_SPECIAL,
@@ -157,7 +157,7 @@ class DeepLog(NextEventMixin, TorchDetector):
         a full history of ``h`` keys are predicted, as in the paper, and windows of
         ``h`` keys or fewer get score 0.
     epochs, batch_size, lr, weight_decay, patience, device, num_threads
-        Training (see :class:`~logsieve.detectors.trainer.TorchDetector`). Defaults
+        Training (see :class:`~logsieve.detectors.neural.trainer.TorchDetector`). Defaults
         here: 10 epochs (as in Thijsvanede/DeepLog's HDFS example), batch 256,
         Adam lr 0.01, one CPU thread. Training uses distinct weighted pairs, so an
         epoch is one pass over the DISTINCT pairs: on small or very repetitive data

@@ -74,16 +74,16 @@ from torch import nn
 
 from logsieve.detectors.base import check_positive_ints
 from logsieve.detectors.deeplog import DeepLog
-from logsieve.detectors.next_event import END_OF_WINDOW, NextEventMixin
+from logsieve.detectors.neural.next_event import END_OF_WINDOW, NextEventMixin
 from logsieve.detectors.registry import register_detector
-from logsieve.detectors.semantic_events import (
+from logsieve.detectors.neural.semantic_events import (
     SEMANTIC_EMBEDDERS,
     TIE_BREAK,
     SemanticEventsMixin,
     id_vectors,
     make_embedder,
 )
-from logsieve.detectors.trainer import Batch, TorchDetector
+from logsieve.detectors.neural.trainer import Batch, TorchDetector
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import (
     N_SPECIAL,
@@ -162,7 +162,7 @@ class LogAnomaly(SemanticEventsMixin, NextEventMixin, TorchDetector):
         (the first ones from a padded history) plus an end-of-window marker; False
         predicts only positions with a full history (stream windows).
     epochs, batch_size, lr, weight_decay, patience, device, num_threads
-        Training (see :class:`~logsieve.detectors.trainer.TorchDetector`); defaults
+        Training (see :class:`~logsieve.detectors.neural.trainer.TorchDetector`); defaults
         here 20 epochs (LogADEmpirical's ``max_epoch``), batch 256, Adam lr 1e-3.
     threshold, contamination, valid_fraction, include_anomalies, random_state
         See :class:`~logsieve.detectors.base.BaseDetector`; ``"auto"`` = top-g.

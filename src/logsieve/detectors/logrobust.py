@@ -26,7 +26,7 @@ The paper's recipe, and what logsieve does:
    excluded exactly (packed sequences, masked attention), so a window's score does
    not depend on the batch it is scored in.
 3. **Supervised training** with cross-entropy on window labels (Adam, lr 3e-3), or a
-   noise-robust variant (``robust=``, see :mod:`logsieve.detectors.robust`).
+   noise-robust variant (``robust=``, see :mod:`logsieve.detectors.neural.robust`).
 
 Score = probability of the anomaly class; ``threshold="auto"`` flags ``score > 0.5``
 (``"best_f1"`` on labelled validation windows is allowed: supervised data has labels).
@@ -65,8 +65,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from logsieve.detectors.base import _templates_dict, check_positive_ints, explanations_by_row
 from logsieve.detectors.registry import register_detector
-from logsieve.detectors.robust import SupervisedTorchDetector
-from logsieve.detectors.trainer import Batch
+from logsieve.detectors.neural.robust import SupervisedTorchDetector
+from logsieve.detectors.neural.trainer import Batch
 from logsieve.errors import LogsieveError
 from logsieve.features.semantic import (
     EventVectors,
@@ -303,11 +303,11 @@ class LogRobust(SupervisedTorchDetector):
     max_len : int or None, default 512
         Longer windows keep their last ``max_len`` events (None: no limit).
     robust, forget_rate, selection, ramp_epochs, gce_q, cl_folds
-        Noise-robust training (:class:`~logsieve.detectors.robust.SupervisedTorchDetector`).
+        Noise-robust training (:class:`~logsieve.detectors.neural.robust.SupervisedTorchDetector`).
     ensemble : int, default 1
         Networks averaged (a deep ensemble; see SupervisedTorchDetector). The paper trains one.
     epochs, batch_size, lr, weight_decay, patience, device, num_threads
-        Training (:class:`~logsieve.detectors.trainer.TorchDetector`). Defaults: 30 epochs
+        Training (:class:`~logsieve.detectors.neural.trainer.TorchDetector`). Defaults: 30 epochs
         over the distinct labelled windows, batch 64, Adam lr 3e-3, early stopping after
         5 epochs without a lower validation loss.
     threshold, contamination, valid_fraction, random_state

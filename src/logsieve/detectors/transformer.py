@@ -105,16 +105,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from logsieve.detectors.base import _line_at, check_positive_ints, explanations_by_row
-from logsieve.detectors.layers import (
+from logsieve.detectors.neural.layers import (
     POSITIONAL,
     Encoder,
     attention_rollout,
     check_heads,
     masked_mean,
 )
-from logsieve.detectors.next_event import END_OF_WINDOW, NextEventMixin
+from logsieve.detectors.neural.next_event import END_OF_WINDOW, NextEventMixin
 from logsieve.detectors.registry import register_detector
-from logsieve.detectors.trainer import Batch, TorchDetector
+from logsieve.detectors.neural.trainer import Batch, TorchDetector
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import (
     PAD,
@@ -291,7 +291,7 @@ class NeuralLogTransformer(TorchDetector):
         Cap the total weight of normal training windows at ``balance`` times that of
         the anomalous ones (the paper's code uses 5 on BGL); None keeps the data's ratio.
     epochs, batch_size, lr, weight_decay, patience, device, num_threads
-        Training (see :class:`~logsieve.detectors.trainer.TorchDetector`); defaults 20
+        Training (see :class:`~logsieve.detectors.neural.trainer.TorchDetector`); defaults 20
         epochs, batch 64, Adam lr 1e-3, patience 5.
     threshold, contamination, valid_fraction, random_state
         See :class:`~logsieve.detectors.base.BaseDetector`; ``"auto"`` = 0.5 (argmax).

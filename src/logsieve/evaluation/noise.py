@@ -334,7 +334,7 @@ def reparse_with_token_noise(
 def label_noise_available() -> bool:
     """Whether :func:`logsieve.detectors.robust.flip_labels` can be imported."""
     try:
-        from logsieve.detectors.robust import flip_labels as _flip  # noqa: F401
+        from logsieve.detectors.neural.robust import flip_labels as _flip  # noqa: F401
     except ImportError:
         return False
     return True
@@ -348,7 +348,7 @@ def flip_labels(windows: pl.DataFrame, rate: float, seed: int = 0) -> tuple[pl.D
     if rate == 0:
         return windows, 0
     try:
-        from logsieve.detectors.robust import flip_labels as _flip
+        from logsieve.detectors.neural.robust import flip_labels as _flip
     except ImportError as exc:
         raise LogsieveError(
             "label noise needs logsieve.detectors.robust.flip_labels, which is not available"

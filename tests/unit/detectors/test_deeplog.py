@@ -453,7 +453,7 @@ def test_fit_leaves_global_torch_state_alone():
 
 
 def test_weighted_distinct_examples_equal_repeated_examples():
-    from logsieve.detectors.trainer import _evaluate
+    from logsieve.detectors.neural.trainer import _evaluate
 
     torch.manual_seed(0)
     module = nn.Linear(3, 2)
@@ -470,7 +470,7 @@ def test_weighted_distinct_examples_equal_repeated_examples():
 
 
 def test_early_stopping_restores_the_best_epoch():
-    from logsieve.detectors.trainer import torch_session, train_module
+    from logsieve.detectors.neural.trainer import torch_session, train_module
 
     x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64)
@@ -488,7 +488,7 @@ def test_early_stopping_restores_the_best_epoch():
     assert reports[-1].stopped and len(reports) < 50
     best = min(r.valid_loss for r in reports)
     assert reports[-1].best_epoch == next(r.epoch for r in reports if r.valid_loss == best)
-    from logsieve.detectors.trainer import _evaluate, _to_tensors
+    from logsieve.detectors.neural.trainer import _evaluate, _to_tensors
 
     assert _evaluate(module, step, _to_tensors(valid), 16, torch.device("cpu")) == pytest.approx(
         best, rel=1e-5
@@ -496,7 +496,7 @@ def test_early_stopping_restores_the_best_epoch():
 
 
 def test_device_validation():
-    from logsieve.detectors.trainer import resolve_device
+    from logsieve.detectors.neural.trainer import resolve_device
 
     assert resolve_device("auto").type in ("cpu", "cuda")
     assert resolve_device("cpu").type == "cpu"

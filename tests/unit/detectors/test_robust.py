@@ -1,4 +1,4 @@
-"""Noise-robust training machinery (logsieve.detectors.robust) and label-noise injection."""
+"""Noise-robust training machinery (logsieve.detectors.neural.robust) and label-noise injection."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from torch import nn
 
 from detector_fixtures import make_windows
 from logsieve.detectors.registry import create_detector
-from logsieve.detectors.robust import (
+from logsieve.detectors.neural.robust import (
     NetworkGroup,
     SupervisedTorchDetector,
     _kept_mean_factor,

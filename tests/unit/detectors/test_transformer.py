@@ -13,7 +13,7 @@ import pytest
 import torch
 from detector_fixtures import TEMPLATES, make_windows
 
-from logsieve.detectors.layers import (
+from logsieve.detectors.neural.layers import (
     Encoder,
     EncoderBlock,
     PositionalEncoding,

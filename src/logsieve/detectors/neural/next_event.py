@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from logsieve.detectors.base import explanations_by_row
-from logsieve.detectors.trainer import Batch
+from logsieve.detectors.neural.trainer import Batch
 from logsieve.features.sequence import (
     N_SPECIAL,
     UNK,

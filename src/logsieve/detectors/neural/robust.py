@@ -9,7 +9,7 @@ This module holds what every supervised model of logsieve shares:
 :class:`SupervisedTorchDetector`
     Base class of the supervised neural detectors (:class:`~logsieve.detectors.logrobust.LogRobust`,
     :class:`~logsieve.detectors.cnn.CNN`): two-class networks trained with the shared loop
-    of :mod:`logsieve.detectors.trainer` on distinct ``(event_ids, label)`` rows weighted
+    of :mod:`logsieve.detectors.neural.trainer` on distinct ``(event_ids, label)`` rows weighted
     by their counts, score = probability of the anomaly class, natural threshold 0.5.
     Its ``robust`` parameter switches on noise-robust training.
 :func:`flip_labels`
@@ -128,7 +128,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from logsieve.detectors.base import ProgressCallback, check_positive_ints
-from logsieve.detectors.trainer import Batch, TorchDetector, infer_batches
+from logsieve.detectors.neural.trainer import Batch, TorchDetector, infer_batches
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import check_windows, distinct_windows
 from logsieve.schema import EVENT_IDS, LABEL
@@ -387,10 +387,10 @@ class SupervisedTorchDetector(TorchDetector):
     (calling :meth:`_training_arrays` at its end). Score of a window = probability of
     the anomaly class (mean over the networks); ``threshold="auto"`` uses 0.5.
 
-    Parameters (besides :class:`~logsieve.detectors.trainer.TorchDetector`'s)
+    Parameters (besides :class:`~logsieve.detectors.neural.trainer.TorchDetector`'s)
     ---------------------------------------------------------------------------
     robust : {None, "coteaching", "small_loss", "gce"}, default None
-        Noise-robust training (see :mod:`logsieve.detectors.robust`).
+        Noise-robust training (see :mod:`logsieve.detectors.neural.robust`).
     forget_rate : float, default 0.1
         ``tau`` of co-teaching / small-loss, in [0, 0.5): the expected share of flipped
         labels; with ``selection="global"`` the share of each batch's weight dropped
