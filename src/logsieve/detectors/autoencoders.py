@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from logsieve.detectors.base import explanations_by_row
-from logsieve.detectors.classical import average_path_length
+from logsieve.detectors.classical.base import average_path_length
 from logsieve.detectors.registry import register_detector
 from logsieve.detectors.neural.trainer import Batch, TorchDetector
 from logsieve.errors import LogsieveError

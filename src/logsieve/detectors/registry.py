@@ -119,7 +119,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         # classical baselines on event-count vectors (classical.py, invariants.py, logclustering.py)
         DetectorInfo(
             name="pca",
-            target="logsieve.detectors.classical:PCADetector",
+            target="logsieve.detectors.classical.base:PCADetector",
             description="PCA on event-count vectors; score = squared error off the normal subspace (Q-statistic)",
             input_kind="counts",
             requires_labels=False,
@@ -129,7 +129,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="iforest",
-            target="logsieve.detectors.classical:IsolationForestDetector",
+            target="logsieve.detectors.classical.base:IsolationForestDetector",
             description="Isolation Forest on event-count vectors; score = 2^(-mean path length / c(psi))",
             input_kind="counts",
             requires_labels=False,
@@ -138,7 +138,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="ocsvm",
-            target="logsieve.detectors.classical:OneClassSVMDetector",
+            target="logsieve.detectors.classical.base:OneClassSVMDetector",
             description="One-Class SVM on event-count vectors; score = distance outside the learned support",
             input_kind="counts",
             requires_labels=False,
@@ -148,7 +148,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="lof",
-            target="logsieve.detectors.classical:LOFDetector",
+            target="logsieve.detectors.classical.base:LOFDetector",
             description="Local Outlier Factor (novelty) on event-count vectors; score = LOF",
             input_kind="counts",
             requires_labels=False,
@@ -157,7 +157,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="lr",
-            target="logsieve.detectors.classical:LogisticRegressionDetector",
+            target="logsieve.detectors.classical.base:LogisticRegressionDetector",
             description="logistic regression on TF-IDF event counts (supervised); score = log-odds of anomaly",
             input_kind="counts",
             requires_labels=True,
@@ -166,7 +166,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="svm",
-            target="logsieve.detectors.classical:SVMDetector",
+            target="logsieve.detectors.classical.base:SVMDetector",
             description="linear SVM on TF-IDF event counts (supervised); score = signed margin",
             input_kind="counts",
             requires_labels=True,
@@ -175,7 +175,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="dtree",
-            target="logsieve.detectors.classical:DecisionTreeDetector",
+            target="logsieve.detectors.classical.base:DecisionTreeDetector",
             description="decision tree on TF-IDF event counts (supervised); score = leaf anomaly probability",
             input_kind="counts",
             requires_labels=True,
@@ -184,7 +184,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="invariants",
-            target="logsieve.detectors.invariants:InvariantsMining",
+            target="logsieve.detectors.classical.invariants:InvariantsMining",
             description="sparse integer invariants among event counts; score = number of violated invariants",
             input_kind="counts",
             requires_labels=False,
@@ -193,7 +193,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="logclustering",
-            target="logsieve.detectors.logclustering:LogClustering",
+            target="logsieve.detectors.classical.logclustering:LogClustering",
             description="hierarchical clustering of weighted event vectors; score = cosine distance to the "
             "nearest known cluster",
             input_kind="counts",

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from detector_fixtures import TEMPLATES, make_windows
 
-from logsieve.detectors.classical import (
+from logsieve.detectors.classical.base import (
     DecisionTreeDetector,
     IsolationForestDetector,
     LOFDetector,

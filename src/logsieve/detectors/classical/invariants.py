@@ -67,7 +67,7 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
-from logsieve.detectors.classical import CountDetector, _check_positive_int
+from logsieve.detectors.classical.base import CountDetector, _check_positive_int
 from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
 

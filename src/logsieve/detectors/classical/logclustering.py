@@ -55,7 +55,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import polars as pl
 
-from logsieve.detectors.classical import CountDetector, _check_positive_int, require
+from logsieve.detectors.classical.base import CountDetector, _check_positive_int, require
 from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
 from logsieve.features.counts import count_matrix
