@@ -62,8 +62,8 @@ def load(name: str):  # type: ignore[no-untyped-def]
 
 
 def run_one(model: str, dataset: str, noise: float, robust: str, seed: int, args) -> dict:  # type: ignore[no-untyped-def]
-    from logsieve.detectors.registry import create_detector
     from logsieve.detectors.neural.robust import flip_labels
+    from logsieve.detectors.registry import create_detector
     from logsieve.evaluation.metrics import evaluate
     from logsieve.grouping import split_windows
 

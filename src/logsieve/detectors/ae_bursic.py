@@ -70,10 +70,16 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from logsieve.detectors.autoencoders import _check_choice, _check_int, chunk_sequences
-from logsieve.detectors.base import ProgressCallback, _line_at, explanations_by_row
-from logsieve.detectors.registry import register_detector
+from logsieve.detectors.autoencoders import chunk_sequences
+from logsieve.detectors.base import (
+    ProgressCallback,
+    _line_at,
+    check_choice,
+    check_positive_ints,
+    explanations_by_row,
+)
 from logsieve.detectors.neural.trainer import Batch, TorchDetector, train_module
+from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import (
     PAD,
@@ -347,8 +353,8 @@ class Bursic(TorchDetector):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        _check_choice(self, "text", TEXT_SOURCES)
-        _check_int(
+        check_choice(self, "text", TEXT_SOURCES)
+        check_positive_ints(
             self,
             "max_tokens",
             "min_token_count",

@@ -64,15 +64,19 @@ from logsieve.detectors.autoencoders import (
     ArrayIsolationForest,
     CountFeatures,
     DenseAE,
-    _check_choice,
-    _check_int,
     dense_loss,
     expand_rows,
     weighted_quantile,
 )
-from logsieve.detectors.base import ProgressCallback, explanations_by_row
-from logsieve.detectors.registry import register_detector
+from logsieve.detectors.base import (
+    ProgressCallback,
+    check_choice,
+    check_positive_ints,
+    explanations_by_row,
+    resolve_seed,
+)
 from logsieve.detectors.neural.trainer import Batch, TorchDetector, train_module
+from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import check_windows, distinct_windows
 
@@ -172,10 +176,10 @@ class FarzadGulliver(TorchDetector):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        _check_choice(self, "features", FEATURE_KINDS)
-        _check_choice(self, "scale", SCALES)
-        _check_int(self, "hidden_size", "latent_dim", "n_estimators")
-        _check_int(self, "max_samples", minimum=2)
+        check_choice(self, "features", FEATURE_KINDS)
+        check_choice(self, "scale", SCALES)
+        check_positive_ints(self, "hidden_size", "latent_dim", "n_estimators")
+        check_positive_ints(self, "max_samples", minimum=2)
         if not 0.0 <= float(self.dropout) < 1.0:
             raise LogsieveError(f"dropout must be in [0, 1), not {self.dropout!r}")
         if not 0.0 <= float(self.if_contamination) < 0.5:
@@ -199,11 +203,6 @@ class FarzadGulliver(TorchDetector):
     def training_step(self, module: nn.Module, batch: Batch) -> torch.Tensor:
         return dense_loss(module.detector, batch)
 
-    def _seed(self) -> int:
-        if self.random_state is None:
-            return int(np.random.SeedSequence().generate_state(1)[0])
-        return int(self.random_state)
-
     def _fit(
         self, train: pl.DataFrame, valid: pl.DataFrame, progress: ProgressCallback | None
     ) -> None:
@@ -216,7 +215,7 @@ class FarzadGulliver(TorchDetector):
         arrays = self._arrays(train)
         vwin = self._valid_for_loss(valid)
         varrays = self._arrays(vwin) if vwin.height else None
-        seed = self._seed()
+        seed = resolve_seed(self.random_state)
         common = {
             "epochs": self.epochs,
             "batch_size": self.batch_size,

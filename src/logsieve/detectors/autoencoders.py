@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -53,10 +53,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from logsieve.detectors.base import explanations_by_row
+from logsieve.detectors.base import (
+    check_choice,
+    check_positive_ints,
+    explanations_by_row,
+    resolve_seed,
+)
 from logsieve.detectors.classical.base import average_path_length
-from logsieve.detectors.registry import register_detector
 from logsieve.detectors.neural.trainer import Batch, TorchDetector
+from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
 from logsieve.features.counts import OOV_NAME, count_matrix
 from logsieve.features.sequence import (
@@ -122,19 +127,6 @@ def expand_rows(
         return np.repeat(x, np.round(w).astype(np.int64), axis=0)
     idx = rng.choice(len(x), size=int(cap), replace=True, p=w / total)
     return x[np.sort(idx)]
-
-
-def _check_int(obj: Any, *names: str, minimum: int = 1) -> None:
-    for key in names:
-        value = getattr(obj, key)
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-            raise LogsieveError(f"{key} must be an integer >= {minimum}, not {value!r}")
-
-
-def _check_choice(obj: Any, name: str, choices: Sequence[str]) -> None:
-    value = getattr(obj, name)
-    if value not in choices:
-        raise LogsieveError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
 
 
 # ====================================================================== count features
@@ -551,9 +543,9 @@ class Autoencoder(TorchDetector):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        _check_choice(self, "features", FEATURE_KINDS)
-        _check_choice(self, "scale", SCALES)
-        _check_int(self, "hidden_size", "latent_dim")
+        check_choice(self, "features", FEATURE_KINDS)
+        check_choice(self, "scale", SCALES)
+        check_positive_ints(self, "hidden_size", "latent_dim")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise LogsieveError(f"dropout must be in [0, 1), not {self.dropout!r}")
 
@@ -705,22 +697,17 @@ class IsolationForestAE(Autoencoder):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        _check_int(self, "n_estimators")
-        _check_int(self, "max_samples", minimum=2)
+        check_positive_ints(self, "n_estimators")
+        check_positive_ints(self, "max_samples", minimum=2)
         if not 0.0 <= float(self.if_contamination) < 0.5:
             raise LogsieveError(
                 f"if_contamination must be in [0, 0.5), not {self.if_contamination!r}"
             )
 
-    def _seed(self) -> int:
-        if self.random_state is None:
-            return int(np.random.SeedSequence().generate_state(1)[0])
-        return int(self.random_state)
-
     def _prepare_fit(self, train: pl.DataFrame) -> dict[str, np.ndarray]:
         arrays = super()._prepare_fit(train)
         x, weight = arrays["x"], arrays["weight"].astype(np.float64)
-        seed = self._seed()
+        seed = resolve_seed(self.random_state)
         rows = expand_rows(x, weight, 100_000, np.random.default_rng(seed))
         self.forest_ = ArrayIsolationForest.fit(
             rows, n_estimators=self.n_estimators, max_samples=self.max_samples, random_state=seed
@@ -828,8 +815,8 @@ class LSTMAutoencoder(TorchDetector):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        _check_int(self, "embedding_dim", "hidden_size", "latent_dim", "max_len")
-        _check_choice(self, "reduce", ("mean", "max"))
+        check_positive_ints(self, "embedding_dim", "hidden_size", "latent_dim", "max_len")
+        check_choice(self, "reduce", ("mean", "max"))
 
     def _chunks(self, windows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return chunk_sequences(self.vocab_.encode(windows), int(self.max_len))

@@ -65,19 +65,45 @@ __all__ = [
     "BaseDetector",
     "InputKind",
     "ProgressCallback",
+    "check_choice",
     "check_positive_ints",
     "explanations_by_row",
     "resolve_labels",
+    "resolve_seed",
     "split_valid",
 ]
 
 
-def check_positive_ints(obj: Any, *names: str) -> None:
-    """Raise :class:`LogsieveError` unless every attribute ``names`` of ``obj`` is an int >= 1."""
+def check_positive_ints(obj: Any, *names: str, minimum: int = 1) -> None:
+    """Raise :class:`LogsieveError` unless every attribute ``names`` of ``obj`` is an int >= ``minimum``.
+
+    The one integer check of every detector's parameters (bools are not integers here).
+    """
     for key in names:
         value = getattr(obj, key)
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise LogsieveError(f"{key} must be a positive integer, not {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+            raise LogsieveError(f"{key} must be {what}, not {value!r}")
+
+
+def check_choice(obj: Any, name: str, choices: Sequence[str]) -> None:
+    """Raise :class:`LogsieveError` unless attribute ``name`` of ``obj`` is one of ``choices``."""
+    value = getattr(obj, name)
+    if value not in choices:
+        raise LogsieveError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
+
+
+def resolve_seed(random_state: int | None, *, default: int | None = None) -> int:
+    """The int seed every random step of a fit uses (the one place seeds are chosen).
+
+    ``random_state`` itself when given; when None, ``default`` if set, else a fresh seed
+    from OS entropy (below 2**31, which scikit-learn, torch and gensim all accept).
+    """
+    if random_state is not None:
+        return int(random_state)
+    if default is not None:
+        return int(default)
+    return int(np.random.SeedSequence().generate_state(1)[0] % (2**31))
 
 
 def resolve_labels(windows: pl.DataFrame, y: Any = None, what: str = "windows") -> np.ndarray:

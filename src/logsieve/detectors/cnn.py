@@ -59,14 +59,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from logsieve.detectors.base import check_positive_ints, explanations_by_row
+from logsieve.detectors.base import check_positive_ints, explanations_by_row, resolve_seed
 from logsieve.detectors.logrobust import EventSemantics, encode_codes
-from logsieve.detectors.registry import register_detector
 from logsieve.detectors.neural.robust import SupervisedTorchDetector
 from logsieve.detectors.neural.trainer import Batch
+from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
-from logsieve.features.sequence import PAD, UNK, EventVocab, check_windows, distinct_windows, event_id_series
 from logsieve.features.semantic import list_embedders
+from logsieve.features.sequence import (
+    PAD,
+    UNK,
+    EventVocab,
+    check_windows,
+    distinct_windows,
+    event_id_series,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +233,7 @@ class CNN(SupervisedTorchDetector):
             raise LogsieveError("CNN: the training windows hold no event ids")
         self._unk_rate: torch.Tensor | None = None
         if self.embedding == "semantic":
-            seed = 0 if self.random_state is None else int(self.random_state)
+            seed = resolve_seed(self.random_state, default=0)
             self.semantics_ = EventSemantics.fit(
                 self.templates_, vocab.tokens, embedder=self.embedder, dim=int(self.embedding_dim), seed=seed, owner="CNN"
             )

@@ -60,8 +60,8 @@ from torch import nn
 
 from logsieve.detectors.base import check_positive_ints
 from logsieve.detectors.neural.next_event import END_OF_WINDOW, NextEventMixin
-from logsieve.detectors.registry import register_detector
 from logsieve.detectors.neural.trainer import Batch, TorchDetector, torch_session, train_module
+from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError, NotFittedError
 from logsieve.features.sequence import (
     N_SPECIAL,

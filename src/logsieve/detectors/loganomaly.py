@@ -75,7 +75,6 @@ from torch import nn
 from logsieve.detectors.base import check_positive_ints
 from logsieve.detectors.deeplog import DeepLog
 from logsieve.detectors.neural.next_event import END_OF_WINDOW, NextEventMixin
-from logsieve.detectors.registry import register_detector
 from logsieve.detectors.neural.semantic_events import (
     SEMANTIC_EMBEDDERS,
     TIE_BREAK,
@@ -84,6 +83,7 @@ from logsieve.detectors.neural.semantic_events import (
     make_embedder,
 )
 from logsieve.detectors.neural.trainer import Batch, TorchDetector
+from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import (
     N_SPECIAL,

@@ -63,10 +63,15 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from logsieve.detectors.base import _templates_dict, check_positive_ints, explanations_by_row
-from logsieve.detectors.registry import register_detector
+from logsieve.detectors.base import (
+    _templates_dict,
+    check_positive_ints,
+    explanations_by_row,
+    resolve_seed,
+)
 from logsieve.detectors.neural.robust import SupervisedTorchDetector
 from logsieve.detectors.neural.trainer import Batch
+from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
 from logsieve.features.semantic import (
     EventVectors,
@@ -76,7 +81,15 @@ from logsieve.features.semantic import (
     embedder_from_dict,
     list_embedders,
 )
-from logsieve.features.sequence import PAD, UNK, EventVocab, check_windows, distinct_windows, event_id_series, pad_sequences
+from logsieve.features.sequence import (
+    PAD,
+    UNK,
+    EventVocab,
+    check_windows,
+    distinct_windows,
+    event_id_series,
+    pad_sequences,
+)
 from logsieve.schema import UNSEEN_EVENT_ID
 
 logger = logging.getLogger(__name__)
@@ -370,7 +383,7 @@ class LogRobust(SupervisedTorchDetector):
         train_ids = EventVocab.fit(train).tokens
         if not train_ids:
             raise LogsieveError("LogRobust: the training windows hold no event ids")
-        seed = 0 if self.random_state is None else int(self.random_state)
+        seed = resolve_seed(self.random_state, default=0)
         self.semantics_ = EventSemantics.fit(
             self.templates_, train_ids, embedder=self.embedder, dim=int(self.embedding_dim), seed=seed, owner="LogRobust"
         )

@@ -74,9 +74,9 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from logsieve.detectors.base import check_positive_ints, explanations_by_row
-from logsieve.detectors.registry import register_detector
 from logsieve.detectors.neural.semantic_events import SemanticEventsMixin
 from logsieve.detectors.neural.trainer import Batch, TorchDetector
+from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
 from logsieve.features.semantic import window_mean_vectors
 from logsieve.features.sequence import check_windows, distinct_windows, event_id_series, pad_sequences

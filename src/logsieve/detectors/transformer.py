@@ -104,7 +104,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from logsieve.detectors.base import _line_at, check_positive_ints, explanations_by_row
+from logsieve.detectors.base import (
+    _line_at,
+    check_positive_ints,
+    explanations_by_row,
+    resolve_seed,
+)
 from logsieve.detectors.neural.layers import (
     POSITIONAL,
     Encoder,
@@ -113,8 +118,8 @@ from logsieve.detectors.neural.layers import (
     masked_mean,
 )
 from logsieve.detectors.neural.next_event import END_OF_WINDOW, NextEventMixin
-from logsieve.detectors.registry import register_detector
 from logsieve.detectors.neural.trainer import Batch, TorchDetector
+from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import (
     PAD,
@@ -368,11 +373,6 @@ class NeuralLogTransformer(TorchDetector):
             raise LogsieveError(f"balance must be positive or None, not {self.balance!r}")
 
     # ------------------------------------------------------------------ embedding
-    def _seed(self) -> int:
-        if self.random_state is not None:
-            return int(self.random_state)
-        return int(np.random.SeedSequence().generate_state(1)[0] % (2**31))
-
     def _new_embedder(self) -> tuple[Any, str]:
         from logsieve.features.semantic import FastTextEmbedder, SentenceEmbedder, Word2VecEmbedder
 
@@ -388,9 +388,9 @@ class NeuralLogTransformer(TorchDetector):
         if choice == "sentence":
             return SentenceEmbedder(device=device, preprocess=False), "sentence"
         if choice == "fasttext":
-            return FastTextEmbedder(dim=int(self.embedding_dim), seed=self._seed()), "fasttext"
+            return FastTextEmbedder(dim=int(self.embedding_dim), seed=resolve_seed(self.random_state)), "fasttext"
         if choice == "word2vec":
-            return Word2VecEmbedder(dim=int(self.embedding_dim), seed=self._seed()), "word2vec"
+            return Word2VecEmbedder(dim=int(self.embedding_dim), seed=resolve_seed(self.random_state)), "word2vec"
         return SentenceEmbedder(model=choice, device=device, preprocess=False), "sentence"
 
     def _flat_messages(self, windows: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:

@@ -527,7 +527,9 @@ def _robust(value: Any, key: str, where: _Where) -> str:
     if isinstance(value, bool):
         return "confident" if value else "none"
     text = _str(value, key, where)
-    from logsieve.detectors.neural.robust import ROBUST_METHODS  # imports torch: only when a method is named
+    from logsieve.detectors.neural.robust import (
+        ROBUST_METHODS,  # imports torch: only when a method is named
+    )
 
     if text not in ("none", *ROBUST_METHODS):
         raise where.error(f"{key} must be false, true or one of {', '.join(ROBUST_METHODS)}, not {text!r}")

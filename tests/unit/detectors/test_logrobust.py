@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-
 from detector_fixtures import make_windows
+
 from logsieve.detectors.logrobust import EventSemantics, LogRobust, id_vectors
 from logsieve.detectors.registry import load_detector
 from logsieve.errors import LogsieveError

@@ -7,10 +7,9 @@ import polars as pl
 import pytest
 import torch
 import torch.nn.functional as F
+from detector_fixtures import make_windows
 from torch import nn
 
-from detector_fixtures import make_windows
-from logsieve.detectors.registry import create_detector
 from logsieve.detectors.neural.robust import (
     NetworkGroup,
     SupervisedTorchDetector,
@@ -24,6 +23,7 @@ from logsieve.detectors.neural.robust import (
     labelled_distinct,
     small_loss_keep,
 )
+from logsieve.detectors.registry import create_detector
 from logsieve.errors import LogsieveError
 
 

@@ -58,7 +58,14 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
-from logsieve.detectors.base import BaseDetector, InputKind, ProgressCallback, _window_ids
+from logsieve.detectors.base import (
+    BaseDetector,
+    InputKind,
+    ProgressCallback,
+    _window_ids,
+    check_positive_ints,
+    resolve_seed,
+)
 from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
 from logsieve.features.counts import OOV_NAME, EventCounter, count_matrix
@@ -96,13 +103,6 @@ CITATIONS = {
     "Experience Report: System Log "
     "Analysis for Anomaly Detection. ISSRE 2016. https://doi.org/10.1109/ISSRE.2016.21",
 }
-
-
-def _seed(random_state: int | None) -> int:
-    """An int seed for scikit-learn (a fresh one when ``random_state`` is None)."""
-    if random_state is None:
-        return int(np.random.default_rng().integers(2**31 - 1))
-    return int(random_state)
 
 
 def require(module: str, detector: str) -> Any:
@@ -321,11 +321,6 @@ class CountDetector(BaseDetector):
         model_arrays = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("model.")}
         self._load_model_state(state.get("model") or {}, model_arrays)
         super()._set_state(state, arrays)
-
-
-def _check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise LogsieveError(f"{name} must be an integer >= {minimum}, not {value!r}")
 
 
 # =============================================================================== PCA
@@ -639,7 +634,7 @@ class IsolationForestDetector(CountDetector):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        _check_positive_int("n_estimators", self.n_estimators)
+        check_positive_ints(self, "n_estimators")
 
     def _fit_counts(self, train: pl.DataFrame, valid: pl.DataFrame) -> None:
         IsolationForest = require("sklearn.ensemble", self.name).IsolationForest
@@ -649,7 +644,7 @@ class IsolationForestDetector(CountDetector):
             n_estimators=int(self.n_estimators),
             max_samples=self.max_samples,
             max_features=float(self.max_features),
-            random_state=_seed(self.random_state),
+            random_state=resolve_seed(self.random_state),
         )
         _sklearn_quiet(forest.fit, X)
         values = []
@@ -813,7 +808,7 @@ class LOFDetector(CountDetector):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        _check_positive_int("n_neighbors", self.n_neighbors)
+        check_positive_ints(self, "n_neighbors")
 
     def _fit_counts(self, train: pl.DataFrame, valid: pl.DataFrame) -> None:
         LocalOutlierFactor = require("sklearn.neighbors", self.name).LocalOutlierFactor
@@ -995,7 +990,7 @@ class SVMDetector(_LinearCountDetector):
             max_iter=int(self.max_iter),
             dual=False,
             class_weight=self.class_weight,
-            random_state=_seed(self.random_state),
+            random_state=resolve_seed(self.random_state),
         )
         _sklearn_quiet(model.fit, X, y, sample_weight=weight)
         self._store_linear(model)
@@ -1038,7 +1033,7 @@ class DecisionTreeDetector(_SupervisedCountDetector):
             max_depth=self.max_depth,
             min_samples_leaf=int(self.min_samples_leaf),
             class_weight=self.class_weight,
-            random_state=_seed(self.random_state),
+            random_state=resolve_seed(self.random_state),
         )
         _sklearn_quiet(model.fit, X, y, sample_weight=weight)
         tree = model.tree_

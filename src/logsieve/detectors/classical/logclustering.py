@@ -55,7 +55,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import polars as pl
 
-from logsieve.detectors.classical.base import CountDetector, _check_positive_int, require
+from logsieve.detectors.base import check_positive_ints
+from logsieve.detectors.classical.base import CountDetector, require
 from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
 from logsieve.features.counts import count_matrix
@@ -148,7 +149,7 @@ class LogClustering(CountDetector):
             raise LogsieveError(
                 f"linkage must be one of {', '.join(_LINKAGES)}, not {self.linkage!r}"
             )
-        _check_positive_int("max_offline", self.max_offline, minimum=2)
+        check_positive_ints(self, "max_offline", minimum=2)
 
     def _counter_params(self) -> dict[str, Any]:
         return {"tfidf": True, "normalize": None}

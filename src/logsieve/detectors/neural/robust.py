@@ -127,7 +127,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from logsieve.detectors.base import ProgressCallback, check_positive_ints
+from logsieve.detectors.base import ProgressCallback, check_positive_ints, resolve_seed
 from logsieve.detectors.neural.trainer import Batch, TorchDetector, infer_batches
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import check_windows, distinct_windows
@@ -551,7 +551,7 @@ class SupervisedTorchDetector(TorchDetector):
             return arrays, varrays
         folds = int(self.cl_folds)
         labels, weight = arrays["label"], arrays["weight"].astype(np.float64)
-        rng = np.random.default_rng(0 if self.random_state is None else int(self.random_state))
+        rng = np.random.default_rng(resolve_seed(self.random_state, default=0))
         fold_of_row = np.zeros(len(labels), dtype=np.int64)
         for c in (0, 1):  # stratified: every fold holds both classes in proportion
             rows = np.flatnonzero(labels == c)

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from logsieve.detectors.base import _templates_dict, check_positive_ints
+from logsieve.detectors.base import _templates_dict, check_positive_ints, resolve_seed
 from logsieve.errors import LogsieveError, NotFittedError
 from logsieve.features.semantic import (
     LOG_ANTONYMS,
@@ -104,8 +104,7 @@ class SemanticEventsMixin:
     def _semantic_seed(self) -> int:
         seed = getattr(self, "_seed_cache", None)
         if seed is None:
-            rs = self.random_state  # type: ignore[attr-defined]
-            seed = int(rs) if rs is not None else int(np.random.SeedSequence().generate_state(1)[0])
+            seed = resolve_seed(self.random_state)  # type: ignore[attr-defined]
             self._seed_cache = seed
         return seed
 

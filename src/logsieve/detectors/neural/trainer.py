@@ -78,7 +78,12 @@ import polars as pl
 import torch
 from torch import nn
 
-from logsieve.detectors.base import BaseDetector, ProgressCallback, check_positive_ints
+from logsieve.detectors.base import (
+    BaseDetector,
+    ProgressCallback,
+    check_positive_ints,
+    resolve_seed,
+)
 from logsieve.errors import LogsieveError
 from logsieve.schema import LABEL
 
@@ -135,11 +140,7 @@ def torch_session(
     restored on exit. ``random_state=None`` seeds from fresh OS entropy.
     """
     dev = resolve_device(device)
-    seed = (
-        int(random_state)
-        if random_state is not None
-        else int(np.random.SeedSequence().generate_state(1)[0])
-    )
+    seed = resolve_seed(random_state)
     cores = available_cores()
     threads = min(int(num_threads), cores) if num_threads else min(torch.get_num_threads(), cores)
     old_threads = torch.get_num_threads()
