@@ -61,7 +61,6 @@ from torch import nn
 from logsieve.detectors.autoencoders import (
     FEATURE_KINDS,
     SCALES,
-    ArrayIsolationForest,
     CountFeatures,
     DenseAE,
     dense_loss,
@@ -75,6 +74,7 @@ from logsieve.detectors.base import (
     explanations_by_row,
     resolve_seed,
 )
+from logsieve.detectors.classical.iforest import ArrayIsolationForest
 from logsieve.detectors.neural.trainer import Batch, TorchDetector, train_module
 from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
@@ -245,8 +245,9 @@ class FarzadGulliver(TorchDetector):
             self.forest_ = ArrayIsolationForest.fit(
                 rows,
                 n_estimators=self.n_estimators,
-                max_samples=self.max_samples,
+                max_samples=min(int(self.max_samples), len(rows)),
                 random_state=seed,
+                owner=self.name,
             )
             iso = self.forest_.score(codes)
             if float(self.if_contamination) > 0:

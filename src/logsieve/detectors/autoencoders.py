@@ -59,7 +59,7 @@ from logsieve.detectors.base import (
     explanations_by_row,
     resolve_seed,
 )
-from logsieve.detectors.classical.base import average_path_length
+from logsieve.detectors.classical.iforest import ArrayIsolationForest
 from logsieve.detectors.neural.trainer import Batch, TorchDetector
 from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
@@ -78,7 +78,6 @@ from logsieve.features.text import tokenize_series
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "ArrayIsolationForest",
     "Autoencoder",
     "CountFeatures",
     "DenseAE",
@@ -242,148 +241,6 @@ class CountFeatures:
                 f"saved count features: {self.min_.shape[0]} columns, expected {expected}"
             )
         return self
-
-
-# ====================================================================== isolation forest
-def node_depths(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Depth of every node of a forest stored as child arrays (-1 = leaf), level by level."""
-    depth = np.zeros(len(left), dtype=np.int64)
-    inner = np.flatnonzero(left >= 0)
-    children = np.concatenate([left[inner], right[inner]])
-    parents = np.concatenate([inner, inner])
-    for _ in range(len(left) + 1):
-        new = depth.copy()
-        new[children] = depth[parents] + 1
-        if np.array_equal(new, depth):
-            return depth
-        depth = new
-    raise LogsieveError("isolation forest arrays contain a cycle")
-
-
-class ArrayIsolationForest:
-    """An Isolation Forest (Liu, Ting, Zhou, ICDM 2008) kept as flat NumPy arrays.
-
-    The trees are grown by :class:`sklearn.ensemble.IsolationForest` and then copied
-    into arrays (children, split feature, threshold, and the path length credited at
-    each leaf), so the forest saves to safetensors and scores without scikit-learn
-    objects or pickle. :meth:`score` returns the anomaly score
-    ``s(x) = 2 ** (-E[h(x)] / c(psi))`` in (0, 1] (higher = more anomalous); it equals
-    ``-IsolationForest.score_samples(x)``.
-    """
-
-    ARRAYS = ("left", "right", "feature", "threshold", "leaf_value", "roots")
-
-    def __init__(self, arrays: Mapping[str, np.ndarray], n_samples: int) -> None:
-        self.left = np.asarray(arrays["left"], dtype=np.int64)
-        self.right = np.asarray(arrays["right"], dtype=np.int64)
-        self.feature = np.asarray(arrays["feature"], dtype=np.int64)
-        self.threshold = np.asarray(arrays["threshold"], dtype=np.float64)
-        self.leaf_value = np.asarray(arrays["leaf_value"], dtype=np.float64)
-        self.roots = np.asarray(arrays["roots"], dtype=np.int64)
-        self.n_samples = int(n_samples)
-        sizes = {
-            len(self.left),
-            len(self.right),
-            len(self.feature),
-            len(self.threshold),
-            len(self.leaf_value),
-        }
-        if len(sizes) != 1 or (
-            len(self.roots) and (self.roots.max() >= len(self.left) or self.roots.min() < 0)
-        ):
-            raise LogsieveError("isolation forest arrays are inconsistent")
-        self.max_depth = int(node_depths(self.left, self.right).max()) if len(self.left) else 0
-
-    @classmethod
-    def fit(
-        cls,
-        x: np.ndarray,
-        *,
-        n_estimators: int = 100,
-        max_samples: int = 256,
-        random_state: int = 0,
-    ) -> ArrayIsolationForest:
-        """Grow the forest on the rows of ``x`` (float, 2-D) with scikit-learn."""
-        from sklearn.ensemble import IsolationForest
-
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 2 or len(x) == 0:
-            raise LogsieveError("isolation forest needs a non-empty 2-D feature matrix")
-        forest = IsolationForest(
-            n_estimators=int(n_estimators),
-            max_samples=min(int(max_samples), len(x)),
-            random_state=int(random_state),
-        ).fit(x)
-        trees = [est.tree_ for est in forest.estimators_]
-        sizes = np.array([t.node_count for t in trees], dtype=np.int64)
-        roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        shift = np.repeat(roots, sizes)
-
-        def cat(attr: str) -> np.ndarray:
-            return np.concatenate([np.asarray(getattr(t, attr)) for t in trees])
-
-        left, right = cat("children_left").astype(np.int64), cat("children_right").astype(np.int64)
-        leaf = left < 0
-        left = np.where(leaf, -1, left + shift)
-        right = np.where(leaf, -1, right + shift)
-        # each tree sees its own subset of the columns (a permutation when all are used)
-        local = np.maximum(cat("feature").astype(np.int64), 0)
-        subsets = [np.asarray(f, dtype=np.int64) for f in forest.estimators_features_]
-        tree_of = np.repeat(np.arange(len(trees)), sizes)
-        width = max(len(f) for f in subsets)
-        table = np.zeros((len(trees), width), dtype=np.int64)
-        for i, f in enumerate(subsets):
-            table[i, : len(f)] = f
-        feature = np.where(leaf, -1, table[tree_of, local])
-        depth = node_depths(left, right)
-        value = np.where(leaf, depth + average_path_length(cat("n_node_samples")), 0.0)
-        arrays = {
-            "left": left,
-            "right": right,
-            "feature": feature,
-            "threshold": cat("threshold").astype(np.float64),
-            "leaf_value": value,
-            "roots": roots,
-        }
-        return cls(arrays, int(forest.max_samples_))
-
-    def path_lengths(self, x: np.ndarray, chunk: int = 4096) -> np.ndarray:
-        """Mean path length ``E[h(x)]`` of every row (vectorized level by level over all trees)."""
-        x = np.asarray(x, dtype=np.float32)
-        out = np.zeros(len(x), dtype=np.float64)
-        n_trees = len(self.roots)
-        for lo in range(0, len(x), chunk):
-            xs = x[lo : lo + chunk]
-            rows = np.arange(len(xs))[:, None]
-            node = np.broadcast_to(self.roots[None, :], (len(xs), n_trees)).copy()
-            for _ in range(self.max_depth):
-                feat = self.feature[node]
-                inner = feat >= 0
-                if not inner.any():
-                    break
-                go_left = xs[rows, np.maximum(feat, 0)] <= self.threshold[node]
-                node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
-            out[lo : lo + len(xs)] = self.leaf_value[node].mean(axis=1)
-        return out
-
-    def score(self, x: np.ndarray) -> np.ndarray:
-        """Anomaly score ``2 ** (-E[h(x)] / c(psi))`` of every row, float64 in (0, 1]."""
-        norm = float(average_path_length(np.array([self.n_samples]))[0]) or 1.0
-        return np.power(2.0, -self.path_lengths(x) / norm)
-
-    def to_arrays(self, prefix: str = "iforest.") -> dict[str, np.ndarray]:
-        out = {f"{prefix}{k}": getattr(self, k) for k in self.ARRAYS}
-        return out
-
-    @classmethod
-    def from_arrays(
-        cls, arrays: Mapping[str, np.ndarray], n_samples: int, prefix: str = "iforest."
-    ) -> ArrayIsolationForest:
-        missing = [k for k in cls.ARRAYS if f"{prefix}{k}" not in arrays]
-        if missing:
-            raise LogsieveError(f"saved isolation forest lacks array(s) {', '.join(missing)}")
-        sub = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
-        return cls(sub, n_samples)
 
 
 # ====================================================================== networks
@@ -710,7 +567,11 @@ class IsolationForestAE(Autoencoder):
         seed = resolve_seed(self.random_state)
         rows = expand_rows(x, weight, 100_000, np.random.default_rng(seed))
         self.forest_ = ArrayIsolationForest.fit(
-            rows, n_estimators=self.n_estimators, max_samples=self.max_samples, random_state=seed
+            rows,
+            n_estimators=self.n_estimators,
+            max_samples=min(int(self.max_samples), len(rows)),
+            random_state=seed,
+            owner=self.name,
         )
         iso = self.forest_.score(x)
         if float(self.if_contamination) > 0:

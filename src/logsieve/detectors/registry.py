@@ -116,10 +116,10 @@ BUILTIN: dict[str, DetectorInfo] = {
             "Neural Network. IEEE DASC 2018.",
             needs="torch",
         ),
-        # classical baselines on event-count vectors (classical.py, invariants.py, logclustering.py)
+        # classical baselines on event-count vectors (the classical/ package)
         DetectorInfo(
             name="pca",
-            target="logsieve.detectors.classical.base:PCADetector",
+            target="logsieve.detectors.classical.pca:PCADetector",
             description="PCA on event-count vectors; score = squared error off the normal subspace (Q-statistic)",
             input_kind="counts",
             requires_labels=False,
@@ -129,7 +129,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="iforest",
-            target="logsieve.detectors.classical.base:IsolationForestDetector",
+            target="logsieve.detectors.classical.iforest:IsolationForestDetector",
             description="Isolation Forest on event-count vectors; score = 2^(-mean path length / c(psi))",
             input_kind="counts",
             requires_labels=False,
@@ -138,7 +138,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="ocsvm",
-            target="logsieve.detectors.classical.base:OneClassSVMDetector",
+            target="logsieve.detectors.classical.ocsvm:OneClassSVMDetector",
             description="One-Class SVM on event-count vectors; score = distance outside the learned support",
             input_kind="counts",
             requires_labels=False,
@@ -148,7 +148,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="lof",
-            target="logsieve.detectors.classical.base:LOFDetector",
+            target="logsieve.detectors.classical.lof:LOFDetector",
             description="Local Outlier Factor (novelty) on event-count vectors; score = LOF",
             input_kind="counts",
             requires_labels=False,
@@ -157,7 +157,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="lr",
-            target="logsieve.detectors.classical.base:LogisticRegressionDetector",
+            target="logsieve.detectors.classical.supervised:LogisticRegressionDetector",
             description="logistic regression on TF-IDF event counts (supervised); score = log-odds of anomaly",
             input_kind="counts",
             requires_labels=True,
@@ -166,7 +166,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="svm",
-            target="logsieve.detectors.classical.base:SVMDetector",
+            target="logsieve.detectors.classical.supervised:SVMDetector",
             description="linear SVM on TF-IDF event counts (supervised); score = signed margin",
             input_kind="counts",
             requires_labels=True,
@@ -175,7 +175,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="dtree",
-            target="logsieve.detectors.classical.base:DecisionTreeDetector",
+            target="logsieve.detectors.classical.supervised:DecisionTreeDetector",
             description="decision tree on TF-IDF event counts (supervised); score = leaf anomaly probability",
             input_kind="counts",
             requires_labels=True,

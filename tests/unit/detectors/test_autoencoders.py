@@ -14,7 +14,6 @@ from detector_fixtures import TEMPLATES, make_windows
 from logsieve.detectors.ae_bursic import Bursic, _lines_from
 from logsieve.detectors.ae_farzad import FarzadGulliver
 from logsieve.detectors.autoencoders import (
-    ArrayIsolationForest,
     Autoencoder,
     CountFeatures,
     IsolationForestAE,
@@ -23,6 +22,7 @@ from logsieve.detectors.autoencoders import (
     expand_rows,
     weighted_quantile,
 )
+from logsieve.detectors.classical.iforest import ArrayIsolationForest
 from logsieve.detectors.registry import load_detector
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import EncodedWindows
