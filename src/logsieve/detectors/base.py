@@ -52,6 +52,11 @@ from typing import Any, ClassVar, Literal, Self, dataclass_transform
 import numpy as np
 import polars as pl
 
+from logsieve.detectors.thresholds import (
+    best_f1_threshold,
+    check_threshold,
+    quantile_threshold,
+)
 from logsieve.errors import LogsieveError, NotFittedError
 from logsieve.features.sequence import check_windows, distinct_windows
 from logsieve.schema import EVENT_IDS, LABEL, LINE_IDS, START, WINDOW_ID
@@ -311,13 +316,7 @@ class BaseDetector(abc.ABC):
         return train.filter(labels.is_null() | (labels == 0))
 
     def _validate_params(self) -> None:
-        t = self.threshold
-        if isinstance(t, bool) or not (
-            isinstance(t, (int, float)) or t in ("auto", "quantile", "best_f1")
-        ):
-            raise LogsieveError(
-                f"threshold must be 'auto', 'quantile', 'best_f1' or a number, not {t!r}"
-            )
+        check_threshold(self.threshold)
         if not 0.0 <= float(self.contamination) < 1.0:
             raise LogsieveError(f"contamination must be in [0, 1), not {self.contamination!r}")
         if not 0.0 <= float(self.valid_fraction) < 1.0:
@@ -328,8 +327,6 @@ class BaseDetector(abc.ABC):
         return None
 
     def _fit_threshold(self, train: pl.DataFrame, valid: pl.DataFrame) -> None:
-        from logsieve.evaluation.metrics import best_f1_threshold
-
         strategy = self.threshold
         if not isinstance(strategy, str):
             self.threshold_, self.threshold_source_ = float(strategy), "fixed"
@@ -361,10 +358,7 @@ class BaseDetector(abc.ABC):
                 type(self).__name__,
             )
             normal, source = train, "train"
-        scores = self._score_distinct(normal)
-        self.threshold_ = float(
-            np.quantile(scores, 1.0 - float(self.contamination), method="higher")
-        )
+        self.threshold_ = quantile_threshold(self._score_distinct(normal), self.contamination)
         self.threshold_source_ = source
 
     @abc.abstractmethod
