@@ -52,6 +52,7 @@ from typing import Any, ClassVar, Literal, Self, dataclass_transform
 import numpy as np
 import polars as pl
 
+from logsieve.detectors.persistence import MODEL_FILE, jsonable, read_model_dir, write_model_dir
 from logsieve.detectors.thresholds import (
     best_f1_threshold,
     check_threshold,
@@ -64,6 +65,8 @@ from logsieve.schema import EVENT_IDS, LABEL, LINE_IDS, START, WINDOW_ID
 logger = logging.getLogger(__name__)
 
 InputKind = Literal["sequence", "counts", "semantic", "raw"]
+#: top-level model.json keys holding these fitted attributes (readable without the state)
+_HOISTED = {"vocabulary": "vocab_", "templates": "templates_"}
 ProgressCallback = Callable[[Any], None]
 
 __all__ = [
@@ -447,20 +450,92 @@ class BaseDetector(abc.ABC):
         self.n_train_windows_ = int(state["n_train_windows_"])
 
     def save(self, path: str | Path) -> Path:
-        """Write this fitted detector to directory ``path`` (``model.json`` + weights)."""
-        from logsieve.detectors.persistence import save_detector
+        """Write this fitted detector to directory ``path`` (``model.json`` + weights).
 
-        return save_detector(self, path)
+        ``model.json`` holds the registry ``name``, the constructor ``params``, the
+        ``threshold``, the ``vocabulary`` and ``templates`` when the model has them and
+        the rest of the JSON-able fitted ``state``; the arrays go to the weights file
+        (see :mod:`logsieve.detectors.persistence`).
+        """
+        self._check_fitted()
+        state, arrays = self._get_state()
+        state = dict(state)
+        doc: dict[str, Any] = {
+            "name": self.name,
+            "class": f"{type(self).__module__}:{type(self).__qualname__}",
+            "params": jsonable(self.get_params(), "params"),
+            "threshold": state.get("threshold_"),
+        }
+        for key, attr in _HOISTED.items():
+            if attr in state:
+                doc[key] = state.pop(attr)
+        doc["state"] = jsonable(state, "fitted state")
+        out = write_model_dir(path, doc, arrays)
+        logger.info("saved %s to %s (%d arrays)", self.name, out, len(arrays))
+        return out
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        """Load a detector saved with :meth:`save` (checks the class and the weights' hash)."""
-        from logsieve.detectors.persistence import load_detector
+        """Load a detector saved with :meth:`save` (checks the weights' size and hash).
 
-        det = load_detector(path)
-        if not isinstance(det, cls):
-            raise LogsieveError(f"{path}: holds a {type(det).__name__}, not a {cls.__name__}")
-        return det
+        The saved detector must be of this class or of an imported subclass (matched by
+        registry name); :func:`logsieve.detectors.registry.load_detector` loads any.
+        """
+        path = Path(path)
+        doc, arrays = read_model_dir(path)
+        name = str(doc["name"])
+        target = cls._class_named(name)
+        if target is None:
+            raise LogsieveError(
+                f"{path}: holds a {name!r} detector, not a {cls.__name__} "
+                "(logsieve.detectors.load_detector loads any saved detector)"
+            )
+        return target._restore(path, doc, arrays)
+
+    @classmethod
+    def _class_named(cls, name: str) -> type[Self] | None:
+        """``cls`` or its nearest imported subclass whose registry name is ``name``."""
+        level: list[type[Self]] = [cls]
+        while level:
+            for klass in level:
+                if klass.name == name and not inspect.isabstract(klass):
+                    return klass
+            level = [sub for klass in level for sub in klass.__subclasses__()]
+        return None
+
+    @classmethod
+    def _restore(
+        cls, path: Path, doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+    ) -> Self:
+        """A detector of this class from a read model directory (see :meth:`load`)."""
+        manifest = path / MODEL_FILE
+        params = doc["params"]
+        if not isinstance(params, dict):
+            raise LogsieveError(f"{manifest}: 'params' must be an object")
+        unknown = sorted(set(params) - set(cls._get_param_names()))
+        if unknown:
+            raise LogsieveError(
+                f"{manifest}: unknown parameter(s) {', '.join(unknown)} for {cls.__name__}"
+            )
+        try:
+            detector = cls(**params)  # a saved None (e.g. random_state=None) stays None
+        except TypeError as exc:
+            raise LogsieveError(f"{manifest}: bad parameters ({exc})") from exc
+        state = dict(doc.get("state") or {})
+        for key, attr in _HOISTED.items():
+            if key in doc:
+                state[attr] = doc[key]
+        try:
+            detector._set_state(state, arrays)
+        except LogsieveError:
+            raise
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+            raise LogsieveError(
+                f"{path}: saved state does not fit a {cls.__name__} "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        logger.info("loaded %s from %s", doc["name"], path)
+        return detector
 
 
 def _templates_dict(templates: Mapping[str, str] | pl.DataFrame | None) -> dict[str, str]:

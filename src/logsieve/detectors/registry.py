@@ -25,6 +25,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from logsieve.detectors.persistence import read_model_doc
 from logsieve.errors import LogsieveError
 
 if TYPE_CHECKING:
@@ -416,7 +417,7 @@ def create_detector(name: str, **params: Any) -> BaseDetector:
 
 
 def load_detector(path: str | Path) -> BaseDetector:
-    """Load a saved detector directory (see :mod:`logsieve.detectors.persistence`)."""
-    from logsieve.detectors.persistence import load_detector as _load
-
-    return _load(path)
+    """Load a saved detector directory: the class registered under its ``model.json``
+    ``name`` restores it (:meth:`~logsieve.detectors.base.BaseDetector.load`)."""
+    doc = read_model_doc(path)
+    return get_detector_class(str(doc["name"])).load(path)
