@@ -400,12 +400,11 @@ def describe_detectors() -> list[dict[str, Any]]:
 def create_detector(name: str, **params: Any) -> BaseDetector:
     """Build an unfitted detector by name.
 
-    Parameters whose value is None are dropped, so that unset CLI options never
-    override model defaults. An unknown parameter raises :class:`LogsieveError`
-    naming it and the valid ones.
+    Every given parameter is set, None included (``--set patience=null`` means None);
+    leave a parameter out to keep its default. An unknown parameter raises
+    :class:`LogsieveError` naming it and the valid ones.
     """
     cls = get_detector_class(name)
-    params = {k: v for k, v in params.items() if v is not None}
     valid = cls._get_param_names()
     unknown = sorted(set(params) - set(valid))
     if unknown:
