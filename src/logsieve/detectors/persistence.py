@@ -4,7 +4,8 @@ A model directory holds two files:
 
 ``weights.safetensors``
     Named arrays (network weights, numeric tables), written with ``safetensors``
-    (which cannot execute code on load).
+    (which cannot execute code on load) in a deterministic byte layout: the same
+    arrays and description always give the same file.
 ``model.json``
     ``format`` / ``format_version``, the caller's description (for detectors, see
     :meth:`~logsieve.detectors.base.BaseDetector.save`), the ``versions`` of the
@@ -48,6 +49,7 @@ __all__ = [
     "jsonable",
     "read_model_dir",
     "read_model_doc",
+    "safetensors_bytes",
     "versions",
     "write_model_dir",
 ]
@@ -89,8 +91,6 @@ def write_model_dir(
     path: str | Path, doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
 ) -> Path:
     """Write ``arrays`` to ``weights.safetensors``, ``doc`` (+ versions, hash) to ``model.json``."""
-    from safetensors.numpy import save_file
-
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise LogsieveError(f"{out}: exists and is not a directory")
@@ -100,8 +100,9 @@ def write_model_dir(
         if v.dtype == object:
             raise LogsieveError(f"cannot save array {k!r}: object arrays are not supported")
     weights = out / WEIGHTS_FILE
+    payload = safetensors_bytes(arrays, {"format": FORMAT, "name": str(doc.get("name", ""))})
     with atomic_path(weights, suffix=".safetensors") as tmp:
-        save_file(arrays, str(tmp), metadata={"format": FORMAT, "name": str(doc.get("name", ""))})
+        Path(tmp).write_bytes(payload)
     full = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -115,6 +116,24 @@ def write_model_dir(
     }
     write_json(out / MODEL_FILE, full)
     return out
+
+
+def safetensors_bytes(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> bytes:
+    """A safetensors file of ``arrays`` and string ``metadata``, byte for byte reproducible.
+
+    safetensors lays the tensors out in a fixed order, but writes ``__metadata__`` from a
+    hash map whose key order changes from call to call; the header is therefore
+    rewritten here as JSON with sorted keys (the layout of the data is untouched).
+    """
+    from safetensors.numpy import save
+
+    raw = save(dict(arrays))
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + size])
+    header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as safetensors pads it
+    return len(text).to_bytes(8, "little") + text + raw[8 + size :]
 
 
 def read_model_doc(path: str | Path) -> dict[str, Any]:

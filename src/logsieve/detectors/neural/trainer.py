@@ -519,7 +519,12 @@ class TorchDetector(BaseDetector):
         state, arrays = super()._get_state()
         for key, tensor in self.module_.state_dict().items():
             arrays[f"module.{key}"] = tensor.detach().cpu().contiguous().numpy()
-        state["history_"] = list(getattr(self, "history_", []))
+        # wall-clock seconds are not part of the model: leaving them out keeps the saved
+        # files of two identical trainings byte for byte equal
+        state["history_"] = [
+            {k: v for k, v in report.items() if k != "seconds"}
+            for report in getattr(self, "history_", [])
+        ]
         return state, arrays
 
     def _set_state(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
