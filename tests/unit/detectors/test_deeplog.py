@@ -401,10 +401,12 @@ def test_train_detect_evaluate_commands(tmp_path):
     data.write_parquet(src)
     progress = []
     summary = train_command(
-        src, "deeplog", {**TINY, "hidden_size": None}, tmp_path / "model", split="0.6,0.2,0.2",
+        src, "deeplog", {**TINY, "patience": None}, tmp_path / "model", split="0.6,0.2,0.2",
         train_normal_only=True, progress=progress.append,
     )  # fmt: skip
-    assert summary["model"] == "deeplog" and summary["params"]["hidden_size"] == 64
+    # an explicit None is a value (--set patience=null); parameters left out keep defaults
+    assert summary["model"] == "deeplog" and summary["params"]["patience"] is None
+    assert summary["params"]["hidden_size"] == 16 and summary["params"]["session_bounds"] is True
     assert progress and progress[0].epoch == 1
     assert (tmp_path / "model" / "model.json").is_file() and (
         tmp_path / "model" / "train_summary.json"
