@@ -19,16 +19,9 @@ from logsieve.cli.models import (
     parse_split,
     train_command,
 )
-from logsieve.detectors.deeplog import (
-    END,
-    END_OF_WINDOW,
-    START,
-    DeepLog,
-    ParameterValueModel,
-    Workflow,
-    build_workflow,
-    separate_tasks,
-)
+from logsieve.detectors.deeplog import END_OF_WINDOW, DeepLog
+from logsieve.detectors.deeplog_params import ParameterValueModel
+from logsieve.detectors.deeplog_workflow import END, START, Workflow, build_workflow, separate_tasks
 from logsieve.detectors.registry import load_detector
 from logsieve.errors import LogsieveError, NotFittedError
 from logsieve.features.sequence import (
