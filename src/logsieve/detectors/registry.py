@@ -89,7 +89,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="transformer_nextlog",
-            target="logsieve.detectors.transformer:NextLogTransformer",
+            target="logsieve.detectors.transformer_nextlog:NextLogTransformer",
             description="Transformer next-event model (deep-loglizer): anomalous when a key is outside top-k",
             input_kind="sequence",
             requires_labels=False,
