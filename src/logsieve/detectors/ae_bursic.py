@@ -70,7 +70,6 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from logsieve.detectors.autoencoders import chunk_sequences
 from logsieve.detectors.base import (
     ProgressCallback,
     _line_at,
@@ -78,6 +77,7 @@ from logsieve.detectors.base import (
     check_positive_ints,
     explanations_by_row,
 )
+from logsieve.detectors.neural.autoencoder_parts import chunk_sequences
 from logsieve.detectors.neural.trainer import Batch, TorchDetector, train_module
 from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError

@@ -20,7 +20,7 @@ decision threshold are not known here; our choices are marked *ours*):
 1. Input unit: a WINDOW, not a single message (logsieve scores windows; a window of one
    line is one message). Features (``features="words"``, the default): the window's
    word frequencies, i.e. the counts of the words of its events' templates
-   (:class:`~logsieve.detectors.autoencoders.CountFeatures`), min-max scaled to [0, 1]
+   (:class:`~logsieve.detectors.neural.autoencoder_parts.CountFeatures`), min-max scaled to [0, 1]
    on the training windows (``scale="minmax"``), as in the paper. ``features="events"``
    uses event-id counts instead (the usual "count vector"). The paper's padding to 40
    words and dropping of messages under five words are message-level steps that do
@@ -58,15 +58,6 @@ import polars as pl
 import torch
 from torch import nn
 
-from logsieve.detectors.autoencoders import (
-    FEATURE_KINDS,
-    SCALES,
-    CountFeatures,
-    DenseAE,
-    dense_loss,
-    expand_rows,
-    weighted_quantile,
-)
 from logsieve.detectors.base import (
     ProgressCallback,
     check_choice,
@@ -75,6 +66,15 @@ from logsieve.detectors.base import (
     resolve_seed,
 )
 from logsieve.detectors.classical.iforest import ArrayIsolationForest
+from logsieve.detectors.neural.autoencoder_parts import (
+    FEATURE_KINDS,
+    SCALES,
+    CountFeatures,
+    DenseAE,
+    dense_loss,
+    expand_rows,
+    weighted_quantile,
+)
 from logsieve.detectors.neural.trainer import Batch, TorchDetector, train_module
 from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError

@@ -223,7 +223,7 @@ BUILTIN: dict[str, DetectorInfo] = {
             "ICSE 2021.",
             needs="torch",
         ),
-        # autoencoder family (autoencoders.py, ae_farzad.py, ae_bursic.py)
+        # autoencoder family (autoencoders.py, lstm_ae.py, ae_farzad.py, ae_bursic.py)
         DetectorInfo(
             name="ae",
             target="logsieve.detectors.autoencoders:Autoencoder",
@@ -235,7 +235,7 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="lstm_ae",
-            target="logsieve.detectors.autoencoders:LSTMAutoencoder",
+            target="logsieve.detectors.lstm_ae:LSTMAutoencoder",
             description="LSTM sequence autoencoder over event ids; score = reconstruction negative log-likelihood",
             input_kind="sequence",
             requires_labels=False,

@@ -13,16 +13,15 @@ from detector_fixtures import TEMPLATES, make_windows
 
 from logsieve.detectors.ae_bursic import Bursic, _lines_from
 from logsieve.detectors.ae_farzad import FarzadGulliver
-from logsieve.detectors.autoencoders import (
-    Autoencoder,
+from logsieve.detectors.autoencoders import Autoencoder, IsolationForestAE
+from logsieve.detectors.classical.iforest import ArrayIsolationForest
+from logsieve.detectors.lstm_ae import LSTMAutoencoder
+from logsieve.detectors.neural.autoencoder_parts import (
     CountFeatures,
-    IsolationForestAE,
-    LSTMAutoencoder,
     chunk_sequences,
     expand_rows,
     weighted_quantile,
 )
-from logsieve.detectors.classical.iforest import ArrayIsolationForest
 from logsieve.detectors.registry import load_detector
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import EncodedWindows
