@@ -60,8 +60,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from logsieve.detectors.base import check_positive_ints, explanations_by_row, resolve_seed
-from logsieve.detectors.logrobust import EventSemantics, encode_codes
 from logsieve.detectors.neural.robust import SupervisedTorchDetector
+from logsieve.detectors.neural.semantic_table import EventSemantics, encode_codes
 from logsieve.detectors.neural.trainer import Batch
 from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError

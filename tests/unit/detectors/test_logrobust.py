@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 from detector_fixtures import make_windows
 
-from logsieve.detectors.logrobust import EventSemantics, LogRobust, id_vectors
+from logsieve.detectors.logrobust import LogRobust
+from logsieve.detectors.neural.semantic_table import EventSemantics, id_vectors
 from logsieve.detectors.registry import load_detector
 from logsieve.errors import LogsieveError
 
