@@ -1,60 +1,10 @@
 """Bursic, Cuculo, D'Amelio (FM 2019 workshops): two LSTM autoencoders over RAW log text.
 
-Paper: Sathya Bursic, Vittorio Cuculo, Alessandro D'Amelio, "Anomaly detection from log
-files using unsupervised deep learning", Formal Methods. FM 2019 International
-Workshops, LNCS 12232, pp. 200-207 (2020). Authors' code: sathya-ml/deep-log-anomaly-
-detection (TensorFlow/Keras; only its README and configuration files were read).
-
-The paper's idea: no parsing and no hand-crafted features. Part 1, a text autoencoder
-with LSTM units, learns a fixed-size encoding of every raw log line; part 2, another
-LSTM autoencoder, models those encodings, and its reconstruction error is the anomaly
-score ("the rarity of a log event both in terms of its content and temporal context").
-Trained and tested on HDFS_1 (2 million raw lines, half for training), unsupervised.
-
-Defaults of the authors' configuration files, and ours:
-
-============================  ==========================  ==========================
-setting                       authors' config             here (default)
-============================  ==========================  ==========================
-text tokens                   words (whitespace split),   words (whitespace split)
-                              min frequency 10
-longest line                  200 tokens                  ``max_tokens`` 32
-embedding / LSTM units        100 / 50, one direction     ``embedding_dim`` 32 /
-                                                          ``text_hidden`` 32
-text AE training              lr 0.01, batch 64,          Adam lr 5e-3, batch 64,
-                              5 epochs, dropout 0.25      ``text_epochs`` 50, patience
-part 2                        bidirectional LSTM (64),    LSTM autoencoder (32 units,
-                              batch 64, 10 epochs         latent 16) over the window's
-                                                          line encodings, 20 epochs
-============================  ==========================  ==========================
-
-Deviations, and why:
-
-- Part 2 unit. In the authors' code the second model reads ONE line at a time: the
-  vector ``[timestamp, line encoding]`` fed to a bidirectional LSTM as a sequence of
-  scalars. logsieve scores windows, so part 2 here is a sequence autoencoder over the
-  encodings of a window's lines, in order (LSTM encoder -> latent -> LSTM decoder ->
-  the encodings, after standardising them, with an end-of-window marker appended so
-  that a window that stops early is visible); the window score is its mean squared
-  reconstruction error per position plus ``line_weight`` (default 1) times the
-  window's mean part-1 line reconstruction loss, so both the context (part 2) and the
-  content (part 1) of lines count. No timestamp feature is used (windows carry no
-  per-line times).
-- Cleaning. Every run of two or more digits becomes ``0`` before tokenising
-  (``clean_digits``), so lines differing only in ids, sizes, ports or counters become
-  one, while single digits, often part of the wording ("step 1", "core 0"), stay; both
-  autoencoders only ever run on DISTINCT cleaned lines (the 222,579 lines of the HDFS
-  2% sample are 565 distinct cleaned lines, BGL's 20,000 are 1,688), which keeps the
-  model small and fast on a CPU. The authors' word-frequency cut-off does the same job
-  less effectively (block ids are rare, but ports and sizes are not).
-- Sizes and epochs are smaller (CPU), and an epoch is a pass over DISTINCT lines or
-  windows, weighted by their counts, hence more epochs with early stopping.
-
-Input: the ``messages`` column (list[str], one raw message per line, in order), added to
-a windows table by :func:`logsieve.grouping.text.attach_messages`. With ``text="auto"``
-(default) and no ``messages`` column, the template text of each event (from
-``templates=`` given to :meth:`fit`) or, failing that, the event id stands in for the
-line, with a warning; ``text="messages"`` makes the column mandatory.
+No parser and no hand-crafted features: a text autoencoder learns an encoding of every
+raw line, a second autoencoder models a window's sequence of those encodings, and the
+reconstruction errors make the score (the rarity of a line in content and context).
+Paper: LNCS 12232, pp. 200-207 (2020); authors' code: sathya-ml/deep-log-anomaly-detection
+(only its README and configuration files were read).
 """
 
 from __future__ import annotations
@@ -266,6 +216,51 @@ def _lines_from(column: pl.Series, clean_digits: bool) -> LinesTable:
 class Bursic(TorchDetector):
     """Raw-text two-part LSTM autoencoder (Bursic, Cuculo, D'Amelio, FM 2019 workshops).
 
+    Defaults of the authors' configuration files, and ours:
+
+    ============================  ==========================  ==========================
+    setting                       authors' config             here (default)
+    ============================  ==========================  ==========================
+    text tokens                   words (whitespace split),   words (whitespace split)
+                                  min frequency 10
+    longest line                  200 tokens                  ``max_tokens`` 32
+    embedding / LSTM units        100 / 50, one direction     ``embedding_dim`` 32 /
+                                                              ``text_hidden`` 32
+    text AE training              lr 0.01, batch 64,          Adam lr 5e-3, batch 64,
+                                  5 epochs, dropout 0.25      ``text_epochs`` 50, patience
+    part 2                        bidirectional LSTM (64),    LSTM autoencoder (32 units,
+                                  batch 64, 10 epochs         latent 16) over the window's
+                                                              line encodings, 20 epochs
+    ============================  ==========================  ==========================
+
+    Deviations, and why:
+
+    - Part 2 unit. In the authors' code the second model reads ONE line at a time: the
+      vector ``[timestamp, line encoding]`` fed to a bidirectional LSTM as a sequence of
+      scalars. logsieve scores windows, so part 2 here is a sequence autoencoder over the
+      encodings of a window's lines, in order (LSTM encoder -> latent -> LSTM decoder ->
+      the encodings, after standardising them, with an end-of-window marker appended so
+      that a window that stops early is visible); the window score is its mean squared
+      reconstruction error per position plus ``line_weight`` (default 1) times the
+      window's mean part-1 line reconstruction loss, so both the context (part 2) and the
+      content (part 1) of lines count. No timestamp feature is used (windows carry no
+      per-line times).
+    - Cleaning. Every run of two or more digits becomes ``0`` before tokenising
+      (``clean_digits``), so lines differing only in ids, sizes, ports or counters become
+      one, while single digits, often part of the wording ("step 1", "core 0"), stay; both
+      autoencoders only ever run on DISTINCT cleaned lines (a few hundred to a few thousand
+      on the benchmark samples; see docs/results.md), which keeps the model small and fast
+      on a CPU. The authors' word-frequency cut-off does the same job
+      less effectively (block ids are rare, but ports and sizes are not).
+    - Sizes and epochs are smaller (CPU), and an epoch is a pass over DISTINCT lines or
+      windows, weighted by their counts, hence more epochs with early stopping.
+
+    Input: the ``messages`` column (list[str], one raw message per line, in order), added to
+    a windows table by :func:`logsieve.grouping.text.attach_messages`. With ``text="auto"``
+    (default) and no ``messages`` column, the template text of each event (from
+    ``templates=`` given to :meth:`fit`) or, failing that, the event id stands in for the
+    line, with a warning; ``text="messages"`` makes the column mandatory.
+
     Parameters
     ----------
     text : {"auto", "messages", "templates"}, default "auto"
@@ -292,7 +287,7 @@ class Bursic(TorchDetector):
     line_weight : float, default 1.0
         Window score = part-2 error + ``line_weight`` * mean part-1 line loss (the
         paper's score reflects both the content and the context of lines; 0 keeps
-        part 2 only). On the HDFS 2% sample: ROC-AUC 0.980 with 1.0, 0.946 with 0.
+        part 2 only; docs/results.md compares the two).
     epochs, batch_size, lr, weight_decay, patience, device, num_threads
         Training (``epochs`` is for part 2; both parts share the rest). Defaults: 20
         epochs, batch 64 (the authors' batch size), Adam 5e-3, patience 5, one CPU

@@ -1,43 +1,11 @@
-"""Autoencoder detectors over windows, and the pieces the autoencoder family shares.
+"""Dense autoencoders over window count vectors: ``ae`` and ``iforest_ae``.
 
-Three detectors, in the spirit of the HTTP access-log comparison of zpettry's
-"AI-Autoencoder-for-HTTP-Log-Anomaly-Detection" (a dense autoencoder, an LSTM
-autoencoder and an Isolation Forest, compared side by side; only that repository's
-README is public knowledge here, so the designs below are ours and are documented as
-such):
-
-``ae`` (:class:`Autoencoder`)
-    A dense (fully connected) autoencoder over a count vector of each window
-    (:class:`CountFeatures`: event counts, or counts of the words of the events'
-    templates; ``log1p`` then min-max scaled to [0, 1] on the training windows). The
-    anomaly score is the mean squared reconstruction error of the vector.
-``lstm_ae`` (:class:`LSTMAutoencoder`)
-    A sequence-to-sequence LSTM autoencoder over the event ids of a window: an LSTM
-    encoder compresses the (embedded) ids into one latent vector, an LSTM decoder fed
-    with that vector at every step reconstructs the ids (a softmax over the
-    vocabulary per position). The score is the reconstruction negative log-likelihood
-    of the window's ids (mean over positions, or the worst position). Reconstructing
-    categorical ids with cross-entropy, instead of numeric features with MSE, is our
-    choice for event ids.
-``iforest_ae`` (:class:`IsolationForestAE`)
-    The dense autoencoder, then an Isolation Forest over the autoencoder's view of
-    each window (its bottleneck code plus the log of its reconstruction error); the
-    score is the forest's anomaly score ``2 ** (-E[h(x)] / c(psi))``.
-
-HTTP access logs (the ``weblog`` format) become windows like any log: count windows of
-requests (``logsieve group --window N``), time windows, per-client sessions
-(:func:`logsieve.compare.client_sessions`), or single requests (``--window 1``: every
-request is one window; with the features here its score then depends only on the
-request's template, i.e. how unusual the requested URL pattern is).
-
-Shared pieces used by :mod:`.ae_farzad` and :mod:`.ae_bursic`:
-:class:`CountFeatures`, :class:`ArrayIsolationForest` (scikit-learn's Isolation Forest,
-fitted by scikit-learn and then stored and evaluated as plain arrays, so a model saves
-without pickle), :class:`DenseAE`, :func:`chunk_sequences`.
-
-Training uses each distinct window (by ``event_ids``) once, weighted by how often it
-occurs, which gives the same objective as training on every window; scoring also runs
-once per distinct window.
+In the spirit of zpettry's HTTP access-log comparison (a dense autoencoder, an LSTM
+autoencoder and an Isolation Forest side by side; only its README is public, so the
+designs are ours). A window's score is the reconstruction error of its scaled count
+vector; ``iforest_ae`` first leaves out the training windows an Isolation Forest finds
+most isolated. Training and scoring see each distinct window once, weighted by its count
+(the same objective). The LSTM autoencoder is in :mod:`.lstm_ae`.
 """
 
 from __future__ import annotations
@@ -90,6 +58,11 @@ ZPETTRY = (
 @register_detector("ae")
 class Autoencoder(TorchDetector):
     """Dense autoencoder over window count vectors (zpettry-style "NN autoencoder").
+
+    HTTP access logs (the ``weblog`` format) become windows like any log: count windows
+    of requests (``logsieve group --window N``), time windows, per-client sessions
+    (:func:`logsieve.compare.client_sessions`), or single requests (``--window 1``: the
+    score then depends only on the request's template, i.e. how unusual its URL is).
 
     Parameters
     ----------

@@ -1,43 +1,9 @@
-"""DeepLog (Du, Li, Zheng, Srikumar, ACM CCS 2017): the three parts of the paper.
+"""DeepLog (Du, Li, Zheng, Srikumar, ACM CCS 2017): the log-key anomaly model.
 
-1. :class:`DeepLog`, the log-key anomaly model (paper section 3.1): an LSTM reads the
-   ``h`` most recent log keys (one-hot) and outputs a probability for every key; a
-   key is normal when it is among the ``g`` most probable ones. Paper defaults for HDFS
-   (also those of wuyifan18/DeepLog and Thijsvanede/DeepLog): ``h = 10``, ``L = 2``
-   LSTM layers, ``alpha = 64`` memory units, ``g = 9``. Keys never seen in training are
-   anomalous.
-   With :meth:`~logsieve.detectors.neural.trainer.TorchDetector.update` it supports the
-   paper's online update on false positives (section 3.3).
-2. :class:`ParameterValueModel`, the parameter-value anomaly model (section 3.2):
-   per log key, an LSTM predicts the next parameter-value vector from the previous
-   ``h`` ones; the prediction errors (MSE) of validation vectors are modelled as a
-   Gaussian, and an error outside its confidence interval is an anomaly.
-3. :func:`build_workflow` / :class:`Workflow`, workflow construction for diagnosis
-   (section 5): task separation by key co-occurrence and a finite-state workflow per
-   task built from the observed (or the model's predicted) transitions, with the
-   point where a sequence diverges from it.
-
-Window scores of :class:`DeepLog` (higher = more anomalous): for every position of a
-window the 0-based rank of the actual key among the model's predictions (0 = the most
-probable key); a key outside the vocabulary gets rank ``max(n_keys, g)``. The window
-score is the largest rank, so ``threshold_ = g - 0.5`` (the default,
-``threshold="auto"``) reproduces the top-g rule exactly: a window is flagged iff one of
-its keys is not among the ``g`` most probable. ``threshold="best_f1"`` on a labelled
-validation set amounts to choosing ``g`` on validation data.
-
-Positions and padding (``session_bounds=True``, the default for sessions): every key
-of a window is predicted, the first ones from a history left-padded with the padding
-index (which thus also marks "start of window"), and an end-of-window marker is
-predicted after the last key; short windows are padded, not skipped (see
-:mod:`logsieve.features.sequence`). A window ending before the shortest training
-window's length scores like an unseen key (a data-driven form of the short-session
-padding rule of the public re-implementations). With ``session_bounds=False`` (stream windows)
-only positions with a full history are predicted, as in the paper.
-
-Training uses each distinct ``(history, next key)`` pair once, weighted by how often
-it occurs; with the weighted cross-entropy this is the same objective as training on
-every pair. Scoring computes each distinct window, and within it each distinct pair,
-once.
+An LSTM reads the ``h`` most recent log keys and predicts the next; a key outside the
+``g`` most probable ones (or never seen in training) is an anomaly. The paper's other
+two parts live beside it: the parameter-value model in :mod:`.deeplog_params` and
+workflow construction for diagnosis in :mod:`.deeplog_workflow`.
 """
 
 from __future__ import annotations
@@ -112,7 +78,34 @@ class NextKeyLSTM(nn.Module):
 
 @register_detector("deeplog")
 class DeepLog(NextEventMixin, TorchDetector):
-    """DeepLog log-key anomaly detection (Du et al., CCS 2017).
+    """DeepLog log-key anomaly detection (Du et al., CCS 2017, section 3.1).
+
+    Paper defaults for HDFS (also wuyifan18/DeepLog's and Thijsvanede/DeepLog's):
+    ``h = 10``, ``L = 2`` LSTM layers, ``alpha = 64`` memory units, ``g = 9``, one-hot
+    keys. :meth:`~logsieve.detectors.neural.trainer.TorchDetector.update` gives the
+    paper's online update on false positives (section 3.3).
+
+    Window scores (higher = more anomalous): for every position of a
+    window the 0-based rank of the actual key among the model's predictions (0 = the most
+    probable key); a key outside the vocabulary gets rank ``max(n_keys, g)``. The window
+    score is the largest rank, so ``threshold_ = g - 0.5`` (the default,
+    ``threshold="auto"``) reproduces the top-g rule exactly: a window is flagged iff one of
+    its keys is not among the ``g`` most probable. ``threshold="best_f1"`` on a labelled
+    validation set amounts to choosing ``g`` on validation data.
+
+    Positions and padding (``session_bounds=True``, the default for sessions): every key
+    of a window is predicted, the first ones from a history left-padded with the padding
+    index (which thus also marks "start of window"), and an end-of-window marker is
+    predicted after the last key; short windows are padded, not skipped (see
+    :mod:`logsieve.features.sequence`). A window ending before the shortest training
+    window's length scores like an unseen key (a data-driven form of the short-session
+    padding rule of the public re-implementations). With ``session_bounds=False`` (stream windows)
+    only positions with a full history are predicted, as in the paper.
+
+    Training uses each distinct ``(history, next key)`` pair once, weighted by how often
+    it occurs; with the weighted cross-entropy this is the same objective as training on
+    every pair. Scoring computes each distinct window, and within it each distinct pair,
+    once.
 
     Parameters
     ----------
@@ -174,8 +167,7 @@ class DeepLog(NextEventMixin, TorchDetector):
     batch_size: int = 256
     lr: float = 1e-2
     # small LSTMs are dominated by per-operation overhead: one thread is the fastest and
-    # immune to CPU contention (fixture fit: 0.06 s with 1 thread, 2.2 s with 2 on a busy
-    # 2-core machine)
+    # immune to CPU contention (timings in docs/results.md)
     num_threads: int | None = 1
 
     @classmethod

@@ -1,52 +1,8 @@
 """LogRobust (Zhang et al., ESEC/FSE 2019): attention Bi-LSTM over semantic event vectors.
 
-Zhang, Xu, Lin, Chen, Chen, Li, Yang, Cheng, Hou, Zhang. *Robust Log-based Anomaly
-Detection on Unstable Log Data.* ESEC/FSE 2019. https://doi.org/10.1145/3338906.3338931
-
-The paper's recipe, and what logsieve does:
-
-1. **Semantic vectorisation.** Every log event (template) becomes one vector: the
-   words of the template (tokenised, camelCase split, numbers and stop words dropped)
-   are looked up in FastText word vectors and averaged with TF-IDF weights. The paper
-   uses FastText vectors pretrained on Common Crawl (300-d). Nothing can be downloaded
-   here, so the FastText model (100-d by default, subword n-grams 3..6) is trained on
-   the TEMPLATES OF THE TRAINING WINDOWS (:class:`~logsieve.features.semantic.FastTextEmbedder`;
-   ``embedder=`` picks word2vec / template2vec / a packaged sentence encoder instead).
-   Like the paper's, the embedding gives a vector to events never seen in training: a
-   reworded template ("Deleting block" for "Deleted block") lands near its original
-   through its words and their character n-grams. Call :meth:`LogRobust.add_templates`
-   with the templates of new events (e.g. ``parser.templates()`` after parsing new logs);
-   every template given to :meth:`fit` is embedded up front. An event id without any
-   vector gets the zero vector.
-2. **Attention-based Bi-LSTM.** The window's sequence of event vectors goes through a
-   bidirectional LSTM (1 layer of 64 units per direction by default; LogADEmpirical
-   uses 2 layers of 128); an additive attention layer
-   (``a_t = softmax(v . tanh(W h_t + b))``) weighs the hidden states, their weighted
-   sum goes through a linear layer and a softmax over {normal, anomaly}. Padding is
-   excluded exactly (packed sequences, masked attention), so a window's score does
-   not depend on the batch it is scored in.
-3. **Supervised training** with cross-entropy on window labels (Adam, lr 3e-3), or a
-   noise-robust variant (``robust=``, see :mod:`logsieve.detectors.neural.robust`).
-
-Score = probability of the anomaly class; ``threshold="auto"`` flags ``score > 0.5``
-(``"best_f1"`` on labelled validation windows is allowed: supervised data has labels).
-:meth:`LogRobust.explain` gives the attention weight of every position (which events
-drove the decision) with its line id and template.
-
-Deviations, and why: word vectors trained on the training templates instead of
-pretrained Common Crawl vectors (offline), 100-d (trained on a few dozen templates,
-300 dimensions add cost, not information); the template vectors are centred and scaled
-with the training events' mean and spread (averaged word vectors share one large common
-direction, which kept the LSTM at the class prior for a dozen epochs on HDFS); a
-smaller network (1 x 64 units, lr 3e-3) that trains in about 1.5 minutes on HDFS 2 %
-with one CPU thread and reached F1 0.987 there; windows longer than ``max_len`` (512)
-keep their last ``max_len`` events; training uses each distinct ``(event_ids, label)``
-once, weighted by its count (same objective as one row per window); early stopping on
-the validation loss (``patience``).
-
-Without templates (``fit(..., templates=None)``) or with ``embedder="none"``, every
-event id gets a fixed pseudo-random vector derived from its id (no semantics, so no
-help for unseen events); a warning says so in the first case.
+Each event is its template's TF-IDF-weighted word-vector average, so events reworded
+or unseen in training still get a meaningful vector, which is what makes the model
+robust to unstable logs; a supervised attention Bi-LSTM then classifies the window.
 """
 
 from __future__ import annotations
@@ -134,11 +90,33 @@ class AttentionBiLSTM(nn.Module):
 class LogRobust(SupervisedTorchDetector):
     """LogRobust (Zhang et al., FSE 2019): supervised attention Bi-LSTM on semantic event vectors.
 
+    1. Semantic vectorisation: a template's words (camelCase split, numbers and stop
+       words dropped) are averaged with TF-IDF weights over FastText vectors. The paper
+       uses 300-d vectors pretrained on Common Crawl; nothing is downloaded here, so
+       FastText (100-d, subword n-grams 3..6) is trained on the templates of the
+       training events (:class:`~logsieve.detectors.neural.semantic_table.EventSemantics`).
+       A reworded template lands near its original through its words and n-grams; call
+       :meth:`add_templates` with the templates of new events. The vectors are centred
+       and scaled with the training events' mean and spread (averaged word vectors share
+       one large common direction, which slows the LSTM down).
+    2. Attention Bi-LSTM (1 layer of 64 units per direction; LogADEmpirical uses 2 of
+       128): additive attention ``a_t = softmax(v . tanh(W h_t + b))`` weighs the hidden
+       states, then a linear layer and softmax over {normal, anomaly}. Padding is
+       excluded exactly (packed sequences, masked attention), so a score does not
+       depend on the batch.
+    3. Supervised cross-entropy (Adam, lr 3e-3) on distinct ``(event_ids, label)`` rows
+       weighted by their counts, or a noise-robust variant (``robust=``).
+
+    Score = probability of the anomaly class; ``threshold="auto"`` flags ``score > 0.5``.
+    :meth:`explain` gives each position's attention weight with its line id and template.
+    Without templates (or ``embedder="none"``) every event id gets a fixed pseudo-random
+    vector (no semantics, so no help for unseen events).
+
     Parameters
     ----------
     embedder : {"fasttext", "word2vec", "template2vec", "sentence", "none"}, default "fasttext"
-        Template embedding (fitted on the training events' templates; see the module
-        docstring). "none": pseudo-random per-event vectors (no semantics).
+        Template embedding (fitted on the training events' templates; see above).
+        "none": pseudo-random per-event vectors (no semantics).
     embedding_dim : int, default 100
         Word/template vector size (the paper's FastText vectors are 300-d; ignored by
         "sentence", whose size is the encoder's).

@@ -91,6 +91,11 @@ def seq_loss(module: nn.Module, batch: Batch) -> torch.Tensor:
 class LSTMAutoencoder(TorchDetector):
     """LSTM sequence autoencoder over the event ids of a window.
 
+    An LSTM encoder compresses the (embedded) ids into one latent vector; an LSTM
+    decoder fed with that vector at every step reconstructs them (a softmax over the
+    vocabulary per position). The score is the reconstruction negative log-likelihood
+    of the window's ids (mean over positions, or the worst one).
+
     Parameters
     ----------
     embedding_dim : int, default 16

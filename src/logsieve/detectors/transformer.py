@@ -1,93 +1,8 @@
-"""Two Transformer detectors: a parser-free supervised classifier and a next-event model.
+"""NeuralLog-style Transformer (Le & Zhang, ASE 2021): anomaly detection without log parsing.
 
-:class:`NeuralLogTransformer` (registry name ``transformer``)
-    After NeuralLog (Le & Zhang, ASE 2021, "Log-based Anomaly Detection Without Log
-    Parsing"). It reads the raw messages of a window (the ``messages`` column that
-    :func:`logsieve.grouping.text.attach_messages` adds), not event ids:
-
-    1. every message is cleaned as in the paper's preprocessing
-       (:func:`clean_messages_expr`): brackets, ``=``, ``,`` and ``;`` become spaces,
-       all-capital words are lowercased, camelCase is split, every word holding a digit
-       (numbers, block ids, IPs, paths with numbers) is dropped, punctuation is
-       removed, and the text is lowercased;
-    2. each DISTINCT cleaned message is turned into a semantic vector once, offline:
-       the paper uses BERT (``bert-base-uncased``, mean of the last hidden states,
-       768-d). Nothing is downloaded here: ``embedder="auto"`` uses the packaged
-       sentence encoder (all-MiniLM-L6-v2, 384-d, a distilled BERT-family model, through
-       :class:`~logsieve.features.semantic.SentenceEmbedder`) when
-       ``logsieve[sentence]`` is installed, else FastText trained on the distinct
-       cleaned training messages with TF-IDF-weighted word averaging
-       (:class:`~logsieve.features.semantic.FastTextEmbedder`); the message -> vector
-       table is stored with the model, and messages first seen at detection time are
-       embedded with the same fitted embedder (each once, cached);
-    3. the window's sequence of message vectors (standardised with the mean and spread of
-       the training messages' vectors) goes through a linear projection to
-       ``d_model``, sinusoidal positional encoding, ``num_layers`` post-norm Transformer
-       encoder blocks, mean pooling over the messages, dropout, a 32-unit ReLU layer,
-       dropout and a 2-way softmax, trained with cross-entropy on labelled windows.
-
-    The score is the probability of the anomaly class; ``threshold="auto"`` is the
-    paper's argmax rule (0.5).
-
-    Settings followed from the paper / its code (``LogIntelligence/NeuralLog``):
-    windows of 20 messages for BGL-like logs (a grouping choice: ``CountWindows(20)``)
-    and sessions for HDFS; the cleaning above; one embedding per distinct message;
-    sinusoidal position codes; post-norm blocks with ReLU feed-forward and dropout 0.1;
-    mean pooling then ``Dense(32, relu)`` and a 2-way softmax; sequences truncated to
-    their last ``max_len = 75`` messages; batch 64; at most 20 epochs with early
-    stopping (patience 5) on the validation loss; optional class balancing
-    (``balance=5``: the code's ``mode="balance"`` keeps five normal windows per
-    anomalous one).
-
-    Differences, and why:
-
-    - no BERT (nothing is downloaded, and BERT-base is not shipped): the packaged
-      MiniLM sentence encoder or FastText + TF-IDF trained on the training messages;
-    - small by default for CPU: ``d_model=64``, 2 blocks of 4 heads, ``ff_dim=128``
-      (paper: one block of 12 heads over the 768-d BERT vectors, ``ff_dim=2048``), so a
-      linear projection from the message vectors to ``d_model`` is added; every size is
-      a parameter;
-    - the message vectors are centred and scaled before the network: word vectors
-      trained on a few hundred distinct messages share a large common component
-      (cosine similarities near 1), which hides their differences from a small network;
-    - padding is masked in attention and pooling, and windows are padded at the end
-      (the paper left-pads with zero vectors that the pooling averages in);
-    - Adam with a constant learning rate (the shared trainer) instead of AdamW with
-      warm-up and linear decay; the balance mode down-weights normal windows
-      deterministically instead of subsampling them at random;
-    - training and scoring see each distinct window (as a sequence of cleaned messages)
-      once, weighted by its count: the same objective, far fewer forward passes on
-      repetitive logs.
-
-:class:`NextLogTransformer` (registry name ``transformer_nextlog``)
-    deep-loglizer's Transformer (Chen, Liu, Gu, Su, Lyu, "Experience Report: Deep
-    Learning-based System Log Analysis for Anomaly Detection", arXiv 2107.05908), the
-    ``label_type="next_log"``, ``feature_type="sequentials"`` variant. deep-loglizer
-    attributes its Transformer to Logsy (Nedelkoski et al., ICDM 2020), but Logsy
-    classifies single messages with a hypersphere loss and auxiliary data; this model
-    is deep-loglizer's next-event forecaster, not Logsy. Trained on
-    normal windows only, it reads the ``history_size`` previous event ids (learned
-    embeddings), encodes them with a Transformer encoder, mean-pools the positions and
-    predicts the next event id; a window is anomalous when one of its events is not
-    among the ``num_candidates`` most probable predictions (deep-loglizer's top-k rule,
-    as DeepLog's top-g). deep-loglizer's settings: sliding windows of 10 events with
-    stride 1, top-k 10 on HDFS and 50 on BGL, Adam lr 1e-3, 10 epochs, mean pooling,
-    1 block of 4 heads, embedding 16, feed-forward 100.
-
-    Differences: ``d_model=64``, 2 blocks (the task's defaults), ``ff_dim=128``; a
-    sinusoidal positional encoding is added (deep-loglizer's model has none, so with
-    mean pooling its prediction ignores the order of the history); positions follow
-    :class:`~logsieve.detectors.deeplog.DeepLog`'s ``session_bounds`` convention (every
-    event is predicted from a padded history, and an end-of-window marker is predicted
-    after the last one); top-k is a threshold on the rank (``threshold_ = k - 0.5``),
-    chosen up front or on VALIDATION data with ``threshold="best_f1"`` (deep-loglizer
-    picks k and the epoch on the test set); training uses distinct weighted
-    ``(history, next event)`` pairs.
-
-Explanations (both): attention rollout (Abnar & Zuidema, ACL 2020) through the blocks
-gives the share of every input position in the pooled representation; ``explain``
-lists the positions that weighed most with their ``line_id`` (from ``line_ids``), raw
-message or event id and template.
+A supervised Transformer classifies a window from its RAW messages, each cleaned and
+turned into a semantic vector once, so no parser (and no parser error) stands between
+the log and the model. The next-event Transformer is in :mod:`.transformer_nextlog`.
 """
 
 from __future__ import annotations
@@ -155,7 +70,7 @@ _ALL_CAPS = r"^[^a-z]*[A-Z][^a-z]*$"  # str.isupper() for ASCII words
 
 # ============================================================================ cleaning
 def clean_messages_expr(expr: pl.Expr) -> pl.Expr:
-    """Polars expression: NeuralLog's message cleaning (see the module docstring).
+    """Polars expression: NeuralLog's message cleaning (see :class:`NeuralLogTransformer`).
 
     ``"BLOCK* NameSystem.allocateBlock: /user/x/part-1. blk_-42"`` becomes
     ``"block name systemallocate block"`` (the paper's steps, in its order: the camelCase
@@ -232,8 +147,70 @@ class NeuralLogTransformer(TorchDetector):
     """NeuralLog-style supervised Transformer over raw messages (Le & Zhang, ASE 2021).
 
     Needs a ``messages`` column (list[str], one entry per line of the window): add it
-    with ``logsieve.grouping.text.attach_messages(windows, events)``. See the module
-    docstring for the method, the paper's settings and the differences.
+    with ``logsieve.grouping.text.attach_messages(windows, events)``.
+
+    After NeuralLog (Le & Zhang, ASE 2021, "Log-based Anomaly Detection Without Log
+    Parsing"). It reads the raw messages of a window (the ``messages`` column that
+    :func:`logsieve.grouping.text.attach_messages` adds), not event ids:
+
+    1. every message is cleaned as in the paper's preprocessing
+       (:func:`clean_messages_expr`): brackets, ``=``, ``,`` and ``;`` become spaces,
+       all-capital words are lowercased, camelCase is split, every word holding a digit
+       (numbers, block ids, IPs, paths with numbers) is dropped, punctuation is
+       removed, and the text is lowercased;
+    2. each DISTINCT cleaned message is turned into a semantic vector once, offline:
+       the paper uses BERT (``bert-base-uncased``, mean of the last hidden states,
+       768-d). Nothing is downloaded here: ``embedder="auto"`` uses the packaged
+       sentence encoder (all-MiniLM-L6-v2, 384-d, a distilled BERT-family model, through
+       :class:`~logsieve.features.semantic.SentenceEmbedder`) when
+       ``logsieve[sentence]`` is installed, else FastText trained on the distinct
+       cleaned training messages with TF-IDF-weighted word averaging
+       (:class:`~logsieve.features.semantic.FastTextEmbedder`); the message -> vector
+       table is stored with the model, and messages first seen at detection time are
+       embedded with the same fitted embedder (each once, cached);
+    3. the window's sequence of message vectors (standardised with the mean and spread of
+       the training messages' vectors) goes through a linear projection to
+       ``d_model``, sinusoidal positional encoding, ``num_layers`` post-norm Transformer
+       encoder blocks, mean pooling over the messages, dropout, a 32-unit ReLU layer,
+       dropout and a 2-way softmax, trained with cross-entropy on labelled windows.
+
+    The score is the probability of the anomaly class; ``threshold="auto"`` is the
+    paper's argmax rule (0.5).
+
+    Settings followed from the paper / its code (``LogIntelligence/NeuralLog``):
+    windows of 20 messages for BGL-like logs (a grouping choice: ``CountWindows(20)``)
+    and sessions for HDFS; the cleaning above; one embedding per distinct message;
+    sinusoidal position codes; post-norm blocks with ReLU feed-forward and dropout 0.1;
+    mean pooling then ``Dense(32, relu)`` and a 2-way softmax; sequences truncated to
+    their last ``max_len = 75`` messages; batch 64; at most 20 epochs with early
+    stopping (patience 5) on the validation loss; optional class balancing
+    (``balance=5``: the code's ``mode="balance"`` keeps five normal windows per
+    anomalous one).
+
+    Differences, and why:
+
+    - no BERT (nothing is downloaded, and BERT-base is not shipped): the packaged
+      MiniLM sentence encoder or FastText + TF-IDF trained on the training messages;
+    - small by default for CPU: ``d_model=64``, 2 blocks of 4 heads, ``ff_dim=128``
+      (paper: one block of 12 heads over the 768-d BERT vectors, ``ff_dim=2048``), so a
+      linear projection from the message vectors to ``d_model`` is added; every size is
+      a parameter;
+    - the message vectors are centred and scaled before the network: word vectors
+      trained on a few hundred distinct messages share a large common component
+      (cosine similarities near 1), which hides their differences from a small network;
+    - padding is masked in attention and pooling, and windows are padded at the end
+      (the paper left-pads with zero vectors that the pooling averages in);
+    - Adam with a constant learning rate (the shared trainer) instead of AdamW with
+      warm-up and linear decay; the balance mode down-weights normal windows
+      deterministically instead of subsampling them at random;
+    - training and scoring see each distinct window (as a sequence of cleaned messages)
+      once, weighted by its count: the same objective, far fewer forward passes on
+      repetitive logs.
+
+    Explanations: attention rollout (Abnar & Zuidema, ACL 2020) through the blocks
+    gives the share of every input position in the pooled representation; ``explain``
+    lists the positions that weighed most with their ``line_id`` (from ``line_ids``), raw
+    message or event id and template.
 
     Parameters
     ----------

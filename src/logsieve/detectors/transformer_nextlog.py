@@ -93,8 +93,34 @@ class NextLogNet(nn.Module):
 class NextLogTransformer(NextEventMixin, TorchDetector):
     """deep-loglizer's Transformer: next-event prediction with the top-k rule (unsupervised).
 
-    Trained on normal windows; see the module docstring for the paper's settings and
-    the differences.
+    deep-loglizer's Transformer (Chen, Liu, Gu, Su, Lyu, "Experience Report: Deep
+    Learning-based System Log Analysis for Anomaly Detection", arXiv 2107.05908), the
+    ``label_type="next_log"``, ``feature_type="sequentials"`` variant. deep-loglizer
+    attributes its Transformer to Logsy (Nedelkoski et al., ICDM 2020), but Logsy
+    classifies single messages with a hypersphere loss and auxiliary data; this model
+    is deep-loglizer's next-event forecaster, not Logsy. Trained on
+    normal windows only, it reads the ``history_size`` previous event ids (learned
+    embeddings), encodes them with a Transformer encoder, mean-pools the positions and
+    predicts the next event id; a window is anomalous when one of its events is not
+    among the ``num_candidates`` most probable predictions (deep-loglizer's top-k rule,
+    as DeepLog's top-g). deep-loglizer's settings: sliding windows of 10 events with
+    stride 1, top-k 10 on HDFS and 50 on BGL, Adam lr 1e-3, 10 epochs, mean pooling,
+    1 block of 4 heads, embedding 16, feed-forward 100.
+
+    Differences: ``d_model=64``, 2 blocks (the task's defaults), ``ff_dim=128``; a
+    sinusoidal positional encoding is added (deep-loglizer's model has none, so with
+    mean pooling its prediction ignores the order of the history); positions follow
+    :class:`~logsieve.detectors.deeplog.DeepLog`'s ``session_bounds`` convention (every
+    event is predicted from a padded history, and an end-of-window marker is predicted
+    after the last one); top-k is a threshold on the rank (``threshold_ = k - 0.5``),
+    chosen up front or on VALIDATION data with ``threshold="best_f1"`` (deep-loglizer
+    picks k and the epoch on the test set); training uses distinct weighted
+    ``(history, next event)`` pairs.
+
+    Explanations: attention rollout (Abnar & Zuidema, ACL 2020) through the blocks
+    gives the share of every input position in the pooled representation; ``explain``
+    lists the positions that weighed most with their ``line_id`` (from ``line_ids``), raw
+    message or event id and template.
 
     Parameters
     ----------

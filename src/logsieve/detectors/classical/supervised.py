@@ -74,7 +74,7 @@ class LogisticRegressionDetector(_LinearCountDetector):
     tol : float, default 1e-4
         Stopping tolerance of the lbfgs solver. loglizer's ``tol=0.01`` stops lbfgs (and
         liblinear) after a handful of iterations on weighted distinct rows, far from
-        the optimum (on HDFS, recall 0.68 instead of 0.92); the default converges.
+        the optimum (recall on HDFS in docs/results.md); the default converges.
     max_iter : int, default 1000
     class_weight : None or "balanced", default None
     tfidf : bool, default True
@@ -119,8 +119,8 @@ class SVMDetector(_LinearCountDetector):
         loglizer: L1 penalty, primal solver (``dual=False``).
     tol : float, default 1e-4
         Stopping tolerance. loglizer's ``tol=0.1`` stops liblinear after a few
-        iterations on weighted distinct rows, far from the optimum (on HDFS, recall
-        0.68 instead of 0.97); the default converges.
+        iterations on weighted distinct rows, far from the optimum (recall on HDFS in
+        docs/results.md); the default converges.
     max_iter : int, default 10000
     class_weight : None or "balanced", default None
     tfidf : bool, default True

@@ -1,118 +1,11 @@
-"""Training supervised detectors on noisy labels, and the label-noise injection used to test it.
+"""Supervised neural detectors and noise-robust training on mislabelled windows.
 
-Supervised log models learn from window labels, and real labels are noisy: operators
-mark incidents coarsely, labels come from heuristics or from another detector. In the
-ICSE'22 study of Le & Zhang (LogADEmpirical, RQ4) 10 % of mislabelled training
-sequences drop LogRobust from about 0.98 to about 0.16 F1 on HDFS, CNN to about 0.26.
-This module holds what every supervised model of logsieve shares:
-
-:class:`SupervisedTorchDetector`
-    Base class of the supervised neural detectors (:class:`~logsieve.detectors.logrobust.LogRobust`,
-    :class:`~logsieve.detectors.cnn.CNN`): two-class networks trained with the shared loop
-    of :mod:`logsieve.detectors.neural.trainer` on distinct ``(event_ids, label)`` rows weighted
-    by their counts, score = probability of the anomaly class, natural threshold 0.5.
-    Its ``robust`` parameter switches on noise-robust training.
-:func:`flip_labels`
-    Uniform label noise ("mislabelled logs"), for experiments.
-
-Noise-robust training (``robust=``)
------------------------------------
-``"coteaching"`` (Han et al., *Co-teaching: Robust Training of Deep Neural Networks with
-Extremely Noisy Labels*, NeurIPS 2018)
-    Two networks of the same architecture, initialised differently, are trained at
-    once. In every mini-batch each network ranks the examples by its own loss and
-    hands its small-loss share to its peer, which updates on those only
-    (cross-update: the errors of one network are not fed back to itself). The
-    dropped share grows as ``1 - R(T) = tau * min(T / T_k, 1)``, where ``T`` counts the
-    finished epochs, ``tau = forget_rate`` (the paper sets it to the noise rate; 0.1
-    here) and ``T_k = ramp_epochs`` (the paper's 10 for 200 epochs; 5 here, where
-    training runs 30 epochs at most). The ramp relies on the memorisation effect:
-    networks fit clean, frequent patterns before they memorise mislabelled examples,
-    so early small-loss examples are mostly clean. Scores are the mean anomaly
-    probability of the two networks (the paper reports each network; the mean costs
-    one more forward pass and is steadier).
-``"small_loss"``
-    The single-network variant with the same selection and schedule (one network
-    updates on its own small-loss share, as in self-paced learning / MentorNet; Han
-    et al. show co-teaching beats it; it costs half as much).
-``"gce"`` (Zhang & Sabuncu, *Generalized Cross Entropy Loss for Training Deep Neural
-Networks with Noisy Labels*, NeurIPS 2018)
-    The loss ``(1 - p_y ** q) / q`` with ``q = gce_q`` (paper default 0.7) replaces
-    cross-entropy: between cross-entropy (``q -> 0``) and the noise-tolerant MAE
-    (``q = 1``). No selection, no second network.
-
-``"confident"`` (Northcutt, Jiang, Chuang, *Confident Learning: Estimating Uncertainty
-in Dataset Labels*, JAIR 2021) -- ``robust=true`` in experiments; needs no noise rate
-    Cross-fitting: the training rows are split into ``cl_folds`` folds (stratified by
-    label), one network per fold is trained on the other folds, and each training row
-    gets an out-of-fold anomaly probability. Rows are distinct labelled sequences
-    (heavy ones split into chunks of at most ``max_row_weight`` windows), so the folds
-    split the windows: a flipped copy of a frequent sequence is judged by networks that
-    saw its other, mostly correctly labelled, copies; a rare sequence by networks that
-    never saw it. Per class ``j`` the threshold
-    ``t_j`` is the mean probability of ``j`` over the rows LABELLED ``j`` (the
-    model's average self-confidence, which falls as that class gets noisier). A row
-    is confidently of class ``j`` when ``p_j >= t_j`` (the larger such ``p`` when
-    both are); rows whose confident class differs from their label are the off-diagonal
-    of the confident joint and are removed (cleanlab's ``confident_learning``
-    filter), and the final network trains on the rest with plain cross-entropy. The
-    noise rate is therefore estimated from the data, not assumed: on clean labels
-    almost nothing is removed. Cost: ``cl_folds`` extra trainings on
-    ``(cl_folds - 1) / cl_folds`` of the data. The removed share is logged and kept
-    as ``noise_estimate_``. The validation rows are judged the same way (by the mean
-    of the fold networks, which never saw them) and only those kept give the
-    early-stopping loss: a noisy validation loss rises once the model stops fitting
-    the flips, which stopped one HDFS run after 6 epochs (F1 0.47). The threshold
-    stays 0.5 (choosing it by best F1 on the cleaned validation windows was tried and
-    did not help: 0.890 -> 0.881 CNN, 0.906 -> 0.900 LogRobust on HDFS at 10 % noise).
-    Measured on HDFS 2 % with 10 % of the training and validation labels flipped
-    (``benchmarks/sanity_supervised.py --datasets hdfs --noise 0.1 --robust confident
-    --seeds 0 1 2``, one torch thread, F1 mean of 3 seeds): LogRobust 0.907
-    (0.911 / 0.928 / 0.883), CNN with the learned embedding 0.919 (0.930 / 0.910 /
-    0.918). Plain training: LogRobust 0.892 (two threads), CNN 0.886 (one thread),
-    where training on count-weighted distinct windows already resists uniform flips;
-    CNN with semantic vectors 0.658, which confident learning (3 folds) lifts to 0.861.
-    Thread count matters at this margin: with 3 folds, LogRobust's seed 1 gives 0.906
-    with two threads and 0.883 with one.
-
-Selection per class (``selection="class"``, the default) -- the one adaptation to logs
-    Co-teaching drops the same share ``tau`` of every batch, whatever the class. Log
-    data are very imbalanced (3 % anomalies on HDFS) and uniform flips are not: with
-    10 % of HDFS windows flipped, about 76 % of the windows LABELLED anomalous are
-    flipped normal ones, and 0.4 % of those labelled normal are flipped anomalies.
-    A class-blind small-loss rule then mostly drops rare, not-yet-learned true
-    anomalies early in training. With ``selection="class"`` each class drops its own
-    share, the share of flips that uniform noise at rate ``tau`` implies for the
-    observed label counts (:func:`class_forget_rates`), ramped like ``tau``. The
-    small-loss ranking itself is unchanged. ``selection="global"`` is the paper's rule.
-    Caveat: ``tau`` must not exceed the real noise rate by much. If fewer windows are
-    labelled anomalous than ``tau`` flips would create, the rule assumes nearly every
-    "anomaly" is a flip (a warning is logged); on clean HDFS with ``tau = 0.1`` it
-    drops most true anomalies.
-
-Weighted examples: training rows are distinct ``(event_ids, label)`` pairs weighted by
-how many windows share them (a row of more than ``max_row_weight`` windows is split into
-several rows of equal weight, so that no batch is dominated by one heavy row), so "a
-share of the batch" is a share of the WEIGHT: examples are dropped from the largest
-loss down until the share of the weight is gone, the boundary example partly. This
-equals co-teaching on the individual windows (identical windows have identical losses).
-The kept examples' loss is averaged over the kept weight (the trainer's weighted mean
-is rescaled accordingly).
-
-Validation (early stopping): with a selection method the validation loss is each
-network's own small-loss mean at the current rates, averaged over the networks. The
-plain validation cross-entropy is not usable: validation labels are as noisy as the
-training labels, and its value RISES as co-teaching stops fitting the flipped windows,
-which stopped training after the ramp in our runs. Validation labels are never
-cleaned; with ``threshold="auto"`` (0.5) no label chooses the threshold.
-
-How this plugs into the shared trainer (no forked loop)
--------------------------------------------------------
-The trainer asks only for a per-example loss; the selection therefore lives in
-:meth:`SupervisedTorchDetector.training_step` (it returns the selected examples'
-losses, the others zero). The schedule reads the epoch number from the trainer's
-``on_epoch_start`` hook. Confident learning uses the trainer's ``_filter_training_rows``
-hook: the fold networks are trained by the same loop before the final one.
+Real window labels are noisy (coarse incident marks, heuristics, another detector),
+and a few percent of flipped labels can wreck a supervised log model.
+:class:`SupervisedTorchDetector` is the base of the supervised networks (LogRobust,
+CNN) and its ``robust`` parameter switches on a noise-robust method (co-teaching,
+small-loss, GCE, confident learning), all inside the shared trainer;
+:func:`flip_labels` injects uniform label noise for experiments.
 """
 
 from __future__ import annotations
@@ -387,10 +280,41 @@ class SupervisedTorchDetector(TorchDetector):
     (calling :meth:`_training_arrays` at its end). Score of a window = probability of
     the anomaly class (mean over the networks); ``threshold="auto"`` uses 0.5.
 
+    Training rows are distinct ``(event_ids, label)`` pairs weighted by how many windows
+    share them (rows heavier than :attr:`max_row_weight` are split), so every "share of
+    a batch" below is a share of its WEIGHT, which equals the method on single windows.
+
+    Noise-robust methods (``robust``):
+
+    - ``"coteaching"`` (Han et al., NeurIPS 2018): two networks; in every batch each
+      hands its small-loss share to the other, which updates on those only. The dropped
+      share ramps up as ``tau * min(T / T_k, 1)`` (``tau = forget_rate``, ``T_k =
+      ramp_epochs``): networks fit clean, frequent patterns before they memorise flips.
+      The score is the two networks' mean probability.
+    - ``"small_loss"``: the one-network variant (it updates on its own small-loss share).
+    - ``"gce"`` (Zhang & Sabuncu, NeurIPS 2018): the loss ``(1 - p_y ** q) / q``
+      (``q = gce_q``), between cross-entropy and the noise-tolerant MAE.
+    - ``"confident"`` (Northcutt et al., JAIR 2021; needs no noise rate): ``cl_folds``
+      cross-fitted networks give every row an out-of-fold probability; rows whose
+      confident class (``p_j >= t_j``, ``t_j`` the mean ``p_j`` over rows labelled ``j``)
+      differs from their label are removed, and the final network trains on the rest.
+      Validation rows are judged the same way, so the early-stopping loss is not driven
+      by flipped validation labels. The removed share is ``noise_estimate_``.
+
+    ``selection="class"`` (the default; ``"global"`` is the paper's rule) drops each
+    class's own share, the one uniform flips at rate ``tau`` imply for the observed label
+    counts (:func:`class_forget_rates`): logs are very imbalanced, so a class-blind rule
+    would mostly drop rare, not-yet-learned true anomalies. ``tau`` must not exceed the
+    real noise rate by much. With a selection method the validation loss is each
+    network's own small-loss mean (noisy validation labels make the plain loss rise as
+    the flips stop being fitted). The selection lives in :meth:`training_step`, the
+    schedule in the trainer's ``on_epoch_start`` hook and confident learning in its
+    ``_filter_training_rows`` hook: no forked training loop.
+
     Parameters (besides :class:`~logsieve.detectors.neural.trainer.TorchDetector`'s)
     ---------------------------------------------------------------------------
-    robust : {None, "coteaching", "small_loss", "gce"}, default None
-        Noise-robust training (see :mod:`logsieve.detectors.neural.robust`).
+    robust : {None, "coteaching", "small_loss", "gce", "confident"}, default None
+        Noise-robust training (see above).
     forget_rate : float, default 0.1
         ``tau`` of co-teaching / small-loss, in [0, 0.5): the expected share of flipped
         labels; with ``selection="global"`` the share of each batch's weight dropped
@@ -405,8 +329,8 @@ class SupervisedTorchDetector(TorchDetector):
     cl_folds : int, default 5
         Cross-fitting folds of confident learning (``robust="confident"``); 5 is
         cleanlab's default. Each fold network sees ``(cl_folds - 1) / cl_folds`` of the
-        training rows, so fewer folds are cheaper but judge labels worse (3 folds: LogRobust
-        0.892 instead of 0.907 on HDFS at 10 % noise, one torch thread).
+        training rows, so fewer folds are cheaper but judge labels worse (figures in
+        docs/results.md).
     ensemble : int, default 1
         Networks trained side by side from different random initialisations (the same
         batches; a deep ensemble, Lakshminarayanan et al., NeurIPS 2017); the score is their
