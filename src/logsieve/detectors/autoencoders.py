@@ -54,6 +54,7 @@ ZPETTRY = (
     "https://github.com/zpettry/AI-Autoencoder-for-HTTP-Log-Anomaly-Detection"
 )
 
+
 # ====================================================================== dense autoencoder
 @register_detector("ae")
 class Autoencoder(TorchDetector):

@@ -83,7 +83,7 @@ __all__ = [
 
 
 def check_positive_ints(obj: Any, *names: str, minimum: int = 1) -> None:
-    """Raise :class:`LogsieveError` unless every attribute ``names`` of ``obj`` is an int >= ``minimum``.
+    """Raise :class:`LogsieveError` unless each attribute ``names`` is an int >= ``minimum``.
 
     The one integer check of every detector's parameters (bools are not integers here).
     """
@@ -283,7 +283,9 @@ class BaseDetector(abc.ABC):
             train, valid_w = split_valid(windows, self.valid_fraction)
         else:
             valid_w = check_windows(valid, "validation windows")
-            valid_w = valid_w.with_columns(pl.Series(LABEL, resolve_labels(valid_w), nan_to_null=True).cast(pl.Int8))
+            valid_w = valid_w.with_columns(
+                pl.Series(LABEL, resolve_labels(valid_w), nan_to_null=True).cast(pl.Int8)
+            )
             train = windows
         train = self._select_training(train)
         if train.height == 0:
@@ -504,9 +506,7 @@ class BaseDetector(abc.ABC):
         return None
 
     @classmethod
-    def _restore(
-        cls, path: Path, doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
-    ) -> Self:
+    def _restore(cls, path: Path, doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Self:
         """A detector of this class from a read model directory (see :meth:`load`)."""
         manifest = path / MODEL_FILE
         params = doc["params"]
@@ -531,8 +531,7 @@ class BaseDetector(abc.ABC):
             raise
         except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
             raise LogsieveError(
-                f"{path}: saved state does not fit a {cls.__name__} "
-                f"({type(exc).__name__}: {exc})"
+                f"{path}: saved state does not fit a {cls.__name__} ({type(exc).__name__}: {exc})"
             ) from exc
         logger.info("loaded %s from %s", doc["name"], path)
         return detector
@@ -602,9 +601,7 @@ def explanations_by_row(
     """
     ids = _window_ids(windows)
     all_lines = (
-        windows.get_column(LINE_IDS).to_list()
-        if line_ids and LINE_IDS in windows.columns
-        else None
+        windows.get_column(LINE_IDS).to_list() if line_ids and LINE_IDS in windows.columns else None
     )
     by_index = details.get if isinstance(details, Mapping) else None
     result = []

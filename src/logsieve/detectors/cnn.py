@@ -80,27 +80,36 @@ logger = logging.getLogger(__name__)
 __all__ = ["CNN", "LogKeyCNN", "parse_kernel_sizes"]
 
 CITATION = (
-    "Siyang Lu, Xiang Wei, Yandong Li, Liqiang Wang. Detecting Anomaly in Big Data System Logs Using "
-    "Convolutional Neural Network. IEEE DASC 2018. https://doi.org/10.1109/DASC/PiCom/DataCom/CyberSciTec.2018.00037"
+    "Siyang Lu, Xiang Wei, Yandong Li, Liqiang Wang. Detecting Anomaly in Big Data System Logs "
+    "Using Convolutional Neural Network. IEEE DASC 2018. "
+    "https://doi.org/10.1109/DASC/PiCom/DataCom/CyberSciTec.2018.00037"
 )
-DESCRIPTION = "Supervised CNN over event embeddings (logkey2vec), parallel 1-D convolutions and max-pooling"
+DESCRIPTION = (
+    "Supervised CNN over event embeddings (logkey2vec), parallel 1-D convolutions and max-pooling"
+)
 MAX_SEQ_LEN = 512
 
 
 def parse_kernel_sizes(value: str | Sequence[int]) -> tuple[int, ...]:
-    """``"3,4,5"`` or ``(3, 4, 5)`` -> ``(3, 4, 5)``; raises :class:`LogsieveError` on bad values."""
+    """``"3,4,5"`` or ``(3, 4, 5)`` -> ``(3, 4, 5)``; :class:`LogsieveError` on bad values."""
     try:
-        items = [p for p in value.replace(" ", "").split(",") if p] if isinstance(value, str) else list(value)
+        items = (
+            [p for p in value.replace(" ", "").split(",") if p]
+            if isinstance(value, str)
+            else list(value)
+        )
         sizes = tuple(int(x) for x in items)
     except (TypeError, ValueError) as exc:
-        raise LogsieveError(f"kernel_sizes must be positive integers like '3,4,5', not {value!r}") from exc
+        raise LogsieveError(
+            f"kernel_sizes must be positive integers like '3,4,5', not {value!r}"
+        ) from exc
     if not sizes or any(k < 1 for k in sizes) or any(isinstance(x, bool) for x in items):
         raise LogsieveError(f"kernel_sizes must be positive integers like '3,4,5', not {value!r}")
     return sizes
 
 
 class LogKeyCNN(nn.Module):
-    """Embedding (learned, or given vectors) -> parallel Conv1d + ReLU + max-pool -> dropout -> linear (2)."""
+    """Embedding (learned or given) -> parallel Conv1d + ReLU + max-pool -> dropout -> linear."""
 
     def __init__(
         self,
@@ -117,7 +126,7 @@ class LogKeyCNN(nn.Module):
         self.out = nn.Linear(num_filters * len(kernel_sizes), 2)
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pooled features ``(batch, n_kernels * filters)`` and the argmax positions (same shape)."""
+        """Pooled features ``(batch, n_kernels * filters)`` and their argmax positions."""
         if self.embedding is not None:
             x = self.embedding(x)
         x = x.transpose(1, 2)  # (batch, dim, L)
@@ -129,7 +138,7 @@ class LogKeyCNN(nn.Module):
         return torch.cat(pooled, 1), torch.cat(where, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: codes ``(batch, L)`` (learned embedding) or vectors ``(batch, L, dim)`` -> logits."""
+        """Logits of codes ``(batch, L)`` (learned embedding) or vectors ``(batch, L, dim)``."""
         return self.out(self.dropout(self.features(x)[0]))
 
 
@@ -210,9 +219,13 @@ class CNN(SupervisedTorchDetector):
     def _validate_params(self) -> None:
         super()._validate_params()
         if self.embedding not in ("learned", "semantic"):
-            raise LogsieveError(f"embedding must be 'learned' or 'semantic', not {self.embedding!r}")
+            raise LogsieveError(
+                f"embedding must be 'learned' or 'semantic', not {self.embedding!r}"
+            )
         if self.embedding == "semantic" and self.embedder not in list_embedders():
-            raise LogsieveError(f"embedder must be one of {', '.join(list_embedders())}, not {self.embedder!r}")
+            raise LogsieveError(
+                f"embedder must be one of {', '.join(list_embedders())}, not {self.embedder!r}"
+            )
         parse_kernel_sizes(self.kernel_sizes)
         check_positive_ints(self, "embedding_dim", "num_filters")
         if self.max_len is not None and (isinstance(self.max_len, bool) or int(self.max_len) < 1):
@@ -235,7 +248,12 @@ class CNN(SupervisedTorchDetector):
         if self.embedding == "semantic":
             seed = resolve_seed(self.random_state, default=0)
             self.semantics_ = EventSemantics.fit(
-                self.templates_, vocab.tokens, embedder=self.embedder, dim=int(self.embedding_dim), seed=seed, owner="CNN"
+                self.templates_,
+                vocab.tokens,
+                embedder=self.embedder,
+                dim=int(self.embedding_dim),
+                seed=seed,
+                owner="CNN",
             )
         else:
             self.vocab_ = vocab
@@ -251,7 +269,7 @@ class CNN(SupervisedTorchDetector):
         return arrays
 
     def _word_dropout_rates(self, train: pl.DataFrame) -> torch.Tensor | None:
-        """Per-code probability ``alpha / (alpha + count)`` of becoming UNK in training (None: off)."""
+        """Per-code chance ``alpha / (alpha + count)`` of turning UNK in training (None: off)."""
         alpha = float(self.unk_dropout)
         if alpha <= 0.0:
             return None
@@ -275,15 +293,24 @@ class CNN(SupervisedTorchDetector):
         """``embedding="semantic"`` only: embed templates of new events; returns how many."""
         self._check_fitted()
         if self.embedding != "semantic":
-            raise LogsieveError("add_templates needs a CNN with embedding='semantic' (learned ids cannot embed text)")
+            raise LogsieveError(
+                "add_templates needs a CNN with embedding='semantic' (learned ids cannot embed "
+                "text)"
+            )
         return self.semantics_.add_templates(templates)
 
     # ------------------------------------------------------------------ network
     def build_network(self) -> nn.Module:
         if self.embedding == "semantic":
-            return LogKeyCNN(self.semantics_.dim, self._kernels, int(self.num_filters), float(self.dropout))
+            return LogKeyCNN(
+                self.semantics_.dim, self._kernels, int(self.num_filters), float(self.dropout)
+            )
         return LogKeyCNN(
-            int(self.embedding_dim), self._kernels, int(self.num_filters), float(self.dropout), n_tokens=len(self.vocab_)
+            int(self.embedding_dim),
+            self._kernels,
+            int(self.num_filters),
+            float(self.dropout),
+            n_tokens=len(self.vocab_),
         )
 
     def _inputs(self, batch: Batch) -> torch.Tensor:
@@ -301,7 +328,9 @@ class CNN(SupervisedTorchDetector):
         return net(self._inputs(batch))
 
     # ------------------------------------------------------------------ explanation
-    def _contribution_step(self, module: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def _contribution_step(
+        self, module: nn.Module, batch: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Anomaly probability and per-position contributions to the anomaly-vs-normal logit."""
         x = self._inputs(batch)
         width = batch["codes"].shape[1]

@@ -1,8 +1,9 @@
 """DeepLog's workflow construction for diagnosis (Du et al., CCS 2017, section 5).
 
 Task separation by key co-occurrence and a finite-state workflow per task, built from
-the observed transitions (or :meth:`DeepLog.workflow <logsieve.detectors.deeplog.DeepLog.workflow>`'s
-predicted ones), with the point where a sequence diverges from it.
+the observed transitions (or from a model's predicted ones,
+:meth:`logsieve.detectors.deeplog.DeepLog.workflow`), with the point where a sequence
+diverges from it.
 """
 
 from __future__ import annotations
@@ -230,7 +231,7 @@ def separate_tasks(
         np.add.at(co, (codes[both[:, 0]], both[:, 1]), 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         prob = np.where(occurrences[:, None] > 0, co / occurrences[:, None], 0.0)
-    linked = (prob >= threshold) | (prob.T >= threshold)
+    linked = (prob >= threshold) | (threshold <= prob.T)
     parent = list(range(size))
 
     def find(a: int) -> int:
@@ -302,5 +303,3 @@ def build_workflow(
         for na, nb, w in names:
             edges[(na, nb)] = {"count": w, "probability": w / out_total[na]}
     return Workflow(edges=edges, templates=templates, tasks=tasks)
-
-

@@ -46,12 +46,16 @@ logger = logging.getLogger(__name__)
 __all__ = ["AttentionBiLSTM", "LogRobust"]
 
 CITATION = (
-    "Xu Zhang, Yong Xu, Qingwei Lin, Bo Qiao, Hongyu Zhang, Yingnong Dang, Chunyu Xie, Xinsheng Yang, "
-    "Qian Cheng, Ze Li, Junjie Chen, Xiaoting He, Randolph Yao, Jian-Guang Lou, Murali Chintalapati, "
-    "Furao Shen, Dongmei Zhang. Robust Log-based Anomaly Detection on Unstable Log Data. ESEC/FSE 2019. "
-    "https://doi.org/10.1145/3338906.3338931"
+    "Xu Zhang, Yong Xu, Qingwei Lin, Bo Qiao, Hongyu Zhang, Yingnong Dang, Chunyu Xie, Xinsheng "
+    "Yang, Qian Cheng, Ze Li, Junjie Chen, Xiaoting He, Randolph Yao, Jian-Guang Lou, Murali "
+    "Chintalapati, Furao Shen, Dongmei Zhang. Robust Log-based Anomaly Detection on Unstable Log "
+    "Data. ESEC/FSE 2019. https://doi.org/10.1145/3338906.3338931"
 )
-DESCRIPTION = "Supervised attention Bi-LSTM over TF-IDF-weighted FastText template vectors; robust to unseen events"
+DESCRIPTION = (
+    "Supervised attention Bi-LSTM over TF-IDF-weighted FastText template vectors; "
+    "robust to unseen events"
+)
+
 
 # ====================================================================== network
 class AttentionBiLSTM(nn.Module):
@@ -74,7 +78,7 @@ class AttentionBiLSTM(nn.Module):
         self.out = nn.Linear(width, 2)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x`` (batch, L, dim), ``lengths`` (batch,) -> logits (batch, 2), attention (batch, L)."""
+        """``x`` (batch, L, dim), ``lengths`` (batch,) -> logits (batch, 2), attention (batch, L)"""
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         hidden, _ = self.lstm(packed)
         hidden, _ = pad_packed_sequence(hidden, batch_first=True, total_length=x.shape[1])
@@ -183,7 +187,8 @@ class LogRobust(SupervisedTorchDetector):
         super()._validate_params()
         if self.embedder != NO_EMBEDDER and self.embedder not in list_embedders():
             raise LogsieveError(
-                f"embedder must be one of {', '.join([*list_embedders(), NO_EMBEDDER])}, not {self.embedder!r}"
+                f"embedder must be one of {', '.join([*list_embedders(), NO_EMBEDDER])}, "
+                f"not {self.embedder!r}"
             )
         check_positive_ints(self, "embedding_dim", "hidden_size", "num_layers")
         if self.max_len is not None and (isinstance(self.max_len, bool) or int(self.max_len) < 1):
@@ -198,10 +203,19 @@ class LogRobust(SupervisedTorchDetector):
             raise LogsieveError("LogRobust: the training windows hold no event ids")
         seed = resolve_seed(self.random_state, default=0)
         self.semantics_ = EventSemantics.fit(
-            self.templates_, train_ids, embedder=self.embedder, dim=int(self.embedding_dim), seed=seed, owner="LogRobust"
+            self.templates_,
+            train_ids,
+            embedder=self.embedder,
+            dim=int(self.embedding_dim),
+            seed=seed,
+            owner="LogRobust",
         )
         arrays = self._training_arrays(train)
-        logger.info("LogRobust: %d training rows (%d windows)", len(arrays["label"]), int(arrays["weight"].sum()))
+        logger.info(
+            "LogRobust: %d training rows (%d windows)",
+            len(arrays["label"]),
+            int(arrays["weight"].sum()),
+        )
         return arrays
 
     def _encode(self, windows: pl.DataFrame) -> dict[str, np.ndarray]:
@@ -209,7 +223,7 @@ class LogRobust(SupervisedTorchDetector):
         return {"codes": codes, "length": lengths}
 
     def add_templates(self, templates: Mapping[str, str] | pl.DataFrame) -> int:
-        """Embed templates of events unknown to the model (e.g. new log statements); returns how many.
+        """Embed templates of events unknown to the model (new log statements); returns how many.
 
         Events already known keep their vectors. The templates are also added to
         :attr:`templates_` (used in explanations).
@@ -228,7 +242,9 @@ class LogRobust(SupervisedTorchDetector):
         return self.semantics_.dim
 
     def build_network(self) -> nn.Module:
-        return AttentionBiLSTM(self._input_dim, int(self.hidden_size), int(self.num_layers), float(self.dropout))
+        return AttentionBiLSTM(
+            self._input_dim, int(self.hidden_size), int(self.num_layers), float(self.dropout)
+        )
 
     def _forward(self, net: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         codes = batch["codes"]
@@ -268,7 +284,9 @@ class LogRobust(SupervisedTorchDetector):
         scores = torch.cat([o[0] for o in out]).numpy().astype(np.float64) if out else np.zeros(0)
         width = arrays["codes"].shape[1]
         att = (
-            np.concatenate([np.pad(o[1].numpy(), ((0, 0), (0, width - o[1].shape[1]))) for o in out])
+            np.concatenate(
+                [np.pad(o[1].numpy(), ((0, 0), (0, width - o[1].shape[1]))) for o in out]
+            )
             if out
             else np.zeros((0, width))
         )

@@ -86,7 +86,6 @@ def seq_loss(module: nn.Module, batch: Batch) -> torch.Tensor:
     return token_nll(module, batch).sum(dim=1) / batch["lengths"].clamp_min(1)
 
 
-
 @register_detector("lstm_ae")
 class LSTMAutoencoder(TorchDetector):
     """LSTM sequence autoencoder over the event ids of a window.

@@ -329,9 +329,13 @@ class NeuralLogTransformer(TorchDetector):
         if choice == "sentence":
             return SentenceEmbedder(device=device, preprocess=False), "sentence"
         if choice == "fasttext":
-            return FastTextEmbedder(dim=int(self.embedding_dim), seed=resolve_seed(self.random_state)), "fasttext"
+            return FastTextEmbedder(
+                dim=int(self.embedding_dim), seed=resolve_seed(self.random_state)
+            ), "fasttext"
         if choice == "word2vec":
-            return Word2VecEmbedder(dim=int(self.embedding_dim), seed=resolve_seed(self.random_state)), "word2vec"
+            return Word2VecEmbedder(
+                dim=int(self.embedding_dim), seed=resolve_seed(self.random_state)
+            ), "word2vec"
         return SentenceEmbedder(model=choice, device=device, preprocess=False), "sentence"
 
     def _flat_messages(self, windows: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:

@@ -47,7 +47,9 @@ class ArrayIsolationForest:
 
     def __init__(self, arrays: Mapping[str, np.ndarray], n_samples: int) -> None:
         arrays = dict(arrays)
-        if "value" not in arrays and "leaf_value" in arrays:  # files written before the two forests merged
+        if (
+            "value" not in arrays and "leaf_value" in arrays
+        ):  # files written before the two forests merged
             arrays["value"] = arrays.pop("leaf_value")
         try:
             self.trees = FlatTrees(*(arrays[k] for k in FlatTrees.KEYS))

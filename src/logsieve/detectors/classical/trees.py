@@ -65,7 +65,9 @@ class FlatTrees:
         if len(self.roots) and (self.roots.min() < 0 or self.roots.max() >= n):
             raise LogsieveError("tree arrays hold out-of-range roots")
         # bounds the descent in leaves() (and refuses cyclic arrays from a tampered file)
-        self.max_depth = int(node_depths(np.where(internal, self.left, -1), self.right).max()) if n else 0
+        self.max_depth = (
+            int(node_depths(np.where(internal, self.left, -1), self.right).max()) if n else 0
+        )
 
     @classmethod
     def from_sklearn(

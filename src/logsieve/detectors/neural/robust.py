@@ -49,12 +49,12 @@ ROBUST_METHODS = ("confident", "coteaching", "small_loss", "gce")
 SELECTION_METHODS = ("coteaching", "small_loss")
 
 CITATIONS = {
-    "coteaching": "Han, Yao, Yu, Niu, Xu, Hu, Tsang, Sugiyama. Co-teaching: Robust Training of Deep Neural "
-    "Networks with Extremely Noisy Labels. NeurIPS 2018.",
-    "confident": "Northcutt, Jiang, Chuang. Confident Learning: Estimating Uncertainty in Dataset Labels. "
-    "Journal of Artificial Intelligence Research 70, 2021.",
-    "gce": "Zhang, Sabuncu. Generalized Cross Entropy Loss for Training Deep Neural Networks with Noisy "
-    "Labels. NeurIPS 2018.",
+    "coteaching": "Han, Yao, Yu, Niu, Xu, Hu, Tsang, Sugiyama. Co-teaching: Robust Training of "
+    "Deep Neural Networks with Extremely Noisy Labels. NeurIPS 2018.",
+    "confident": "Northcutt, Jiang, Chuang. Confident Learning: Estimating Uncertainty in Dataset "
+    "Labels. Journal of Artificial Intelligence Research 70, 2021.",
+    "gce": "Zhang, Sabuncu. Generalized Cross Entropy Loss for Training Deep Neural Networks with "
+    "Noisy Labels. NeurIPS 2018.",
 }
 
 
@@ -95,7 +95,11 @@ def flip_labels(
     pl.DataFrame, or (pl.DataFrame, ndarray of bool)
         A copy with flipped labels (the column keeps its dtype); the input is not modified.
     """
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= float(rate) <= 1.0:
+    if (
+        isinstance(rate, bool)
+        or not isinstance(rate, (int, float))
+        or not 0.0 <= float(rate) <= 1.0
+    ):
         raise LogsieveError(f"flip rate must be a number in [0, 1], not {rate!r}")
     if not isinstance(windows, pl.DataFrame) or column not in windows.columns:
         raise LogsieveError(f"flip_labels needs a DataFrame with a {column!r} column")
@@ -107,14 +111,20 @@ def flip_labels(
     eligible = np.flatnonzero(known)
     n_flip = int(round(float(rate) * len(eligible)))
     rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(eligible, size=n_flip, replace=False)) if n_flip else np.zeros(0, dtype=np.int64)
+    chosen = (
+        np.sort(rng.choice(eligible, size=n_flip, replace=False))
+        if n_flip
+        else np.zeros(0, dtype=np.int64)
+    )
     mask = np.zeros(windows.height, dtype=bool)
     mask[chosen] = True
     new = values.copy()
     new[mask] = 1.0 - new[mask]
     flipped = pl.Series(column, new, dtype=pl.Float64, nan_to_null=True).cast(labels.dtype)
     out = windows.with_columns(flipped)
-    logger.info("flipped %d of %d labelled windows (rate %g, seed %s)", n_flip, len(eligible), rate, seed)
+    logger.info(
+        "flipped %d of %d labelled windows (rate %g, seed %s)", n_flip, len(eligible), rate, seed
+    )
     return (out, mask) if return_mask else out
 
 
@@ -132,7 +142,7 @@ def forget_schedule(epoch: int, forget_rate: float, ramp_epochs: int) -> float:
 
 
 def small_loss_keep(loss: torch.Tensor, weight: torch.Tensor | None, forget: float) -> torch.Tensor:
-    """Kept share (0..1) of every example when the ``forget`` share of the weight with the largest loss goes.
+    """Kept share (0..1) of each example when the ``forget`` share of the largest-loss weight goes.
 
     Examples are sorted by loss, largest first (stable, so ties keep batch order); whole
     examples are dropped while the dropped weight stays below ``forget * total``, and the
@@ -154,7 +164,9 @@ def small_loss_keep(loss: torch.Tensor, weight: torch.Tensor | None, forget: flo
     return keep
 
 
-def class_forget_rates(n_negative: float, n_positive: float, noise_rate: float) -> tuple[float, float]:
+def class_forget_rates(
+    n_negative: float, n_positive: float, noise_rate: float
+) -> tuple[float, float]:
     """Expected share of mislabelled examples among those LABELLED 0 and 1, under uniform flips.
 
     With a share ``noise_rate`` of all labels flipped uniformly (as :func:`flip_labels`
@@ -176,7 +188,10 @@ def class_forget_rates(n_negative: float, n_positive: float, noise_rate: float) 
 
 
 def class_small_loss_keep(
-    loss: torch.Tensor, weight: torch.Tensor | None, target: torch.Tensor, rates: tuple[float, float]
+    loss: torch.Tensor,
+    weight: torch.Tensor | None,
+    target: torch.Tensor,
+    rates: tuple[float, float],
 ) -> torch.Tensor:
     """:func:`small_loss_keep` within each class: class ``c`` drops its ``rates[c]`` share."""
     keep = torch.ones_like(loss)
@@ -187,8 +202,12 @@ def class_small_loss_keep(
     return keep
 
 
-def confident_thresholds(p_anomaly: np.ndarray, labels: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
-    """Per-class thresholds ``t_j`` of confident learning: the weighted mean of ``p_j`` over the rows labelled ``j``.
+def confident_thresholds(
+    p_anomaly: np.ndarray, labels: np.ndarray, weight: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-class thresholds ``t_j`` of confident learning: mean ``p_j`` of the rows labelled ``j``.
+
+    The mean is weighted by ``weight`` (the rows' window counts) when given.
 
     A class with no labelled row gets ``inf`` (nothing can be confidently of it).
     """
@@ -240,7 +259,7 @@ def generalized_cross_entropy(logits: torch.Tensor, target: torch.Tensor, q: flo
 
 
 def _kept_mean_factor(keep: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    """Per-example factors turning the trainer's weighted batch mean into the mean over the kept weight."""
+    """Per-example factors turning the trainer's weighted batch mean into the kept weight's mean."""
     w = torch.ones_like(keep) if weight is None else weight.to(keep.dtype)
     kept = (w * keep).sum().clamp_min(1e-12)
     return keep * (w.sum() / kept)
@@ -263,7 +282,9 @@ def labelled_distinct(windows: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray, 
     windows = check_windows(windows)
     key = "_seq_label"
     keyed = windows.with_columns(
-        pl.concat_list(pl.col(EVENT_IDS).fill_null([]), pl.col(LABEL).cast(pl.String).fill_null("?")).alias(key)
+        pl.concat_list(
+            pl.col(EVENT_IDS).fill_null([]), pl.col(LABEL).cast(pl.String).fill_null("?")
+        ).alias(key)
     )
     distinct, _, counts = distinct_windows(keyed, key)
     labels = distinct.get_column(LABEL).fill_null(0).to_numpy().astype(np.int64)
@@ -375,16 +396,28 @@ class SupervisedTorchDetector(TorchDetector):
     def _validate_params(self) -> None:
         super()._validate_params()
         if self.robust is not None and self.robust not in ROBUST_METHODS:
-            raise LogsieveError(f"robust must be None or one of {', '.join(ROBUST_METHODS)}, not {self.robust!r}")
+            raise LogsieveError(
+                f"robust must be None or one of {', '.join(ROBUST_METHODS)}, not {self.robust!r}"
+            )
         if not 0.0 <= float(self.forget_rate) < 0.5:
             raise LogsieveError(f"forget_rate must be in [0, 0.5), not {self.forget_rate!r}")
         if self.selection not in ("class", "global"):
             raise LogsieveError(f"selection must be 'class' or 'global', not {self.selection!r}")
-        if isinstance(self.ramp_epochs, bool) or int(self.ramp_epochs) != self.ramp_epochs or self.ramp_epochs < 0:
-            raise LogsieveError(f"ramp_epochs must be a non-negative integer, not {self.ramp_epochs!r}")
+        if (
+            isinstance(self.ramp_epochs, bool)
+            or int(self.ramp_epochs) != self.ramp_epochs
+            or self.ramp_epochs < 0
+        ):
+            raise LogsieveError(
+                f"ramp_epochs must be a non-negative integer, not {self.ramp_epochs!r}"
+            )
         if not 0.0 < float(self.gce_q) <= 1.0:
             raise LogsieveError(f"gce_q must be in (0, 1], not {self.gce_q!r}")
-        if isinstance(self.cl_folds, bool) or int(self.cl_folds) != self.cl_folds or self.cl_folds < 2:
+        if (
+            isinstance(self.cl_folds, bool)
+            or int(self.cl_folds) != self.cl_folds
+            or self.cl_folds < 2
+        ):
             raise LogsieveError(f"cl_folds must be an integer >= 2, not {self.cl_folds!r}")
         check_positive_ints(self, "ensemble")
 
@@ -411,7 +444,11 @@ class SupervisedTorchDetector(TorchDetector):
         return out
 
     def _prepare(self, windows: pl.DataFrame) -> dict[str, np.ndarray]:
-        known = windows.filter(pl.col(LABEL).is_not_null()) if LABEL in windows.columns else windows.head(0)
+        known = (
+            windows.filter(pl.col(LABEL).is_not_null())
+            if LABEL in windows.columns
+            else windows.head(0)
+        )
         return self._training_arrays(known)
 
     # ------------------------------------------------------------------ training
@@ -427,10 +464,12 @@ class SupervisedTorchDetector(TorchDetector):
         """Dropped share of the batch weight in the epoch being trained (``selection="global"``)."""
         if self.robust not in SELECTION_METHODS:
             return 0.0
-        return forget_schedule(getattr(self, "_epoch", 1), float(self.forget_rate), int(self.ramp_epochs))
+        return forget_schedule(
+            getattr(self, "_epoch", 1), float(self.forget_rate), int(self.ramp_epochs)
+        )
 
     def current_class_rates(self) -> tuple[float, float]:
-        """Dropped share of each class's weight in the epoch being trained (``selection="class"``)."""
+        """Dropped share of each class's weight in the current epoch (``selection="class"``)."""
         if self.robust not in SELECTION_METHODS:
             return (0.0, 0.0)
         ramp = forget_schedule(getattr(self, "_epoch", 1), 1.0, int(self.ramp_epochs))
@@ -445,15 +484,21 @@ class SupervisedTorchDetector(TorchDetector):
 
     def training_step(self, module: nn.Module, batch: Batch) -> torch.Tensor:
         target = batch["label"]
-        losses = [self._example_loss(self.network_logits(net, batch), target) for net in module.nets]
+        losses = [
+            self._example_loss(self.network_logits(net, batch), target) for net in module.nets
+        ]
         if self.robust not in SELECTION_METHODS or self.current_forget_rate() <= 0.0:
             return torch.stack(losses).mean(0)
         weight = batch.get("weight")
         keeps = [self._keep(loss, batch) for loss in losses]
-        if not module.training or self.robust != "coteaching":  # each network's own small-loss share
-            return torch.stack([loss * _kept_mean_factor(k, weight) for loss, k in zip(losses, keeps, strict=True)]).mean(0)
-        # co-teaching: each network learns from its PEER's small-loss examples (peers: 0-1, 2-3, ...),
-        # the pair's two losses summed, the members averaged
+        if (
+            not module.training or self.robust != "coteaching"
+        ):  # each network's own small-loss share
+            return torch.stack(
+                [loss * _kept_mean_factor(k, weight) for loss, k in zip(losses, keeps, strict=True)]
+            ).mean(0)
+        # co-teaching: each network learns from its PEER's small-loss examples (peers: 0-1,
+        # 2-3, ...), the pair's two losses summed, the members averaged
         taught = [losses[i] * _kept_mean_factor(keeps[i ^ 1], weight) for i in range(len(losses))]
         return torch.stack(taught).sum(0) / int(self.ensemble)
 
@@ -485,7 +530,13 @@ class SupervisedTorchDetector(TorchDetector):
         n_models = 0
 
         def probabilities(module: nn.Module, data: Mapping[str, np.ndarray]) -> np.ndarray:
-            out = infer_batches(module, self._probability_step, data, batch_size=self.score_batch_size, device=device)
+            out = infer_batches(
+                module,
+                self._probability_step,
+                data,
+                batch_size=self.score_batch_size,
+                device=device,
+            )
             return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
 
         for f in range(folds):
@@ -496,7 +547,9 @@ class SupervisedTorchDetector(TorchDetector):
             if len(np.unique(part["label"])) < 2:  # a fold without one class cannot judge the other
                 p_anomaly[held] = arrays["label"][held]
                 continue
-            module, _ = self._train_new(part, varrays, device, generator, name=f"{type(self).__name__}.fold{f + 1}")
+            module, _ = self._train_new(
+                part, varrays, device, generator, name=f"{type(self).__name__}.fold{f + 1}"
+            )
             p_anomaly[held] = probabilities(module, {k: v[held] for k, v in arrays.items()})
             if varrays:
                 p_valid += probabilities(module, varrays)
@@ -509,39 +562,51 @@ class SupervisedTorchDetector(TorchDetector):
         total = float(weight.sum())
         self.noise_estimate_ = float(weight[issues].sum() / total) if total else 0.0
         logger.info(
-            "%s: confident learning (%d folds) left out %.0f of %.0f training windows as mislabelled "
-            "(%.1f %%: %.0f labelled anomalous, %.0f labelled normal)",
+            "%s: confident learning (%d folds) left out %.0f of %.0f training windows as "
+            "mislabelled (%.1f %%: %.0f labelled anomalous, %.0f labelled normal)",
             type(self).__name__, folds, weight[issues].sum(), total, 100 * self.noise_estimate_,
             weight[issues & (labels == 1)].sum(), weight[issues & (labels == 0)].sum(),
         )  # fmt: skip
         if varrays and n_models:
-            v_issues = confident_off_diagonal(p_valid / n_models, varrays["label"], thresholds=thresholds)
+            v_issues = confident_off_diagonal(
+                p_valid / n_models, varrays["label"], thresholds=thresholds
+            )
             if (~v_issues).any():
-                logger.info("%s: %d of %d validation rows left out of the early-stopping loss", type(self).__name__,
-                            int(v_issues.sum()), len(v_issues))  # fmt: skip
+                logger.info(
+                    "%s: %d of %d validation rows left out of the early-stopping loss",
+                    type(self).__name__, int(v_issues.sum()), len(v_issues),
+                )  # fmt: skip
                 varrays = {k: v[~v_issues] for k, v in varrays.items()}
         return {k: v[~issues] for k, v in arrays.items()}, varrays
 
     def _on_epoch_start(self, epoch: int) -> None:
         self._epoch = int(epoch)
 
-    def _fit(self, train: pl.DataFrame, valid: pl.DataFrame, progress: ProgressCallback | None) -> None:
+    def _fit(
+        self, train: pl.DataFrame, valid: pl.DataFrame, progress: ProgressCallback | None
+    ) -> None:
         self._epoch = 1
         labels = train.get_column(LABEL)
         n_neg, n_pos = float((labels == 0).sum()), float((labels == 1).sum())
         self._class_rates = class_forget_rates(n_neg, n_pos, float(self.forget_rate))
-        if self.robust in SELECTION_METHODS and self.selection == "class" and n_pos < self.forget_rate * (n_pos + n_neg):
+        if (
+            self.robust in SELECTION_METHODS
+            and self.selection == "class"
+            and n_pos < self.forget_rate * (n_pos + n_neg)
+        ):
             logger.warning(
-                "%s: only %d of %d training windows are labelled anomalous, fewer than forget_rate=%g "
-                "uniform flips would create; selection='class' will drop %.0f %% of them. Lower forget_rate "
-                "to the expected noise rate, or use selection='global'.",
-                type(self).__name__, n_pos, n_pos + n_neg, self.forget_rate, 100 * self._class_rates[1],
+                "%s: only %d of %d training windows are labelled anomalous, fewer than "
+                "forget_rate=%g uniform flips would create; selection='class' will drop %.0f %% "
+                "of them. Lower forget_rate to the expected noise rate, or use selection='global'.",
+                type(self).__name__, n_pos, n_pos + n_neg, self.forget_rate,
+                100 * self._class_rates[1],
             )  # fmt: skip
         if self.robust in SELECTION_METHODS:
             logger.info(
                 "%s: robust=%s, forget rate %g (%s: normal %.3f, anomaly %.3f), ramp %d epochs",
                 type(self).__name__, self.robust, self.forget_rate, self.selection,
-                *(self._class_rates if self.selection == "class" else (self.forget_rate,) * 2), self.ramp_epochs,
+                *(self._class_rates if self.selection == "class" else (self.forget_rate,) * 2),
+                self.ramp_epochs,
             )  # fmt: skip
         elif self.robust is not None:
             logger.info("%s: robust=%s (q %g)", type(self).__name__, self.robust, self.gce_q)
@@ -578,4 +643,3 @@ class SupervisedTorchDetector(TorchDetector):
         if method is None:
             return ""
         return CITATIONS.get("coteaching" if method == "small_loss" else method, "")
-

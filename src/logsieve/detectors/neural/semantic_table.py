@@ -41,7 +41,6 @@ __all__ = ["NO_EMBEDDER", "EventSemantics", "encode_codes", "id_vectors"]
 NO_EMBEDDER = "none"
 
 
-
 def id_vectors(event_ids: Sequence[str], dim: int) -> np.ndarray:
     """Fixed pseudo-random unit-scale vectors, one per event id (seeded by the id's CRC32).
 
@@ -76,7 +75,11 @@ class EventSemantics:
         self.vectors = vectors
         self.embedder = embedder
         self.mode = mode  # "text" (embedder over templates) or "id" (pseudo-random per id)
-        self.center = np.zeros(vectors.dim, dtype=np.float32) if center is None else np.asarray(center, np.float32)
+        self.center = (
+            np.zeros(vectors.dim, dtype=np.float32)
+            if center is None
+            else np.asarray(center, np.float32)
+        )
         self.scale = float(scale)
         self._vocab: EventVocab | None = None
         self._tables: dict[str, torch.Tensor] = {}
@@ -111,14 +114,18 @@ class EventSemantics:
                 )
             ids = tuple(train_ids)
             return cls(EventVectors(ids, id_vectors(ids, dim)), None, "id")
-        params: dict[str, Any] = {} if embedder == "sentence" else {"dim": int(dim), "seed": int(seed)}
+        params: dict[str, Any] = (
+            {} if embedder == "sentence" else {"dim": int(dim), "seed": int(seed)}
+        )
         emb = create_embedder(embedder, **params)
         emb.fit([templates[e] for e in with_text])
         vectors = embed_events(emb, dict(templates))
         missing = len(train_ids) - len(with_text)
         if missing:
             logger.info("%s: %d training event ids have no template (zero vectors)", owner, missing)
-        logger.info("%s: %s vectors for %d events (dim %d)", owner, embedder, vectors.n_events, vectors.dim)
+        logger.info(
+            "%s: %s vectors for %d events (dim %d)", owner, embedder, vectors.n_events, vectors.dim
+        )
         # standardise with the training events' vectors: word-vector averages share a large
         # common direction (cosines of 0.4-0.9 between unrelated HDFS templates), which slows
         # the LSTM down; centring and one global scale keep every distance ratio
@@ -136,7 +143,8 @@ class EventSemantics:
             return 0
         if self.embedder is None:
             raise LogsieveError(
-                "this model was fitted without templates (per-event vectors): it cannot embed new templates"
+                "this model was fitted without templates (per-event vectors): it cannot embed new "
+                "templates"
             )
         self.vectors = self.vectors.merge(embed_events(self.embedder, new))
         self._vocab = None
@@ -161,7 +169,11 @@ class EventSemantics:
         return t
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        state: dict[str, Any] = {"mode": self.mode, "event_vectors": self.vectors.to_dict(), "scale": self.scale}
+        state: dict[str, Any] = {
+            "mode": self.mode,
+            "event_vectors": self.vectors.to_dict(),
+            "scale": self.scale,
+        }
         arrays = {"semantics.vectors": self.vectors.vectors, "semantics.center": self.center}
         if self.embedder is not None:
             state["embedder"] = self.embedder.to_dict()
@@ -169,18 +181,30 @@ class EventSemantics:
         return state, arrays
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> EventSemantics:
-        vectors = EventVectors.from_dict(state["event_vectors"], {"vectors": arrays["semantics.vectors"]})
+    def from_state(
+        cls, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+    ) -> EventSemantics:
+        vectors = EventVectors.from_dict(
+            state["event_vectors"], {"vectors": arrays["semantics.vectors"]}
+        )
         embedder = None
         if state.get("embedder") is not None:
             prefix = "semantics.embedder."
             emb_arrays = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
             embedder = embedder_from_dict(state["embedder"], emb_arrays)
         center = arrays.get("semantics.center")
-        return cls(vectors, embedder, str(state.get("mode", "text")), center, float(state.get("scale", 1.0)))
+        return cls(
+            vectors,
+            embedder,
+            str(state.get("mode", "text")),
+            center,
+            float(state.get("scale", 1.0)),
+        )
 
 
-def encode_codes(vocab: EventVocab, windows: pl.DataFrame, max_len: int | None, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def encode_codes(
+    vocab: EventVocab, windows: pl.DataFrame, max_len: int | None, width: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Right-padded codes ``(n, width)`` and kept lengths (>= 1) of ``windows``.
 
     Windows longer than ``max_len`` keep their last ``max_len`` events. ``width`` fixes
