@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import polars as pl
@@ -113,6 +113,8 @@ class VectorSeqAE(nn.Module):
     ``table`` (row 0 = padding) is a non-persistent buffer set before training or
     scoring: the encodings of the distinct lines at hand.
     """
+
+    table: torch.Tensor
 
     def __init__(self, dim: int, hidden_size: int, latent_dim: int) -> None:
         super().__init__()
@@ -437,7 +439,7 @@ class Bursic(TorchDetector):
         return EventVocab(freq.get_column("t").to_list())
 
     # ------------------------------------------------------------------ fitting
-    def build_module(self) -> nn.Module:
+    def build_module(self) -> _BursicNet:
         return _BursicNet(
             len(self.words_),
             self.embedding_dim,
@@ -538,7 +540,7 @@ class Bursic(TorchDetector):
             if vseen.any()
             else None
         )
-        common = {
+        common: dict[str, Any] = {
             "batch_size": self.batch_size,
             "lr": self.lr,
             "weight_decay": self.weight_decay,
@@ -601,26 +603,27 @@ class Bursic(TorchDetector):
     def _analyse(self, windows: pl.DataFrame) -> dict[str, Any]:
         """Lines, per-line part-1 loss, and per-position part-2 errors of ``windows``."""
         lines, _ = self._lines(windows)
+        net = cast(_BursicNet, self.module_)
         with self._session() as (device, _):
-            self.module_.to(device)
-            encodings, line_nll = self._encode_lines(self.module_, lines.texts, device)
+            net.to(device)
+            encodings, line_nll = self._encode_lines(net, lines.texts, device)
             table, marked = self._seq_input(encodings, lines.encoded)
             arrays, inverse, lengths, owner = self._chunk_arrays(marked)
             arrays.pop("weight")
-            self.module_.seq.table = torch.from_numpy(table).to(device)
+            net.seq.table = torch.from_numpy(table).to(device)
             errors = np.zeros((0, int(self.max_len)))
             if len(arrays["codes"]):
                 out = []
-                self.module_.eval()
+                net.eval()
                 with torch.inference_mode():
                     for lo in range(0, len(arrays["codes"]), self.score_batch_size):
                         batch = {
                             k: torch.from_numpy(v[lo : lo + self.score_batch_size]).to(device)
                             for k, v in arrays.items()
                         }
-                        out.append(_position_errors(self.module_.seq, batch).cpu().numpy())
+                        out.append(_position_errors(net.seq, batch).cpu().numpy())
                 errors = np.concatenate(out).astype(np.float64)[inverse]
-            self.module_.seq.table = torch.zeros(1, int(self.text_hidden) + 1)
+            net.seq.table = torch.zeros(1, int(self.text_hidden) + 1)
         return {
             "lines": lines,
             "line_nll": line_nll,

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -195,13 +195,13 @@ class FarzadGulliver(TorchDetector):
     def _prepare(self, windows: pl.DataFrame) -> dict[str, np.ndarray]:
         return self._arrays(windows)
 
-    def build_module(self) -> nn.Module:
+    def build_module(self) -> _TwoAE:
         return _TwoAE(
             self.features_.n_features_, self.hidden_size, self.latent_dim, float(self.dropout)
         )
 
     def training_step(self, module: nn.Module, batch: Batch) -> torch.Tensor:
-        return dense_loss(module.detector, batch)
+        return dense_loss(cast(_TwoAE, module).detector, batch)
 
     def _fit(
         self, train: pl.DataFrame, valid: pl.DataFrame, progress: ProgressCallback | None
@@ -216,7 +216,7 @@ class FarzadGulliver(TorchDetector):
         vwin = self._valid_for_loss(valid)
         varrays = self._arrays(vwin) if vwin.height else None
         seed = resolve_seed(self.random_state)
-        common = {
+        common: dict[str, Any] = {
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "lr": self.lr,
@@ -287,7 +287,8 @@ class FarzadGulliver(TorchDetector):
             return np.zeros_like(x), np.zeros((0, self.latent_dim), dtype=np.float32)
 
         def step(module: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-            return module.detector(batch["x"]).cpu(), module.extractor.encode(batch["x"]).cpu()
+            net = cast(_TwoAE, module)
+            return net.detector(batch["x"]).cpu(), net.extractor.encode(batch["x"]).cpu()
 
         parts = self._infer(step, {"x": x})
         return torch.cat([p[0] for p in parts]).numpy(), torch.cat([p[1] for p in parts]).numpy()

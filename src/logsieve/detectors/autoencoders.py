@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -156,8 +156,9 @@ class Autoencoder(TorchDetector):
             return np.zeros_like(x), np.zeros((0, self.latent_dim), dtype=np.float32)
 
         def step(module: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-            z = module.encode(batch["x"])
-            return module.decoder(z).cpu(), z.cpu()
+            net = cast(DenseAE, module)
+            z = net.encode(batch["x"])
+            return net.decoder(z).cpu(), z.cpu()
 
         parts = self._infer(step, {"x": x})
         return torch.cat([p[0] for p in parts]).numpy(), torch.cat([p[1] for p in parts]).numpy()

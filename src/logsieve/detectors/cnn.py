@@ -51,7 +51,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from logsieve.detectors.base import check_positive_ints, explanations_by_row, resolve_seed
-from logsieve.detectors.neural.robust import SupervisedTorchDetector
+from logsieve.detectors.neural.robust import NetworkGroup, SupervisedTorchDetector
 from logsieve.detectors.neural.semantic_table import EventSemantics, encode_codes
 from logsieve.detectors.neural.trainer import Batch
 from logsieve.detectors.registry import register_detector
@@ -258,7 +258,7 @@ class CNN(SupervisedTorchDetector):
         else:
             self.vocab_ = vocab
             self._unk_rate = self._word_dropout_rates(train)
-        longest = int(train.get_column("event_ids").list.len().max() or 0)
+        longest = int(cast(int, train.get_column("event_ids").list.len().max()) or 0)
         width = int(self.max_len) if self.max_len is not None else min(longest, MAX_SEQ_LEN)
         self.seq_len_ = max(width, max(self._kernels))
         arrays = self._training_arrays(train)
@@ -335,7 +335,8 @@ class CNN(SupervisedTorchDetector):
         x = self._inputs(batch)
         width = batch["codes"].shape[1]
         probs, contrib = [], []
-        for net in module.nets:
+        for member in cast(NetworkGroup, module).nets:
+            net = cast(LogKeyCNN, member)
             feats, where = net.features(x)
             probs.append(torch.softmax(net.out(feats), dim=1)[:, 1])
             w = net.out.weight[1] - net.out.weight[0]  # (n_features,)

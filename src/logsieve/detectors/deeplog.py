@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -196,7 +196,7 @@ class DeepLog(NextEventMixin, TorchDetector):
 
     def _prepare_fit(self, train: pl.DataFrame) -> dict[str, np.ndarray]:
         self.vocab_ = EventVocab.fit(train)
-        self.min_length_ = int(event_id_series(train).list.len().min() or 0)
+        self.min_length_ = int(cast(int, event_id_series(train).list.len().min()) or 0)
         if self.vocab_.n_keys == 0:
             raise LogsieveError("DeepLog: the training windows hold no event ids")
         arrays = self._pair_arrays(train)
@@ -233,7 +233,7 @@ class DeepLog(NextEventMixin, TorchDetector):
         super().update(windows, epochs=epochs, lr=lr, progress=progress)
         lengths = event_id_series(check_windows(windows)).list.len()
         if len(lengths):
-            self.min_length_ = min(self.min_length_, int(lengths.min() or 0))
+            self.min_length_ = min(self.min_length_, int(cast(int, lengths.min()) or 0))
         return self
 
     # ------------------------------------------------------------------ scoring

@@ -293,7 +293,7 @@ def build_workflow(
         )
         src = src[:, 0]
         ok = weight >= min_count
-        out_total = defaultdict(float)
+        out_total: defaultdict[str, float] = defaultdict(float)
         names = []
         for a, b, w in zip(src[ok].tolist(), dst[ok].tolist(), weight[ok].tolist(), strict=True):
             na = _node(START, t, n_tasks) if a == PAD else vocab.tokens[a - N_SPECIAL]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -24,7 +24,7 @@ from logsieve.detectors.base import (
     explanations_by_row,
     resolve_seed,
 )
-from logsieve.detectors.neural.robust import SupervisedTorchDetector
+from logsieve.detectors.neural.robust import NetworkGroup, SupervisedTorchDetector
 from logsieve.detectors.neural.semantic_table import NO_EMBEDDER, EventSemantics, encode_codes
 from logsieve.detectors.neural.trainer import Batch
 from logsieve.detectors.registry import register_detector
@@ -257,7 +257,7 @@ class LogRobust(SupervisedTorchDetector):
     # ------------------------------------------------------------------ explanation
     def _attention_step(self, module: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         probs, weights = [], []
-        for net in module.nets:
+        for net in cast(NetworkGroup, module).nets:
             logits, att = self._forward(net, batch)
             probs.append(torch.softmax(logits, dim=1)[:, 1])
             weights.append(att)

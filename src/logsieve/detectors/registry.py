@@ -20,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -296,7 +297,7 @@ _REGISTERED: dict[str, type[BaseDetector]] = {}
 T = TypeVar("T", bound="type[BaseDetector]")
 
 
-def register_detector(name: str, *, replace: bool = False):  # type: ignore[no-untyped-def]
+def register_detector(name: str, *, replace: bool = False) -> Callable[[T], T]:
     """Class decorator: register a detector class under ``name`` (lower-case).
 
     Sets ``cls.name``. Registering another class under a taken name raises

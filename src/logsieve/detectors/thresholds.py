@@ -94,4 +94,5 @@ def quantile_threshold(scores: ArrayLike, contamination: float) -> float:
 
     ``contamination`` is thus the share of normal windows tolerated above the threshold.
     """
-    return float(np.quantile(scores, 1.0 - float(contamination), method="higher"))
+    values = np.asarray(scores, dtype=np.float64)
+    return float(np.quantile(values, 1.0 - float(contamination), method="higher"))

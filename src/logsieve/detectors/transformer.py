@@ -541,7 +541,9 @@ class NeuralLogTransformer(TorchDetector):
             int(self.classifier_hidden),
         )
 
-    def _forward(self, module: nn.Module, codes: torch.Tensor, need_weights: bool = False):  # type: ignore[no-untyped-def]
+    def _forward(
+        self, module: nn.Module, codes: torch.Tensor, need_weights: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if (
             not need_weights and codes.shape[1] > 1
         ):  # drop the padding columns no row of this batch uses
@@ -557,7 +559,7 @@ class NeuralLogTransformer(TorchDetector):
     def _natural_threshold(self) -> float:
         return 0.5
 
-    def update(self, windows: pl.DataFrame, **kwargs: Any) -> Self:  # type: ignore[override]
+    def update(self, windows: pl.DataFrame, **kwargs: Any) -> Self:
         """Fine-tune on ``windows``; unlabelled ones count as normal (e.g. false alarms)."""
         windows = check_windows(windows)
         if LABEL in windows.columns:

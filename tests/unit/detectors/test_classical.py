@@ -42,7 +42,7 @@ def windows(*seqs: list[str], labels: list[int] | None = None) -> pl.DataFrame:
     )
 
 
-def normal_part(det, train):  # type: ignore[no-untyped-def]
+def normal_part(det, train):
     """Features of the windows an unsupervised detector (valid_fraction=0) trained on."""
     return det._features(train.filter(pl.col("label") == 0))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 import pytest
@@ -11,7 +13,7 @@ from logsieve.detectors.cnn import CNN, parse_kernel_sizes
 from logsieve.detectors.registry import load_detector
 from logsieve.errors import LogsieveError
 
-PARAMS = dict(embedding_dim=8, num_filters=8, kernel_sizes="2,3", epochs=25, batch_size=8, lr=1e-2,
+PARAMS: dict[str, Any] = dict(embedding_dim=8, num_filters=8, kernel_sizes="2,3", epochs=25, batch_size=8, lr=1e-2,
               patience=None, num_threads=1, valid_fraction=0.0)  # fmt: skip
 TEMPLATES = {
     "E1": "Receiving block <*>",

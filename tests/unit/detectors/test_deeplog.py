@@ -4,6 +4,7 @@ model, workflows, persistence failures, sequence features and the CLI functions.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -35,7 +36,7 @@ from logsieve.features.sequence import (
     pad_sequences,
 )
 
-TINY = dict(
+TINY: dict[str, Any] = dict(
     history_size=4,
     hidden_size=16,
     num_layers=1,
@@ -112,6 +113,8 @@ def test_pad_sequences_keeps_the_last_events():
 # ----------------------------------------------------------------- the top-g rule
 class FixedPreference(nn.Module):
     """Ignores the history; prefers keys in a fixed order (known ranks)."""
+
+    logits: torch.Tensor
 
     def __init__(self, logits: list[float]) -> None:
         super().__init__()

@@ -261,7 +261,7 @@ def test_threshold_strategies(train_windows, test_windows):
 def test_quantile_without_validation_falls_back_to_train(train_windows):
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler.emit = records.append
     log = logging.getLogger("logsieve.detectors.base")
     old_level = log.level
     log.addHandler(handler)  # direct: works whatever other tests did to propagation / levels

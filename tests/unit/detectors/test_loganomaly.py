@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 import pytest
@@ -20,7 +22,7 @@ from logsieve.errors import LogsieveError, NotFittedError
 from logsieve.features.semantic import FastTextEmbedder, Template2VecEmbedder
 from logsieve.features.sequence import PAD, UNK
 
-TINY = dict(
+TINY: dict[str, Any] = dict(
     history_size=4,
     hidden_size=16,
     num_layers=1,

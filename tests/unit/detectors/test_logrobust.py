@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 import pytest
@@ -30,7 +32,7 @@ REWORDED = {
 }
 UNRELATED = {"E101": "Served block <*> to <*>"}
 
-PARAMS = dict(embedding_dim=16, hidden_size=16, num_layers=1, epochs=30, batch_size=8, lr=2e-2,
+PARAMS: dict[str, Any] = dict(embedding_dim=16, hidden_size=16, num_layers=1, epochs=30, batch_size=8, lr=2e-2,
               patience=None, num_threads=1, valid_fraction=0.0)  # fmt: skip
 
 

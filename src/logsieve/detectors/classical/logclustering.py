@@ -153,7 +153,9 @@ class LogClustering(CountDetector):
         hierarchy = require("scipy.cluster.hierarchy", self.name)
         squareform = require("scipy.spatial.distance", self.name).squareform
 
-        self.weights_ = self._event_weights(self.counter_.idf_.astype(np.float64))
+        idf = self.counter_.idf_
+        assert idf is not None  # the counter is fitted with tfidf=True (_counter_params)
+        self.weights_ = self._event_weights(idf.astype(np.float64))
         X, w = self._distinct_features(train)
         n_off = min(len(X), int(self.max_offline))
         Xo, wo = X[:n_off], w[:n_off]

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from logsieve.errors import LogsieveError
 
@@ -44,8 +45,14 @@ class FlatTrees:
 
     KEYS = ("feature", "threshold", "left", "right", "value", "roots")
 
-    def __init__(  # type: ignore[no-untyped-def]
-        self, feature, threshold, left, right, value, roots
+    def __init__(
+        self,
+        feature: ArrayLike,
+        threshold: ArrayLike,
+        left: ArrayLike,
+        right: ArrayLike,
+        value: ArrayLike,
+        roots: ArrayLike,
     ) -> None:
         self.feature = np.asarray(feature, dtype=np.int64)
         self.threshold = np.asarray(threshold, dtype=np.float64)

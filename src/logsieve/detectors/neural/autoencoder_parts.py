@@ -108,7 +108,7 @@ class CountFeatures:
             self._fit_words(dict(templates or {}))
         else:
             self.words_: tuple[str, ...] = ()
-            self.word_matrix_ = None
+            self.word_matrix_: np.ndarray | None = None
         x = self._project(count_matrix(windows, self.vocab_))
         lo = x.min(axis=0) if len(x) else np.zeros(x.shape[1], dtype=np.float32)
         hi = x.max(axis=0) if len(x) else np.ones(x.shape[1], dtype=np.float32)

@@ -70,6 +70,8 @@ class PositionalEncoding(nn.Module):
     one trained vector per position up to ``max_len``; ``"none"`` is the identity.
     """
 
+    table: torch.Tensor  # the sinusoidal codes (a non-persistent buffer)
+
     def __init__(self, dim: int, kind: str = "sinusoidal", max_len: int = 512) -> None:
         super().__init__()
         if kind not in POSITIONAL:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import polars as pl
@@ -485,7 +485,8 @@ class SupervisedTorchDetector(TorchDetector):
     def training_step(self, module: nn.Module, batch: Batch) -> torch.Tensor:
         target = batch["label"]
         losses = [
-            self._example_loss(self.network_logits(net, batch), target) for net in module.nets
+            self._example_loss(self.network_logits(net, batch), target)
+            for net in cast(NetworkGroup, module).nets
         ]
         if self.robust not in SELECTION_METHODS or self.current_forget_rate() <= 0.0:
             return torch.stack(losses).mean(0)
@@ -617,7 +618,10 @@ class SupervisedTorchDetector(TorchDetector):
         return 0.5
 
     def _probability_step(self, module: nn.Module, batch: Batch) -> torch.Tensor:
-        probs = [torch.softmax(self.network_logits(net, batch), dim=1)[:, 1] for net in module.nets]
+        probs = [
+            torch.softmax(self.network_logits(net, batch), dim=1)[:, 1]
+            for net in cast(NetworkGroup, module).nets
+        ]
         return torch.stack(probs).mean(0).float().cpu()
 
     def _score(self, windows: pl.DataFrame) -> np.ndarray:

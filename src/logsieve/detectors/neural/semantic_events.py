@@ -119,7 +119,7 @@ class SemanticEventsMixin:
 
     def _fit_semantics(self, train: pl.DataFrame) -> None:
         """Fit the vocabulary, the embedder (on the training events' templates) and the vectors."""
-        self._seed_cache = None
+        self.__dict__.pop("_seed_cache", None)  # a new fit draws its seed anew
         seed = self._semantic_seed()
         vocab = EventVocab.fit(train)
         if vocab.n_keys == 0:

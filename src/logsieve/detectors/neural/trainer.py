@@ -455,10 +455,10 @@ class TorchDetector(BaseDetector):
     def _filter_training_rows(
         self,
         arrays: dict[str, np.ndarray],
-        varrays: Mapping[str, np.ndarray] | None,
+        varrays: dict[str, np.ndarray] | None,
         device: torch.device,
         generator: torch.Generator,
-    ) -> tuple[dict[str, np.ndarray], Mapping[str, np.ndarray] | None]:
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
         """Hook: the training and validation rows actually used (default: all); see robust.py."""
         return arrays, varrays
 
