@@ -9,14 +9,14 @@ Protocol (ICSE'22 study / PLELog): chronological 60/10/30 split of the windows
 (train / validation / test, in time order), supervised with the labels. For every
 (model, dataset, noise rate, robust setting, seed):
 
-- noise: :func:`logsieve.detectors.robust.flip_labels` flips ``rate`` of the TRAINING
+- noise: :func:`logsieve.detectors.neural.robust.flip_labels` flips ``rate`` of the TRAINING
   windows' labels uniformly at random (both directions; seed = the run's seed) and,
   with another seed, the same share of the VALIDATION windows' labels: a user's
   validation data is as noisy as the training data. The validation windows serve
   early stopping (their loss) only; the threshold is the model's natural 0.5 (no
   label is used to choose it). With ``robust=confident`` only the validation windows
   that confident learning keeps feed early stopping. The TEST labels are never touched.
-- robust: ``off`` (plain cross-entropy) or a method of :mod:`logsieve.detectors.robust`
+- robust: ``off`` (plain cross-entropy) or a method of :mod:`logsieve.detectors.neural.robust`
   (``method:selection`` also sets ``selection``, e.g. ``coteaching:global``).
 
 Reported per row: precision, recall, specificity and F1 on the test windows (mean and
@@ -62,8 +62,8 @@ def load(name: str):  # type: ignore[no-untyped-def]
 
 
 def run_one(model: str, dataset: str, noise: float, robust: str, seed: int, args) -> dict:  # type: ignore[no-untyped-def]
+    from logsieve.detectors.neural.robust import flip_labels
     from logsieve.detectors.registry import create_detector
-    from logsieve.detectors.robust import flip_labels
     from logsieve.evaluation.metrics import evaluate
     from logsieve.grouping import split_windows
 

@@ -19,7 +19,7 @@ _LAZY = {
     "get_detector_class": "registry",
     "create_detector": "registry",
     "load_detector": "registry",
-    "TorchDetector": "trainer",
+    "TorchDetector": "neural.trainer",
     "DeepLog": "deeplog",
 }
 

@@ -1,60 +1,10 @@
 """Bursic, Cuculo, D'Amelio (FM 2019 workshops): two LSTM autoencoders over RAW log text.
 
-Paper: Sathya Bursic, Vittorio Cuculo, Alessandro D'Amelio, "Anomaly detection from log
-files using unsupervised deep learning", Formal Methods. FM 2019 International
-Workshops, LNCS 12232, pp. 200-207 (2020). Authors' code: sathya-ml/deep-log-anomaly-
-detection (TensorFlow/Keras; only its README and configuration files were read).
-
-The paper's idea: no parsing and no hand-crafted features. Part 1, a text autoencoder
-with LSTM units, learns a fixed-size encoding of every raw log line; part 2, another
-LSTM autoencoder, models those encodings, and its reconstruction error is the anomaly
-score ("the rarity of a log event both in terms of its content and temporal context").
-Trained and tested on HDFS_1 (2 million raw lines, half for training), unsupervised.
-
-Defaults of the authors' configuration files, and ours:
-
-============================  ==========================  ==========================
-setting                       authors' config             here (default)
-============================  ==========================  ==========================
-text tokens                   words (whitespace split),   words (whitespace split)
-                              min frequency 10
-longest line                  200 tokens                  ``max_tokens`` 32
-embedding / LSTM units        100 / 50, one direction     ``embedding_dim`` 32 /
-                                                          ``text_hidden`` 32
-text AE training              lr 0.01, batch 64,          Adam lr 5e-3, batch 64,
-                              5 epochs, dropout 0.25      ``text_epochs`` 50, patience
-part 2                        bidirectional LSTM (64),    LSTM autoencoder (32 units,
-                              batch 64, 10 epochs         latent 16) over the window's
-                                                          line encodings, 20 epochs
-============================  ==========================  ==========================
-
-Deviations, and why:
-
-- Part 2 unit. In the authors' code the second model reads ONE line at a time: the
-  vector ``[timestamp, line encoding]`` fed to a bidirectional LSTM as a sequence of
-  scalars. logsieve scores windows, so part 2 here is a sequence autoencoder over the
-  encodings of a window's lines, in order (LSTM encoder -> latent -> LSTM decoder ->
-  the encodings, after standardising them, with an end-of-window marker appended so
-  that a window that stops early is visible); the window score is its mean squared
-  reconstruction error per position plus ``line_weight`` (default 1) times the
-  window's mean part-1 line reconstruction loss, so both the context (part 2) and the
-  content (part 1) of lines count. No timestamp feature is used (windows carry no
-  per-line times).
-- Cleaning. Every run of two or more digits becomes ``0`` before tokenising
-  (``clean_digits``), so lines differing only in ids, sizes, ports or counters become
-  one, while single digits, often part of the wording ("step 1", "core 0"), stay; both
-  autoencoders only ever run on DISTINCT cleaned lines (the 222,579 lines of the HDFS
-  2% sample are 565 distinct cleaned lines, BGL's 20,000 are 1,688), which keeps the
-  model small and fast on a CPU. The authors' word-frequency cut-off does the same job
-  less effectively (block ids are rare, but ports and sizes are not).
-- Sizes and epochs are smaller (CPU), and an epoch is a pass over DISTINCT lines or
-  windows, weighted by their counts, hence more epochs with early stopping.
-
-Input: the ``messages`` column (list[str], one raw message per line, in order), added to
-a windows table by :func:`logsieve.grouping.text.attach_messages`. With ``text="auto"``
-(default) and no ``messages`` column, the template text of each event (from
-``templates=`` given to :meth:`fit`) or, failing that, the event id stands in for the
-line, with a warning; ``text="messages"`` makes the column mandatory.
+No parser and no hand-crafted features: a text autoencoder learns an encoding of every
+raw line, a second autoencoder models a window's sequence of those encodings, and the
+reconstruction errors make the score (the rarity of a line in content and context).
+Paper: LNCS 12232, pp. 200-207 (2020); authors' code: sathya-ml/deep-log-anomaly-detection
+(only its README and configuration files were read).
 """
 
 from __future__ import annotations
@@ -62,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import polars as pl
@@ -70,10 +20,16 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from logsieve.detectors.autoencoders import _check_choice, _check_int, chunk_sequences
-from logsieve.detectors.base import ProgressCallback, _line_at, explanations_by_row
+from logsieve.detectors.base import (
+    ProgressCallback,
+    _line_at,
+    check_choice,
+    check_positive_ints,
+    explanations_by_row,
+)
+from logsieve.detectors.neural.autoencoder_parts import chunk_sequences
+from logsieve.detectors.neural.trainer import Batch, TorchDetector, train_module
 from logsieve.detectors.registry import register_detector
-from logsieve.detectors.trainer import Batch, TorchDetector, train_module
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import (
     PAD,
@@ -157,6 +113,8 @@ class VectorSeqAE(nn.Module):
     ``table`` (row 0 = padding) is a non-persistent buffer set before training or
     scoring: the encodings of the distinct lines at hand.
     """
+
+    table: torch.Tensor
 
     def __init__(self, dim: int, hidden_size: int, latent_dim: int) -> None:
         super().__init__()
@@ -260,6 +218,51 @@ def _lines_from(column: pl.Series, clean_digits: bool) -> LinesTable:
 class Bursic(TorchDetector):
     """Raw-text two-part LSTM autoencoder (Bursic, Cuculo, D'Amelio, FM 2019 workshops).
 
+    Defaults of the authors' configuration files, and ours:
+
+    ============================  ==========================  ==========================
+    setting                       authors' config             here (default)
+    ============================  ==========================  ==========================
+    text tokens                   words (whitespace split),   words (whitespace split)
+                                  min frequency 10
+    longest line                  200 tokens                  ``max_tokens`` 32
+    embedding / LSTM units        100 / 50, one direction     ``embedding_dim`` 32 /
+                                                              ``text_hidden`` 32
+    text AE training              lr 0.01, batch 64,          Adam lr 5e-3, batch 64,
+                                  5 epochs, dropout 0.25      ``text_epochs`` 50, patience
+    part 2                        bidirectional LSTM (64),    LSTM autoencoder (32 units,
+                                  batch 64, 10 epochs         latent 16) over the window's
+                                                              line encodings, 20 epochs
+    ============================  ==========================  ==========================
+
+    Deviations, and why:
+
+    - Part 2 unit. In the authors' code the second model reads ONE line at a time: the
+      vector ``[timestamp, line encoding]`` fed to a bidirectional LSTM as a sequence of
+      scalars. logsieve scores windows, so part 2 here is a sequence autoencoder over the
+      encodings of a window's lines, in order (LSTM encoder -> latent -> LSTM decoder ->
+      the encodings, after standardising them, with an end-of-window marker appended so
+      that a window that stops early is visible); the window score is its mean squared
+      reconstruction error per position plus ``line_weight`` (default 1) times the
+      window's mean part-1 line reconstruction loss, so both the context (part 2) and the
+      content (part 1) of lines count. No timestamp feature is used (windows carry no
+      per-line times).
+    - Cleaning. Every run of two or more digits becomes ``0`` before tokenising
+      (``clean_digits``), so lines differing only in ids, sizes, ports or counters become
+      one, while single digits, often part of the wording ("step 1", "core 0"), stay; both
+      autoencoders only ever run on DISTINCT cleaned lines (a few hundred to a few thousand
+      on the benchmark samples; see docs/results.md), which keeps the model small and fast
+      on a CPU. The authors' word-frequency cut-off does the same job
+      less effectively (block ids are rare, but ports and sizes are not).
+    - Sizes and epochs are smaller (CPU), and an epoch is a pass over DISTINCT lines or
+      windows, weighted by their counts, hence more epochs with early stopping.
+
+    Input: the ``messages`` column (list[str], one raw message per line, in order), added to
+    a windows table by :func:`logsieve.grouping.text.attach_messages`. With ``text="auto"``
+    (default) and no ``messages`` column, the template text of each event (from
+    ``templates=`` given to :meth:`fit`) or, failing that, the event id stands in for the
+    line, with a warning; ``text="messages"`` makes the column mandatory.
+
     Parameters
     ----------
     text : {"auto", "messages", "templates"}, default "auto"
@@ -286,7 +289,7 @@ class Bursic(TorchDetector):
     line_weight : float, default 1.0
         Window score = part-2 error + ``line_weight`` * mean part-1 line loss (the
         paper's score reflects both the content and the context of lines; 0 keeps
-        part 2 only). On the HDFS 2% sample: ROC-AUC 0.980 with 1.0, 0.946 with 0.
+        part 2 only; docs/results.md compares the two).
     epochs, batch_size, lr, weight_decay, patience, device, num_threads
         Training (``epochs`` is for part 2; both parts share the rest). Defaults: 20
         epochs, batch 64 (the authors' batch size), Adam 5e-3, patience 5, one CPU
@@ -347,8 +350,8 @@ class Bursic(TorchDetector):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        _check_choice(self, "text", TEXT_SOURCES)
-        _check_int(
+        check_choice(self, "text", TEXT_SOURCES)
+        check_positive_ints(
             self,
             "max_tokens",
             "min_token_count",
@@ -436,7 +439,7 @@ class Bursic(TorchDetector):
         return EventVocab(freq.get_column("t").to_list())
 
     # ------------------------------------------------------------------ fitting
-    def build_module(self) -> nn.Module:
+    def build_module(self) -> _BursicNet:
         return _BursicNet(
             len(self.words_),
             self.embedding_dim,
@@ -537,7 +540,7 @@ class Bursic(TorchDetector):
             if vseen.any()
             else None
         )
-        common = {
+        common: dict[str, Any] = {
             "batch_size": self.batch_size,
             "lr": self.lr,
             "weight_decay": self.weight_decay,
@@ -600,26 +603,27 @@ class Bursic(TorchDetector):
     def _analyse(self, windows: pl.DataFrame) -> dict[str, Any]:
         """Lines, per-line part-1 loss, and per-position part-2 errors of ``windows``."""
         lines, _ = self._lines(windows)
+        net = cast(_BursicNet, self.module_)
         with self._session() as (device, _):
-            self.module_.to(device)
-            encodings, line_nll = self._encode_lines(self.module_, lines.texts, device)
+            net.to(device)
+            encodings, line_nll = self._encode_lines(net, lines.texts, device)
             table, marked = self._seq_input(encodings, lines.encoded)
             arrays, inverse, lengths, owner = self._chunk_arrays(marked)
             arrays.pop("weight")
-            self.module_.seq.table = torch.from_numpy(table).to(device)
+            net.seq.table = torch.from_numpy(table).to(device)
             errors = np.zeros((0, int(self.max_len)))
             if len(arrays["codes"]):
                 out = []
-                self.module_.eval()
+                net.eval()
                 with torch.inference_mode():
                     for lo in range(0, len(arrays["codes"]), self.score_batch_size):
                         batch = {
                             k: torch.from_numpy(v[lo : lo + self.score_batch_size]).to(device)
                             for k, v in arrays.items()
                         }
-                        out.append(_position_errors(self.module_.seq, batch).cpu().numpy())
+                        out.append(_position_errors(net.seq, batch).cpu().numpy())
                 errors = np.concatenate(out).astype(np.float64)[inverse]
-            self.module_.seq.table = torch.zeros(1, int(self.text_hidden) + 1)
+            net.seq.table = torch.zeros(1, int(self.text_hidden) + 1)
         return {
             "lines": lines,
             "line_nll": line_nll,

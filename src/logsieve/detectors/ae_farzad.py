@@ -20,7 +20,7 @@ decision threshold are not known here; our choices are marked *ours*):
 1. Input unit: a WINDOW, not a single message (logsieve scores windows; a window of one
    line is one message). Features (``features="words"``, the default): the window's
    word frequencies, i.e. the counts of the words of its events' templates
-   (:class:`~logsieve.detectors.autoencoders.CountFeatures`), min-max scaled to [0, 1]
+   (:class:`~logsieve.detectors.neural.autoencoder_parts.CountFeatures`), min-max scaled to [0, 1]
    on the training windows (``scale="minmax"``), as in the paper. ``features="events"``
    uses event-id counts instead (the usual "count vector"). The paper's padding to 40
    words and dropping of messages under five words are message-level steps that do
@@ -51,28 +51,32 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
 import torch
 from torch import nn
 
-from logsieve.detectors.autoencoders import (
+from logsieve.detectors.base import (
+    ProgressCallback,
+    check_choice,
+    check_positive_ints,
+    explanations_by_row,
+    resolve_seed,
+)
+from logsieve.detectors.classical.iforest import ArrayIsolationForest
+from logsieve.detectors.neural.autoencoder_parts import (
     FEATURE_KINDS,
     SCALES,
-    ArrayIsolationForest,
     CountFeatures,
     DenseAE,
-    _check_choice,
-    _check_int,
     dense_loss,
     expand_rows,
     weighted_quantile,
 )
-from logsieve.detectors.base import ProgressCallback, explanations_by_row
+from logsieve.detectors.neural.trainer import Batch, TorchDetector, train_module
 from logsieve.detectors.registry import register_detector
-from logsieve.detectors.trainer import Batch, TorchDetector, train_module
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import check_windows, distinct_windows
 
@@ -172,10 +176,10 @@ class FarzadGulliver(TorchDetector):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        _check_choice(self, "features", FEATURE_KINDS)
-        _check_choice(self, "scale", SCALES)
-        _check_int(self, "hidden_size", "latent_dim", "n_estimators")
-        _check_int(self, "max_samples", minimum=2)
+        check_choice(self, "features", FEATURE_KINDS)
+        check_choice(self, "scale", SCALES)
+        check_positive_ints(self, "hidden_size", "latent_dim", "n_estimators")
+        check_positive_ints(self, "max_samples", minimum=2)
         if not 0.0 <= float(self.dropout) < 1.0:
             raise LogsieveError(f"dropout must be in [0, 1), not {self.dropout!r}")
         if not 0.0 <= float(self.if_contamination) < 0.5:
@@ -191,18 +195,13 @@ class FarzadGulliver(TorchDetector):
     def _prepare(self, windows: pl.DataFrame) -> dict[str, np.ndarray]:
         return self._arrays(windows)
 
-    def build_module(self) -> nn.Module:
+    def build_module(self) -> _TwoAE:
         return _TwoAE(
             self.features_.n_features_, self.hidden_size, self.latent_dim, float(self.dropout)
         )
 
     def training_step(self, module: nn.Module, batch: Batch) -> torch.Tensor:
-        return dense_loss(module.detector, batch)
-
-    def _seed(self) -> int:
-        if self.random_state is None:
-            return int(np.random.SeedSequence().generate_state(1)[0])
-        return int(self.random_state)
+        return dense_loss(cast(_TwoAE, module).detector, batch)
 
     def _fit(
         self, train: pl.DataFrame, valid: pl.DataFrame, progress: ProgressCallback | None
@@ -216,8 +215,8 @@ class FarzadGulliver(TorchDetector):
         arrays = self._arrays(train)
         vwin = self._valid_for_loss(valid)
         varrays = self._arrays(vwin) if vwin.height else None
-        seed = self._seed()
-        common = {
+        seed = resolve_seed(self.random_state)
+        common: dict[str, Any] = {
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "lr": self.lr,
@@ -246,8 +245,9 @@ class FarzadGulliver(TorchDetector):
             self.forest_ = ArrayIsolationForest.fit(
                 rows,
                 n_estimators=self.n_estimators,
-                max_samples=self.max_samples,
+                max_samples=min(int(self.max_samples), len(rows)),
                 random_state=seed,
+                owner=self.name,
             )
             iso = self.forest_.score(codes)
             if float(self.if_contamination) > 0:
@@ -287,7 +287,8 @@ class FarzadGulliver(TorchDetector):
             return np.zeros_like(x), np.zeros((0, self.latent_dim), dtype=np.float32)
 
         def step(module: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-            return module.detector(batch["x"]).cpu(), module.extractor.encode(batch["x"]).cpu()
+            net = cast(_TwoAE, module)
+            return net.detector(batch["x"]).cpu(), net.extractor.encode(batch["x"]).cpu()
 
         parts = self._infer(step, {"x": x})
         return torch.cat([p[0] for p in parts]).numpy(), torch.cat([p[1] for p in parts]).numpy()

@@ -2,7 +2,7 @@
 
 Writing a detector
 ------------------
-Subclass :class:`BaseDetector` (or :class:`logsieve.detectors.trainer.TorchDetector`
+Subclass :class:`BaseDetector` (or :class:`logsieve.detectors.neural.trainer.TorchDetector`
 for a neural model) and declare the hyperparameters as annotated class attributes
 with defaults. Every subclass is turned into a keyword-only dataclass automatically,
 so the generated ``__init__`` only stores parameters (no logic, no device choice, no
@@ -52,6 +52,12 @@ from typing import Any, ClassVar, Literal, Self, dataclass_transform
 import numpy as np
 import polars as pl
 
+from logsieve.detectors.persistence import MODEL_FILE, jsonable, read_model_dir, write_model_dir
+from logsieve.detectors.thresholds import (
+    best_f1_threshold,
+    check_threshold,
+    quantile_threshold,
+)
 from logsieve.errors import LogsieveError, NotFittedError
 from logsieve.features.sequence import check_windows, distinct_windows
 from logsieve.schema import EVENT_IDS, LABEL, LINE_IDS, START, WINDOW_ID
@@ -59,25 +65,53 @@ from logsieve.schema import EVENT_IDS, LABEL, LINE_IDS, START, WINDOW_ID
 logger = logging.getLogger(__name__)
 
 InputKind = Literal["sequence", "counts", "semantic", "raw"]
+#: top-level model.json keys holding these fitted attributes (readable without the state)
+_HOISTED = {"vocabulary": "vocab_", "templates": "templates_"}
 ProgressCallback = Callable[[Any], None]
 
 __all__ = [
     "BaseDetector",
     "InputKind",
     "ProgressCallback",
+    "check_choice",
     "check_positive_ints",
     "explanations_by_row",
     "resolve_labels",
+    "resolve_seed",
     "split_valid",
 ]
 
 
-def check_positive_ints(obj: Any, *names: str) -> None:
-    """Raise :class:`LogsieveError` unless every attribute ``names`` of ``obj`` is an int >= 1."""
+def check_positive_ints(obj: Any, *names: str, minimum: int = 1) -> None:
+    """Raise :class:`LogsieveError` unless each attribute ``names`` is an int >= ``minimum``.
+
+    The one integer check of every detector's parameters (bools are not integers here).
+    """
     for key in names:
         value = getattr(obj, key)
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise LogsieveError(f"{key} must be a positive integer, not {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+            raise LogsieveError(f"{key} must be {what}, not {value!r}")
+
+
+def check_choice(obj: Any, name: str, choices: Sequence[str]) -> None:
+    """Raise :class:`LogsieveError` unless attribute ``name`` of ``obj`` is one of ``choices``."""
+    value = getattr(obj, name)
+    if value not in choices:
+        raise LogsieveError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
+
+
+def resolve_seed(random_state: int | None, *, default: int | None = None) -> int:
+    """The int seed every random step of a fit uses (the one place seeds are chosen).
+
+    ``random_state`` itself when given; when None, ``default`` if set, else a fresh seed
+    from OS entropy (below 2**31, which scikit-learn, torch and gensim all accept).
+    """
+    if random_state is not None:
+        return int(random_state)
+    if default is not None:
+        return int(default)
+    return int(np.random.SeedSequence().generate_state(1)[0] % (2**31))
 
 
 def resolve_labels(windows: pl.DataFrame, y: Any = None, what: str = "windows") -> np.ndarray:
@@ -249,7 +283,9 @@ class BaseDetector(abc.ABC):
             train, valid_w = split_valid(windows, self.valid_fraction)
         else:
             valid_w = check_windows(valid, "validation windows")
-            valid_w = valid_w.with_columns(pl.Series(LABEL, resolve_labels(valid_w), nan_to_null=True).cast(pl.Int8))
+            valid_w = valid_w.with_columns(
+                pl.Series(LABEL, resolve_labels(valid_w), nan_to_null=True).cast(pl.Int8)
+            )
             train = windows
         train = self._select_training(train)
         if train.height == 0:
@@ -285,13 +321,7 @@ class BaseDetector(abc.ABC):
         return train.filter(labels.is_null() | (labels == 0))
 
     def _validate_params(self) -> None:
-        t = self.threshold
-        if isinstance(t, bool) or not (
-            isinstance(t, (int, float)) or t in ("auto", "quantile", "best_f1")
-        ):
-            raise LogsieveError(
-                f"threshold must be 'auto', 'quantile', 'best_f1' or a number, not {t!r}"
-            )
+        check_threshold(self.threshold)
         if not 0.0 <= float(self.contamination) < 1.0:
             raise LogsieveError(f"contamination must be in [0, 1), not {self.contamination!r}")
         if not 0.0 <= float(self.valid_fraction) < 1.0:
@@ -302,8 +332,6 @@ class BaseDetector(abc.ABC):
         return None
 
     def _fit_threshold(self, train: pl.DataFrame, valid: pl.DataFrame) -> None:
-        from logsieve.evaluation.metrics import best_f1_threshold
-
         strategy = self.threshold
         if not isinstance(strategy, str):
             self.threshold_, self.threshold_source_ = float(strategy), "fixed"
@@ -335,10 +363,7 @@ class BaseDetector(abc.ABC):
                 type(self).__name__,
             )
             normal, source = train, "train"
-        scores = self._score_distinct(normal)
-        self.threshold_ = float(
-            np.quantile(scores, 1.0 - float(self.contamination), method="higher")
-        )
+        self.threshold_ = quantile_threshold(self._score_distinct(normal), self.contamination)
         self.threshold_source_ = source
 
     @abc.abstractmethod
@@ -427,20 +452,89 @@ class BaseDetector(abc.ABC):
         self.n_train_windows_ = int(state["n_train_windows_"])
 
     def save(self, path: str | Path) -> Path:
-        """Write this fitted detector to directory ``path`` (``model.json`` + weights)."""
-        from logsieve.detectors.persistence import save_detector
+        """Write this fitted detector to directory ``path`` (``model.json`` + weights).
 
-        return save_detector(self, path)
+        ``model.json`` holds the registry ``name``, the constructor ``params``, the
+        ``threshold``, the ``vocabulary`` and ``templates`` when the model has them and
+        the rest of the JSON-able fitted ``state``; the arrays go to the weights file
+        (see :mod:`logsieve.detectors.persistence`).
+        """
+        self._check_fitted()
+        state, arrays = self._get_state()
+        state = dict(state)
+        doc: dict[str, Any] = {
+            "name": self.name,
+            "class": f"{type(self).__module__}:{type(self).__qualname__}",
+            "params": jsonable(self.get_params(), "params"),
+            "threshold": state.get("threshold_"),
+        }
+        for key, attr in _HOISTED.items():
+            if attr in state:
+                doc[key] = state.pop(attr)
+        doc["state"] = jsonable(state, "fitted state")
+        out = write_model_dir(path, doc, arrays)
+        logger.info("saved %s to %s (%d arrays)", self.name, out, len(arrays))
+        return out
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        """Load a detector saved with :meth:`save` (checks the class and the weights' hash)."""
-        from logsieve.detectors.persistence import load_detector
+        """Load a detector saved with :meth:`save` (checks the weights' size and hash).
 
-        det = load_detector(path)
-        if not isinstance(det, cls):
-            raise LogsieveError(f"{path}: holds a {type(det).__name__}, not a {cls.__name__}")
-        return det
+        The saved detector must be of this class or of an imported subclass (matched by
+        registry name); :func:`logsieve.detectors.registry.load_detector` loads any.
+        """
+        path = Path(path)
+        doc, arrays = read_model_dir(path)
+        name = str(doc["name"])
+        target = cls._class_named(name)
+        if target is None:
+            raise LogsieveError(
+                f"{path}: holds a {name!r} detector, not a {cls.__name__} "
+                "(logsieve.detectors.load_detector loads any saved detector)"
+            )
+        return target._restore(path, doc, arrays)
+
+    @classmethod
+    def _class_named(cls, name: str) -> type[Self] | None:
+        """``cls`` or its nearest imported subclass whose registry name is ``name``."""
+        level: list[type[Self]] = [cls]
+        while level:
+            for klass in level:
+                if klass.name == name and not inspect.isabstract(klass):
+                    return klass
+            level = [sub for klass in level for sub in klass.__subclasses__()]
+        return None
+
+    @classmethod
+    def _restore(cls, path: Path, doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Self:
+        """A detector of this class from a read model directory (see :meth:`load`)."""
+        manifest = path / MODEL_FILE
+        params = doc["params"]
+        if not isinstance(params, dict):
+            raise LogsieveError(f"{manifest}: 'params' must be an object")
+        unknown = sorted(set(params) - set(cls._get_param_names()))
+        if unknown:
+            raise LogsieveError(
+                f"{manifest}: unknown parameter(s) {', '.join(unknown)} for {cls.__name__}"
+            )
+        try:
+            detector = cls(**params)  # a saved None (e.g. random_state=None) stays None
+        except TypeError as exc:
+            raise LogsieveError(f"{manifest}: bad parameters ({exc})") from exc
+        state = dict(doc.get("state") or {})
+        for key, attr in _HOISTED.items():
+            if key in doc:
+                state[attr] = doc[key]
+        try:
+            detector._set_state(state, arrays)
+        except LogsieveError:
+            raise
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+            raise LogsieveError(
+                f"{path}: saved state does not fit a {cls.__name__} ({type(exc).__name__}: {exc})"
+            ) from exc
+        logger.info("loaded %s from %s", doc["name"], path)
+        return detector
 
 
 def _templates_dict(templates: Mapping[str, str] | pl.DataFrame | None) -> dict[str, str]:
@@ -507,9 +601,7 @@ def explanations_by_row(
     """
     ids = _window_ids(windows)
     all_lines = (
-        windows.get_column(LINE_IDS).to_list()
-        if line_ids and LINE_IDS in windows.columns
-        else None
+        windows.get_column(LINE_IDS).to_list() if line_ids and LINE_IDS in windows.columns else None
     )
     by_index = details.get if isinstance(details, Mapping) else None
     result = []

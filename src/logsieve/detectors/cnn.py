@@ -16,7 +16,7 @@ The paper's network, as logsieve builds it:
    and **max-pooling over time** of every filter.
 3. **Dropout** (0.5) and a **fully connected** layer -> softmax over {normal, anomaly};
    supervised cross-entropy on the window labels (Adam, lr 1e-3), or a noise-robust
-   variant (``robust=``, see :mod:`logsieve.detectors.robust`).
+   variant (``robust=``, see :mod:`logsieve.detectors.neural.robust`).
 
 Sequence length: the paper pads the key sequences to one fixed length. Here the length
 ``seq_len_`` is fixed at fit time to the longest training window (at least the largest
@@ -51,7 +51,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -59,41 +59,57 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from logsieve.detectors.base import check_positive_ints, explanations_by_row
-from logsieve.detectors.logrobust import EventSemantics, encode_codes
+from logsieve.detectors.base import check_positive_ints, explanations_by_row, resolve_seed
+from logsieve.detectors.neural.robust import NetworkGroup, SupervisedTorchDetector
+from logsieve.detectors.neural.semantic_table import EventSemantics, encode_codes
+from logsieve.detectors.neural.trainer import Batch
 from logsieve.detectors.registry import register_detector
-from logsieve.detectors.robust import SupervisedTorchDetector
-from logsieve.detectors.trainer import Batch
 from logsieve.errors import LogsieveError
-from logsieve.features.sequence import PAD, UNK, EventVocab, check_windows, distinct_windows, event_id_series
 from logsieve.features.semantic import list_embedders
+from logsieve.features.sequence import (
+    PAD,
+    UNK,
+    EventVocab,
+    check_windows,
+    distinct_windows,
+    event_id_series,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["CNN", "LogKeyCNN", "parse_kernel_sizes"]
 
 CITATION = (
-    "Siyang Lu, Xiang Wei, Yandong Li, Liqiang Wang. Detecting Anomaly in Big Data System Logs Using "
-    "Convolutional Neural Network. IEEE DASC 2018. https://doi.org/10.1109/DASC/PiCom/DataCom/CyberSciTec.2018.00037"
+    "Siyang Lu, Xiang Wei, Yandong Li, Liqiang Wang. Detecting Anomaly in Big Data System Logs "
+    "Using Convolutional Neural Network. IEEE DASC 2018. "
+    "https://doi.org/10.1109/DASC/PiCom/DataCom/CyberSciTec.2018.00037"
 )
-DESCRIPTION = "Supervised CNN over event embeddings (logkey2vec), parallel 1-D convolutions and max-pooling"
+DESCRIPTION = (
+    "Supervised CNN over event embeddings (logkey2vec), parallel 1-D convolutions and max-pooling"
+)
 MAX_SEQ_LEN = 512
 
 
 def parse_kernel_sizes(value: str | Sequence[int]) -> tuple[int, ...]:
-    """``"3,4,5"`` or ``(3, 4, 5)`` -> ``(3, 4, 5)``; raises :class:`LogsieveError` on bad values."""
+    """``"3,4,5"`` or ``(3, 4, 5)`` -> ``(3, 4, 5)``; :class:`LogsieveError` on bad values."""
     try:
-        items = [p for p in value.replace(" ", "").split(",") if p] if isinstance(value, str) else list(value)
+        items = (
+            [p for p in value.replace(" ", "").split(",") if p]
+            if isinstance(value, str)
+            else list(value)
+        )
         sizes = tuple(int(x) for x in items)
     except (TypeError, ValueError) as exc:
-        raise LogsieveError(f"kernel_sizes must be positive integers like '3,4,5', not {value!r}") from exc
+        raise LogsieveError(
+            f"kernel_sizes must be positive integers like '3,4,5', not {value!r}"
+        ) from exc
     if not sizes or any(k < 1 for k in sizes) or any(isinstance(x, bool) for x in items):
         raise LogsieveError(f"kernel_sizes must be positive integers like '3,4,5', not {value!r}")
     return sizes
 
 
 class LogKeyCNN(nn.Module):
-    """Embedding (learned, or given vectors) -> parallel Conv1d + ReLU + max-pool -> dropout -> linear (2)."""
+    """Embedding (learned or given) -> parallel Conv1d + ReLU + max-pool -> dropout -> linear."""
 
     def __init__(
         self,
@@ -110,7 +126,7 @@ class LogKeyCNN(nn.Module):
         self.out = nn.Linear(num_filters * len(kernel_sizes), 2)
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pooled features ``(batch, n_kernels * filters)`` and the argmax positions (same shape)."""
+        """Pooled features ``(batch, n_kernels * filters)`` and their argmax positions."""
         if self.embedding is not None:
             x = self.embedding(x)
         x = x.transpose(1, 2)  # (batch, dim, L)
@@ -122,7 +138,7 @@ class LogKeyCNN(nn.Module):
         return torch.cat(pooled, 1), torch.cat(where, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: codes ``(batch, L)`` (learned embedding) or vectors ``(batch, L, dim)`` -> logits."""
+        """Logits of codes ``(batch, L)`` (learned embedding) or vectors ``(batch, L, dim)``."""
         return self.out(self.dropout(self.features(x)[0]))
 
 
@@ -151,7 +167,7 @@ class CNN(SupervisedTorchDetector):
         ``alpha`` of the word dropout that trains the vector of unseen events (learned
         embedding only; Kiperwasser & Goldberg's value). 0: off, as in the paper.
     robust, forget_rate, selection, ramp_epochs, gce_q, cl_folds
-        Noise-robust training (:class:`~logsieve.detectors.robust.SupervisedTorchDetector`).
+        Noise-robust training (:class:`~logsieve.detectors.neural.robust.SupervisedTorchDetector`).
     ensemble : int, default 1
         Networks averaged (a deep ensemble; see SupervisedTorchDetector). The paper trains one.
     epochs, batch_size, lr, weight_decay, patience, device, num_threads
@@ -203,9 +219,13 @@ class CNN(SupervisedTorchDetector):
     def _validate_params(self) -> None:
         super()._validate_params()
         if self.embedding not in ("learned", "semantic"):
-            raise LogsieveError(f"embedding must be 'learned' or 'semantic', not {self.embedding!r}")
+            raise LogsieveError(
+                f"embedding must be 'learned' or 'semantic', not {self.embedding!r}"
+            )
         if self.embedding == "semantic" and self.embedder not in list_embedders():
-            raise LogsieveError(f"embedder must be one of {', '.join(list_embedders())}, not {self.embedder!r}")
+            raise LogsieveError(
+                f"embedder must be one of {', '.join(list_embedders())}, not {self.embedder!r}"
+            )
         parse_kernel_sizes(self.kernel_sizes)
         check_positive_ints(self, "embedding_dim", "num_filters")
         if self.max_len is not None and (isinstance(self.max_len, bool) or int(self.max_len) < 1):
@@ -226,14 +246,19 @@ class CNN(SupervisedTorchDetector):
             raise LogsieveError("CNN: the training windows hold no event ids")
         self._unk_rate: torch.Tensor | None = None
         if self.embedding == "semantic":
-            seed = 0 if self.random_state is None else int(self.random_state)
+            seed = resolve_seed(self.random_state, default=0)
             self.semantics_ = EventSemantics.fit(
-                self.templates_, vocab.tokens, embedder=self.embedder, dim=int(self.embedding_dim), seed=seed, owner="CNN"
+                self.templates_,
+                vocab.tokens,
+                embedder=self.embedder,
+                dim=int(self.embedding_dim),
+                seed=seed,
+                owner="CNN",
             )
         else:
             self.vocab_ = vocab
             self._unk_rate = self._word_dropout_rates(train)
-        longest = int(train.get_column("event_ids").list.len().max() or 0)
+        longest = int(cast(int, train.get_column("event_ids").list.len().max()) or 0)
         width = int(self.max_len) if self.max_len is not None else min(longest, MAX_SEQ_LEN)
         self.seq_len_ = max(width, max(self._kernels))
         arrays = self._training_arrays(train)
@@ -244,7 +269,7 @@ class CNN(SupervisedTorchDetector):
         return arrays
 
     def _word_dropout_rates(self, train: pl.DataFrame) -> torch.Tensor | None:
-        """Per-code probability ``alpha / (alpha + count)`` of becoming UNK in training (None: off)."""
+        """Per-code chance ``alpha / (alpha + count)`` of turning UNK in training (None: off)."""
         alpha = float(self.unk_dropout)
         if alpha <= 0.0:
             return None
@@ -268,15 +293,24 @@ class CNN(SupervisedTorchDetector):
         """``embedding="semantic"`` only: embed templates of new events; returns how many."""
         self._check_fitted()
         if self.embedding != "semantic":
-            raise LogsieveError("add_templates needs a CNN with embedding='semantic' (learned ids cannot embed text)")
+            raise LogsieveError(
+                "add_templates needs a CNN with embedding='semantic' (learned ids cannot embed "
+                "text)"
+            )
         return self.semantics_.add_templates(templates)
 
     # ------------------------------------------------------------------ network
     def build_network(self) -> nn.Module:
         if self.embedding == "semantic":
-            return LogKeyCNN(self.semantics_.dim, self._kernels, int(self.num_filters), float(self.dropout))
+            return LogKeyCNN(
+                self.semantics_.dim, self._kernels, int(self.num_filters), float(self.dropout)
+            )
         return LogKeyCNN(
-            int(self.embedding_dim), self._kernels, int(self.num_filters), float(self.dropout), n_tokens=len(self.vocab_)
+            int(self.embedding_dim),
+            self._kernels,
+            int(self.num_filters),
+            float(self.dropout),
+            n_tokens=len(self.vocab_),
         )
 
     def _inputs(self, batch: Batch) -> torch.Tensor:
@@ -294,12 +328,15 @@ class CNN(SupervisedTorchDetector):
         return net(self._inputs(batch))
 
     # ------------------------------------------------------------------ explanation
-    def _contribution_step(self, module: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def _contribution_step(
+        self, module: nn.Module, batch: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Anomaly probability and per-position contributions to the anomaly-vs-normal logit."""
         x = self._inputs(batch)
         width = batch["codes"].shape[1]
         probs, contrib = [], []
-        for net in module.nets:
+        for member in cast(NetworkGroup, module).nets:
+            net = cast(LogKeyCNN, member)
             feats, where = net.features(x)
             probs.append(torch.softmax(net.out(feats), dim=1)[:, 1])
             w = net.out.weight[1] - net.out.weight[0]  # (n_features,)

@@ -1,56 +1,16 @@
-"""DeepLog (Du, Li, Zheng, Srikumar, ACM CCS 2017): the three parts of the paper.
+"""DeepLog (Du, Li, Zheng, Srikumar, ACM CCS 2017): the log-key anomaly model.
 
-1. :class:`DeepLog`, the log-key anomaly model (paper section 3.1): an LSTM reads the
-   ``h`` most recent log keys (one-hot) and outputs a probability for every key; a
-   key is normal when it is among the ``g`` most probable ones. Paper defaults for HDFS
-   (also those of wuyifan18/DeepLog and Thijsvanede/DeepLog): ``h = 10``, ``L = 2``
-   LSTM layers, ``alpha = 64`` memory units, ``g = 9``. Keys never seen in training are
-   anomalous.
-   With :meth:`~logsieve.detectors.trainer.TorchDetector.update` it supports the
-   paper's online update on false positives (section 3.3).
-2. :class:`ParameterValueModel`, the parameter-value anomaly model (section 3.2):
-   per log key, an LSTM predicts the next parameter-value vector from the previous
-   ``h`` ones; the prediction errors (MSE) of validation vectors are modelled as a
-   Gaussian, and an error outside its confidence interval is an anomaly.
-3. :func:`build_workflow` / :class:`Workflow`, workflow construction for diagnosis
-   (section 5): task separation by key co-occurrence and a finite-state workflow per
-   task built from the observed (or the model's predicted) transitions, with the
-   point where a sequence diverges from it.
-
-Window scores of :class:`DeepLog` (higher = more anomalous): for every position of a
-window the 0-based rank of the actual key among the model's predictions (0 = the most
-probable key); a key outside the vocabulary gets rank ``max(n_keys, g)``. The window
-score is the largest rank, so ``threshold_ = g - 0.5`` (the default,
-``threshold="auto"``) reproduces the top-g rule exactly: a window is flagged iff one of
-its keys is not among the ``g`` most probable. ``threshold="best_f1"`` on a labelled
-validation set amounts to choosing ``g`` on validation data.
-
-Positions and padding (``session_bounds=True``, the default for sessions): every key
-of a window is predicted, the first ones from a history left-padded with the padding
-index (which thus also marks "start of window"), and an end-of-window marker is
-predicted after the last key; short windows are padded, not skipped (see
-:mod:`logsieve.features.sequence`). A window ending before the shortest training
-window's length scores like an unseen key (a data-driven form of the short-session
-padding rule of the public re-implementations). With ``session_bounds=False`` (stream windows)
-only positions with a full history are predicted, as in the paper.
-
-Training uses each distinct ``(history, next key)`` pair once, weighted by how often
-it occurs; with the weighted cross-entropy this is the same objective as training on
-every pair. Scoring computes each distinct window, and within it each distinct pair,
-once.
+An LSTM reads the ``h`` most recent log keys and predicts the next; a key outside the
+``g`` most probable ones (or never seen in training) is an anomaly. The paper's other
+two parts live beside it: the parameter-value model in :mod:`.deeplog_params` and
+workflow construction for diagnosis in :mod:`.deeplog_workflow`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import math
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from statistics import NormalDist
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -59,14 +19,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from logsieve.detectors.base import check_positive_ints
-from logsieve.detectors.next_event import END_OF_WINDOW, NextEventMixin
+from logsieve.detectors.deeplog_workflow import END, START, Workflow, build_workflow
+from logsieve.detectors.neural.next_event import END_OF_WINDOW, NextEventMixin
+from logsieve.detectors.neural.trainer import Batch, TorchDetector
 from logsieve.detectors.registry import register_detector
-from logsieve.detectors.trainer import Batch, TorchDetector, torch_session, train_module
-from logsieve.errors import LogsieveError, NotFittedError
+from logsieve.errors import LogsieveError
 from logsieve.features.sequence import (
-    N_SPECIAL,
     PAD,
-    UNK,
     EventVocab,
     Pairs,
     append_marker,
@@ -76,18 +35,10 @@ from logsieve.features.sequence import (
     event_id_series,
     next_event_pairs,
 )
-from logsieve.schema import EVENT_ID
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "END_OF_WINDOW",
-    "DeepLog",
-    "NextKeyLSTM",
-    "ParameterValueModel",
-    "Workflow",
-    "build_workflow",
-]
+__all__ = ["END_OF_WINDOW", "DeepLog", "NextKeyLSTM"]
 
 CITATION = (
     "Min Du, Feifei Li, Guineng Zheng, Vivek Srikumar. "
@@ -127,7 +78,34 @@ class NextKeyLSTM(nn.Module):
 
 @register_detector("deeplog")
 class DeepLog(NextEventMixin, TorchDetector):
-    """DeepLog log-key anomaly detection (Du et al., CCS 2017).
+    """DeepLog log-key anomaly detection (Du et al., CCS 2017, section 3.1).
+
+    Paper defaults for HDFS (also wuyifan18/DeepLog's and Thijsvanede/DeepLog's):
+    ``h = 10``, ``L = 2`` LSTM layers, ``alpha = 64`` memory units, ``g = 9``, one-hot
+    keys. :meth:`~logsieve.detectors.neural.trainer.TorchDetector.update` gives the
+    paper's online update on false positives (section 3.3).
+
+    Window scores (higher = more anomalous): for every position of a
+    window the 0-based rank of the actual key among the model's predictions (0 = the most
+    probable key); a key outside the vocabulary gets rank ``max(n_keys, g)``. The window
+    score is the largest rank, so ``threshold_ = g - 0.5`` (the default,
+    ``threshold="auto"``) reproduces the top-g rule exactly: a window is flagged iff one of
+    its keys is not among the ``g`` most probable. ``threshold="best_f1"`` on a labelled
+    validation set amounts to choosing ``g`` on validation data.
+
+    Positions and padding (``session_bounds=True``, the default for sessions): every key
+    of a window is predicted, the first ones from a history left-padded with the padding
+    index (which thus also marks "start of window"), and an end-of-window marker is
+    predicted after the last key; short windows are padded, not skipped (see
+    :mod:`logsieve.features.sequence`). A window ending before the shortest training
+    window's length scores like an unseen key (a data-driven form of the short-session
+    padding rule of the public re-implementations). With ``session_bounds=False`` (stream windows)
+    only positions with a full history are predicted, as in the paper.
+
+    Training uses each distinct ``(history, next key)`` pair once, weighted by how often
+    it occurs; with the weighted cross-entropy this is the same objective as training on
+    every pair. Scoring computes each distinct window, and within it each distinct pair,
+    once.
 
     Parameters
     ----------
@@ -157,7 +135,7 @@ class DeepLog(NextEventMixin, TorchDetector):
         a full history of ``h`` keys are predicted, as in the paper, and windows of
         ``h`` keys or fewer get score 0.
     epochs, batch_size, lr, weight_decay, patience, device, num_threads
-        Training (see :class:`~logsieve.detectors.trainer.TorchDetector`). Defaults
+        Training (see :class:`~logsieve.detectors.neural.trainer.TorchDetector`). Defaults
         here: 10 epochs (as in Thijsvanede/DeepLog's HDFS example), batch 256,
         Adam lr 0.01, one CPU thread. Training uses distinct weighted pairs, so an
         epoch is one pass over the DISTINCT pairs: on small or very repetitive data
@@ -189,8 +167,7 @@ class DeepLog(NextEventMixin, TorchDetector):
     batch_size: int = 256
     lr: float = 1e-2
     # small LSTMs are dominated by per-operation overhead: one thread is the fastest and
-    # immune to CPU contention (fixture fit: 0.06 s with 1 thread, 2.2 s with 2 on a busy
-    # 2-core machine)
+    # immune to CPU contention (timings in docs/results.md)
     num_threads: int | None = 1
 
     @classmethod
@@ -219,7 +196,7 @@ class DeepLog(NextEventMixin, TorchDetector):
 
     def _prepare_fit(self, train: pl.DataFrame) -> dict[str, np.ndarray]:
         self.vocab_ = EventVocab.fit(train)
-        self.min_length_ = int(event_id_series(train).list.len().min() or 0)
+        self.min_length_ = int(cast(int, event_id_series(train).list.len().min()) or 0)
         if self.vocab_.n_keys == 0:
             raise LogsieveError("DeepLog: the training windows hold no event ids")
         arrays = self._pair_arrays(train)
@@ -256,7 +233,7 @@ class DeepLog(NextEventMixin, TorchDetector):
         super().update(windows, epochs=epochs, lr=lr, progress=progress)
         lengths = event_id_series(check_windows(windows)).list.len()
         if len(lengths):
-            self.min_length_ = min(self.min_length_, int(lengths.min() or 0))
+            self.min_length_ = min(self.min_length_, int(cast(int, lengths.min()) or 0))
         return self
 
     # ------------------------------------------------------------------ scoring
@@ -346,561 +323,3 @@ class DeepLog(NextEventMixin, TorchDetector):
         self.vocab_ = EventVocab.from_list(list(state["vocab_"]))
         self.min_length_ = int(state["min_length_"])
         super()._set_state(state, arrays)
-
-
-# ====================================================================== workflows (section 5)
-START = "START"
-END = "END"
-
-
-def _node(name: str, task: int, n_tasks: int) -> str:
-    return name if n_tasks == 1 else f"{name}:{task}"
-
-
-@dataclass
-class Workflow:
-    """A finite-state workflow of log keys (DeepLog section 5), JSON-able.
-
-    Nodes are event ids plus ``START``/``END`` (``START:t``/``END:t`` per task when
-    there are several tasks). ``edges[(a, b)]`` holds ``count`` (weighted number of
-    observed ``a -> b`` transitions) and ``probability`` (share of ``a``'s outgoing
-    transitions, or the model's probability for model-built workflows).
-    """
-
-    edges: dict[tuple[str, str], dict[str, float]]
-    templates: dict[str, str] = field(default_factory=dict)
-    tasks: list[list[str]] = field(default_factory=list)
-
-    # ---- structure
-    @property
-    def nodes(self) -> list[str]:
-        return sorted({n for edge in self.edges for n in edge})
-
-    def successors(self, node: str) -> dict[str, float]:
-        """Next nodes of ``node`` with their probabilities, most probable first."""
-        out = {b: e["probability"] for (a, b), e in self.edges.items() if a == node}
-        return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
-
-    def divergence_points(self) -> list[str]:
-        """Nodes with more than one successor (branches, loops, concurrency)."""
-        return sorted({a for a, _ in self.edges if len(self.successors(a)) > 1})
-
-    def concurrent_pairs(self) -> list[list[str]]:
-        """Key pairs seen in both orders (``a -> b`` and ``b -> a``): concurrency candidates."""
-        return sorted([a, b] for a, b in self.edges if a < b and (b, a) in self.edges)
-
-    def loops(self) -> list[list[str]]:
-        """Cycles: self-loops and strongly connected groups of several keys."""
-        graph: dict[str, list[str]] = defaultdict(list)
-        for a, b in self.edges:
-            graph[a].append(b)
-        index: dict[str, int] = {}
-        low: dict[str, int] = {}
-        stack: list[str] = []
-        on_stack: set[str] = set()
-        out: list[list[str]] = []
-        counter = [0]
-
-        def visit(v: str) -> None:  # Tarjan's algorithm (graphs are small: one node per key)
-            index[v] = low[v] = counter[0]
-            counter[0] += 1
-            stack.append(v)
-            on_stack.add(v)
-            for w in graph.get(v, ()):
-                if w not in index:
-                    visit(w)
-                    low[v] = min(low[v], low[w])
-                elif w in on_stack:
-                    low[v] = min(low[v], index[w])
-            if low[v] == index[v]:
-                comp = []
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    comp.append(w)
-                    if w == v:
-                        break
-                if len(comp) > 1 or (v, v) in self.edges:
-                    out.append(sorted(comp))
-
-        for v in sorted(graph):
-            if v not in index:
-                visit(v)
-        return sorted(out)
-
-    # ---- conformance
-    def _task_of(self) -> dict[str, int]:
-        return {k: t for t, keys in enumerate(self.tasks) for k in keys}
-
-    def check(self, event_ids: Sequence[str]) -> dict[str, Any] | None:
-        """Where ``event_ids`` first leaves the workflow, or None when it conforms.
-
-        The sequence is projected onto each task's keys and walked from that task's
-        ``START``; the result names the ``position`` (index in ``event_ids``; the
-        length of the sequence for a premature end), the ``previous`` node, the
-        actual ``event_id`` (``END`` for the end), its ``template``, and the
-        ``expected`` successors with probabilities and templates.
-        """
-        n_tasks = max(1, len(self.tasks))
-        task_of = self._task_of()
-        for i, key in enumerate(event_ids):
-            if self.tasks and key not in task_of:
-                return self._divergence(i, None, key, {}, None)
-        for t in range(n_tasks):
-            prev = _node(START, t, n_tasks)
-            for i, key in enumerate(event_ids):
-                if self.tasks and task_of.get(key) != t:
-                    continue
-                succ = self.successors(prev)
-                if key not in succ:
-                    return self._divergence(i, prev, key, succ, t)
-                prev = key
-            succ = self.successors(prev)
-            end = _node(END, t, n_tasks)
-            if prev != _node(START, t, n_tasks) and end not in succ:
-                return self._divergence(len(event_ids), prev, END, succ, t)
-        return None
-
-    def _divergence(
-        self,
-        position: int,
-        previous: str | None,
-        key: str,
-        succ: Mapping[str, float],
-        task: int | None,
-    ) -> dict[str, Any]:
-        return {
-            "position": position,
-            "task": task,
-            "previous": previous,
-            "event_id": key,
-            "template": self.templates.get(key),
-            "expected": [
-                {"event_id": k, "template": self.templates.get(k), "probability": p}
-                for k, p in succ.items()
-            ],
-        }
-
-    def check_windows(self, windows: pl.DataFrame) -> list[dict[str, Any] | None]:
-        """:meth:`check` for every window (each distinct sequence checked once)."""
-        windows = check_windows(windows)
-        distinct, inverse, _ = distinct_windows(windows)
-        results = [self.check(seq) for seq in event_id_series(distinct).to_list()]
-        return [results[u] for u in inverse]
-
-    # ---- serialisation
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able graph: nodes (with templates), edges, tasks and the derived structure."""
-        return {
-            "nodes": [{"id": n, "template": self.templates.get(n)} for n in self.nodes],
-            "edges": [
-                {"source": a, "target": b, "count": e["count"], "probability": e["probability"]}
-                for (a, b), e in sorted(self.edges.items())
-            ],
-            "tasks": self.tasks,
-            "divergence_points": self.divergence_points(),
-            "concurrent_pairs": self.concurrent_pairs(),
-            "loops": self.loops(),
-        }
-
-    @classmethod
-    def from_dict(cls, doc: Mapping[str, Any]) -> Workflow:
-        edges = {
-            (e["source"], e["target"]): {
-                "count": float(e["count"]),
-                "probability": float(e["probability"]),
-            }
-            for e in doc["edges"]
-        }
-        templates = {
-            n["id"]: n["template"] for n in doc.get("nodes", []) if n.get("template") is not None
-        }
-        return cls(edges=edges, templates=templates, tasks=[list(t) for t in doc.get("tasks", [])])
-
-
-def separate_tasks(
-    windows: pl.DataFrame, distance: int = 5, threshold: float = 0.5
-) -> list[list[str]]:
-    """Group log keys into tasks by co-occurrence (DeepLog section 5, density-based).
-
-    For keys ``i`` and ``j``, ``p(j | i)`` is the share of occurrences of ``i`` that
-    have ``j`` within ``distance`` positions after them in the same window. Keys are
-    linked when ``p(j | i)`` or ``p(i | j)`` reaches ``threshold``; the connected
-    groups are the tasks (each sorted; the groups sorted by their first key).
-    """
-    windows = check_windows(windows)
-    vocab = EventVocab.fit(windows)
-    if vocab.n_keys == 0:
-        return []
-    enc = vocab.encode(windows)
-    codes, owner = enc.codes.astype(np.int64), enc.owner
-    n = len(codes)
-    hits = []
-    for d in range(1, int(distance) + 1):
-        p = np.arange(n - d)
-        same = owner[p] == owner[p + d]
-        hits.append(np.column_stack([p[same], codes[p[same] + d]]))
-    size = len(vocab)
-    occurrences = np.bincount(codes, minlength=size).astype(np.float64)
-    co = np.zeros((size, size))
-    if hits:
-        both = np.unique(np.concatenate(hits), axis=0)  # count each (occurrence, key) once
-        np.add.at(co, (codes[both[:, 0]], both[:, 1]), 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        prob = np.where(occurrences[:, None] > 0, co / occurrences[:, None], 0.0)
-    linked = (prob >= threshold) | (prob.T >= threshold)
-    parent = list(range(size))
-
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    for a, b in zip(*np.nonzero(linked), strict=True):
-        ra, rb = find(int(a)), find(int(b))
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    groups: dict[int, list[str]] = defaultdict(list)
-    for code in range(N_SPECIAL, size):
-        groups[find(code)].append(vocab.tokens[code - N_SPECIAL])
-    return sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
-
-
-def build_workflow(
-    windows: pl.DataFrame,
-    *,
-    templates: Mapping[str, str] | None = None,
-    separate: bool = False,
-    distance: int = 5,
-    task_threshold: float = 0.5,
-    min_count: float = 1,
-) -> Workflow:
-    """Workflow (finite-state automaton over log keys) of the sequences in ``windows``.
-
-    Every window is walked ``START -> k_0 -> ... -> k_{n-1} -> END``; each transition
-    seen at least ``min_count`` times (counting duplicate windows) becomes an edge
-    whose probability is its share of the source's outgoing transitions. With
-    ``separate=True`` keys are first split into tasks (:func:`separate_tasks`) and
-    each task's workflow is built from the windows projected onto its keys, as the
-    paper does for interleaved multi-task logs. Fully vectorized over windows.
-    """
-    windows = check_windows(windows)
-    templates = dict(templates or {})
-    distinct, _, counts = distinct_windows(windows)
-    tasks = (
-        separate_tasks(distinct, distance, task_threshold)
-        if separate
-        else [sorted(EventVocab.fit(distinct).tokens)]
-    )
-    n_tasks = max(1, len(tasks))
-    edges: dict[tuple[str, str], dict[str, float]] = {}
-    for t, keys in enumerate(tasks):
-        vocab = EventVocab(keys)
-        enc = vocab.encode(distinct)
-        keep = enc.codes != UNK  # project onto the task's keys
-        lengths = np.bincount(enc.owner[keep], minlength=len(enc)).astype(np.int64)
-        projected = append_marker(type(enc)(enc.codes[keep], lengths), len(vocab))
-        pairs = next_event_pairs(projected, 1, 0)
-        present = lengths[pairs.window] > 0  # windows without this task's keys add nothing
-        src, dst, weight, _ = count_pairs(
-            pairs.history[present],
-            pairs.target[present],
-            counts[pairs.window[present]].astype(np.float64),
-        )
-        src = src[:, 0]
-        ok = weight >= min_count
-        out_total = defaultdict(float)
-        names = []
-        for a, b, w in zip(src[ok].tolist(), dst[ok].tolist(), weight[ok].tolist(), strict=True):
-            na = _node(START, t, n_tasks) if a == PAD else vocab.tokens[a - N_SPECIAL]
-            nb = _node(END, t, n_tasks) if b == len(vocab) else vocab.tokens[b - N_SPECIAL]
-            names.append((na, nb, w))
-            out_total[na] += w
-        for na, nb, w in names:
-            edges[(na, nb)] = {"count": w, "probability": w / out_total[na]}
-    return Workflow(edges=edges, templates=templates, tasks=tasks)
-
-
-# ============================================================ parameter values (section 3.2)
-class _VectorLSTM(nn.Module):
-    """LSTM over the last ``h`` parameter-value vectors -> the next vector."""
-
-    def __init__(self, dim: int, hidden_size: int, num_layers: int) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(dim, hidden_size, num_layers, batch_first=True)
-        self.out = nn.Linear(hidden_size, dim)
-
-    def forward(self, history: torch.Tensor) -> torch.Tensor:
-        hidden, _ = self.lstm(history)
-        return self.out(hidden[:, -1])
-
-
-def _mse_step(module: nn.Module, batch: Batch) -> torch.Tensor:
-    return ((module(batch["history"]) - batch["target"]) ** 2).mean(dim=1)
-
-
-@dataclass(eq=False)
-class ParameterValueModel:
-    """DeepLog's parameter-value anomaly model (paper section 3.2).
-
-    Input: an events table in log order with an ``event_id`` column and a list
-    column of numbers (``values_column``, default ``"values"``): the parameter-value
-    vector of each line (e.g. the numbers extracted from its message: sizes,
-    durations, counters). Every line of one key must carry a vector of the same
-    length. With ``use_elapsed=True`` and a ``timestamp`` column, the seconds since
-    the previous line (of any key) are prepended to each vector, as in the paper.
-
-    For each key with at least ``min_samples`` lines, the values are standardised
-    (mean / std of the key's training lines) and an LSTM (``num_layers`` x
-    ``hidden_size``) is trained with MSE to predict each vector from the previous
-    ``history_size`` vectors of the same key. The last ``valid_fraction`` of the key's
-    vectors is held out; the MSEs of their predictions are modelled as a Gaussian
-    ``N(mu, sigma)``. A line is anomalous when its prediction error exceeds the upper
-    bound of the two-sided ``confidence`` interval, ``mu + z * sigma``.
-
-    Scores (:meth:`decision_function`) are ``(mse - mu) / sigma``; they are nan for
-    keys without a model and for the first ``history_size`` lines of each key in the
-    scored table (no full history there), and such lines are never flagged.
-
-    The paper does not fix ``history_size`` for this model; 5 is our default.
-    """
-
-    history_size: int = 5
-    hidden_size: int = 64
-    num_layers: int = 2
-    epochs: int = 30
-    batch_size: int = 256
-    lr: float = 1e-2
-    valid_fraction: float = 0.25
-    confidence: float = 0.99
-    min_samples: int = 20
-    use_elapsed: bool = False
-    values_column: str = "values"
-    device: str = "auto"
-    num_threads: int | None = None
-    random_state: int | None = 0
-
-    def _vectors(self, events: pl.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Per key: (row indices in ``events``, (n, d) float64 vectors)."""
-        if not isinstance(events, pl.DataFrame):
-            raise LogsieveError(
-                "parameter-value model input must be a Polars DataFrame (an events table)"
-            )
-        for col in (EVENT_ID, self.values_column):
-            if col not in events.columns:
-                raise LogsieveError(f"events table has no {col!r} column (parameter-value model)")
-        values = events.get_column(self.values_column)
-        if not isinstance(values.dtype, pl.List):
-            raise LogsieveError(
-                f"{self.values_column!r} must be a list column of numbers, not {values.dtype}"
-            )
-        frame = pl.DataFrame(
-            {
-                "_row": np.arange(events.height),
-                EVENT_ID: events.get_column(EVENT_ID),
-                "_v": values.cast(pl.List(pl.Float64)),
-            }
-        )
-        if self.use_elapsed:
-            if "timestamp" not in events.columns:
-                raise LogsieveError("use_elapsed=True needs a 'timestamp' column")
-            elapsed = (
-                events.get_column("timestamp").diff().dt.total_microseconds().fill_null(0) / 1e6
-            )
-            frame = frame.with_columns(
-                pl.concat_list(pl.Series("_e", elapsed).cast(pl.Float64), pl.col("_v")).alias("_v")
-            )
-        frame = frame.with_columns(pl.col("_v").list.len().alias("_d"))
-        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for (key,), part in frame.group_by(EVENT_ID, maintain_order=True):
-            dims = part.get_column("_d").unique()
-            if dims.len() != 1:
-                raise LogsieveError(
-                    f"event {key}: parameter vectors of different lengths "
-                    f"({sorted(dims.to_list())})"
-                )
-            d = int(dims[0])
-            if d == 0:
-                continue
-            flat = part.get_column("_v").explode().to_numpy().astype(np.float64)
-            if np.isnan(flat).any():
-                raise LogsieveError(f"event {key}: parameter values must not be null or nan")
-            out[str(key)] = (part.get_column("_row").to_numpy(), flat.reshape(-1, d))
-        return out
-
-    def _windows(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        h = self.history_size
-        idx = np.arange(h, len(vectors))
-        hist = vectors[idx[:, None] - h + np.arange(h)[None, :]]
-        return hist.astype(np.float32), vectors[idx].astype(np.float32)
-
-    def fit(self, events: pl.DataFrame) -> ParameterValueModel:
-        """Train one model per key (keys with fewer than ``min_samples`` lines are skipped)."""
-        if not 0.0 < self.valid_fraction < 1.0:
-            raise LogsieveError(
-                "valid_fraction must be in (0, 1): the Gaussian is fitted on validation errors"
-            )
-        if not 0.0 < float(self.confidence) < 1.0:
-            raise LogsieveError(f"confidence must be in (0, 1), not {self.confidence!r}")
-        per_key = self._vectors(events)
-        models: dict[str, dict[str, Any]] = {}
-        modules: dict[str, nn.Module] = {}
-        for key, (_, vectors) in per_key.items():
-            n_valid = int(math.ceil(len(vectors) * self.valid_fraction))
-            n_train = len(vectors) - n_valid
-            if len(vectors) < self.min_samples or n_train <= self.history_size or n_valid < 2:
-                logger.info("parameter model: skipping %s (%d lines)", key, len(vectors))
-                continue
-            mean = vectors[:n_train].mean(axis=0)
-            std = vectors[:n_train].std(axis=0)
-            std[std == 0] = 1.0
-            z = (vectors - mean) / std
-            hist, target = self._windows(z)
-            cut = n_train - self.history_size
-            with torch_session(self.random_state, self.device, self.num_threads) as (
-                device,
-                generator,
-            ):
-                module = _VectorLSTM(z.shape[1], self.hidden_size, self.num_layers)
-                train_module(
-                    module,
-                    _mse_step,
-                    {"history": hist[:cut], "target": target[:cut]},
-                    epochs=self.epochs,
-                    batch_size=self.batch_size,
-                    lr=self.lr,
-                    device=device,
-                    generator=generator,
-                    name=f"ParameterValueModel[{key}]",
-                )
-                errors = self._errors(module, hist[cut:], target[cut:], device)
-            module.cpu()
-            mu, sigma = float(errors.mean()), float(errors.std())
-            models[key] = {
-                "dim": int(z.shape[1]),
-                "mean": mean.tolist(),
-                "std": std.tolist(),
-                "mu": mu,
-                "sigma": max(sigma, 1e-12),
-            }
-            modules[key] = module
-        if not models:
-            raise LogsieveError(
-                f"no event id has the {self.min_samples} lines with parameter values "
-                "needed to fit a model"
-            )
-        self.z_ = NormalDist().inv_cdf(0.5 + float(self.confidence) / 2.0)
-        self.models_, self.modules_ = models, modules
-        return self
-
-    def _errors(
-        self, module: nn.Module, hist: np.ndarray, target: np.ndarray, device: torch.device
-    ) -> np.ndarray:
-        module.to(device).eval()
-        out = []
-        with torch.inference_mode():
-            for s in range(0, len(hist), 8192):
-                batch = {
-                    "history": torch.from_numpy(hist[s : s + 8192]).to(device),
-                    "target": torch.from_numpy(target[s : s + 8192]).to(device),
-                }
-                out.append(_mse_step(module, batch).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros(0)
-
-    def _check(self) -> None:
-        if not hasattr(self, "models_"):
-            raise NotFittedError("this ParameterValueModel is not fitted yet: call fit() first")
-
-    def score_events(self, events: pl.DataFrame) -> pl.DataFrame:
-        """Per line: ``param_mse``, ``param_score`` (z), ``param_anomaly`` (bool), as a DataFrame.
-
-        Rows keep the order of ``events``; ``line_id`` is copied when present.
-        """
-        self._check()
-        mse = np.full(events.height, np.nan)
-        score = np.full(events.height, np.nan)
-        for key, (rows, vectors) in self._vectors(events).items():
-            info = self.models_.get(key)
-            if info is None or len(vectors) <= self.history_size:
-                continue
-            if vectors.shape[1] != info["dim"]:
-                raise LogsieveError(
-                    f"event {key}: {vectors.shape[1]} parameter values, "
-                    f"the model expects {info['dim']}"
-                )
-            z = (vectors - np.asarray(info["mean"])) / np.asarray(info["std"])
-            hist, target = self._windows(z)
-            with torch_session(self.random_state, self.device, self.num_threads) as (device, _):
-                err = self._errors(self.modules_[key], hist, target, device)
-                self.modules_[key].cpu()
-            at = rows[self.history_size :]
-            mse[at] = err
-            score[at] = (err - info["mu"]) / info["sigma"]
-        cols: dict[str, Any] = {}
-        if "line_id" in events.columns:
-            cols["line_id"] = events.get_column("line_id")
-        cols[EVENT_ID] = events.get_column(EVENT_ID)
-        flagged = np.nan_to_num(score, nan=-np.inf) > self.z_
-        return pl.DataFrame(
-            {**cols, "param_mse": mse, "param_score": score, "param_anomaly": flagged}
-        )
-
-    def decision_function(self, events: pl.DataFrame) -> np.ndarray:
-        """z-score of each line's prediction error (nan where not scored)."""
-        return self.score_events(events).get_column("param_score").to_numpy()
-
-    def predict(self, events: pl.DataFrame) -> np.ndarray:
-        """1 where the error is above ``mu + z * sigma`` of the key's validation errors."""
-        return self.score_events(events).get_column("param_anomaly").to_numpy().astype(np.int8)
-
-    # ---- persistence (same directory layout and checks as detectors)
-    def save(self, path: str | Path) -> Path:
-        from logsieve.detectors.persistence import write_model_dir
-
-        self._check()
-        arrays = {
-            f"{key}/{name}": t.detach().cpu().contiguous().numpy()
-            for key, module in self.modules_.items()
-            for name, t in module.state_dict().items()
-        }
-        params = {k: getattr(self, k) for k in self._param_names()}
-        doc = {
-            "name": "deeplog-parameter-values",
-            "params": params,
-            "state": {"z_": self.z_, "models_": self.models_},
-        }
-        return write_model_dir(path, doc, arrays)
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
-    @classmethod
-    def load(cls, path: str | Path) -> ParameterValueModel:
-        from logsieve.detectors.persistence import read_model_dir
-
-        doc, arrays = read_model_dir(path)
-        if doc.get("name") != "deeplog-parameter-values":
-            raise LogsieveError(f"{path}: not a DeepLog parameter-value model")
-        params = {k: v for k, v in doc["params"].items() if k in cls._param_names()}
-        model = cls(**params)
-        model.z_ = float(doc["state"]["z_"])
-        model.models_ = {str(k): dict(v) for k, v in doc["state"]["models_"].items()}
-        model.modules_ = {}
-        for key, info in model.models_.items():
-            module = _VectorLSTM(int(info["dim"]), model.hidden_size, model.num_layers)
-            prefix = f"{key}/"
-            tensors = {
-                k[len(prefix) :]: torch.from_numpy(np.array(v))
-                for k, v in arrays.items()
-                if k.startswith(prefix)
-            }
-            try:
-                module.load_state_dict(tensors, strict=True)
-            except RuntimeError as exc:
-                raise LogsieveError(
-                    f"{path}: saved weights of {key} do not match the network"
-                ) from exc
-            model.modules_[key] = module.eval()
-        return model

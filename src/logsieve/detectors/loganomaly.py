@@ -74,16 +74,16 @@ from torch import nn
 
 from logsieve.detectors.base import check_positive_ints
 from logsieve.detectors.deeplog import DeepLog
-from logsieve.detectors.next_event import END_OF_WINDOW, NextEventMixin
-from logsieve.detectors.registry import register_detector
-from logsieve.detectors.semantic_events import (
+from logsieve.detectors.neural.next_event import END_OF_WINDOW, NextEventMixin
+from logsieve.detectors.neural.semantic_events import (
     SEMANTIC_EMBEDDERS,
     TIE_BREAK,
     SemanticEventsMixin,
     id_vectors,
     make_embedder,
 )
-from logsieve.detectors.trainer import Batch, TorchDetector
+from logsieve.detectors.neural.trainer import Batch, TorchDetector
+from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import (
     N_SPECIAL,
@@ -108,9 +108,10 @@ __all__ = [
 ]
 
 CITATION = (
-    "Weibin Meng, Ying Liu, Yichen Zhu, Shenglin Zhang, Dan Pei, Yuqing Liu, Yihao Chen, Ruizhi Zhang, "
-    "Shimin Tao, Pei Sun, Rong Zhou. LogAnomaly: Unsupervised Detection of Sequential and Quantitative "
-    "Anomalies in Unstructured Logs. IJCAI 2019. https://doi.org/10.24963/ijcai.2019/658"
+    "Weibin Meng, Ying Liu, Yichen Zhu, Shenglin Zhang, Dan Pei, Yuqing Liu, Yihao Chen, Ruizhi "
+    "Zhang, Shimin Tao, Pei Sun, Rong Zhou. LogAnomaly: Unsupervised Detection of Sequential and "
+    "Quantitative Anomalies in Unstructured Logs. IJCAI 2019. "
+    "https://doi.org/10.24963/ijcai.2019/658"
 )
 
 
@@ -118,12 +119,22 @@ class SemanticQuantLSTM(nn.Module):
     """Two stacked LSTMs (semantic vectors, count vectors) -> logits of the next event."""
 
     def __init__(
-        self, semantic_dim: int, n_counts: int, n_outputs: int, hidden_size: int, num_layers: int, dropout: float = 0.0
+        self,
+        semantic_dim: int,
+        n_counts: int,
+        n_outputs: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         drop = float(dropout) if num_layers > 1 else 0.0
-        self.semantic = nn.LSTM(semantic_dim, hidden_size, num_layers, batch_first=True, dropout=drop)
-        self.quantitative = nn.LSTM(n_counts, hidden_size, num_layers, batch_first=True, dropout=drop)
+        self.semantic = nn.LSTM(
+            semantic_dim, hidden_size, num_layers, batch_first=True, dropout=drop
+        )
+        self.quantitative = nn.LSTM(
+            n_counts, hidden_size, num_layers, batch_first=True, dropout=drop
+        )
         self.out = nn.Linear(2 * hidden_size, n_outputs)
 
     def forward(self, semantic: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
@@ -162,7 +173,7 @@ class LogAnomaly(SemanticEventsMixin, NextEventMixin, TorchDetector):
         (the first ones from a padded history) plus an end-of-window marker; False
         predicts only positions with a full history (stream windows).
     epochs, batch_size, lr, weight_decay, patience, device, num_threads
-        Training (see :class:`~logsieve.detectors.trainer.TorchDetector`); defaults
+        Training (see :class:`~logsieve.detectors.neural.trainer.TorchDetector`); defaults
         here 20 epochs (LogADEmpirical's ``max_epoch``), batch 256, Adam lr 1e-3.
     threshold, contamination, valid_fraction, include_anomalies, random_state
         See :class:`~logsieve.detectors.base.BaseDetector`; ``"auto"`` = top-g.
@@ -174,7 +185,9 @@ class LogAnomaly(SemanticEventsMixin, NextEventMixin, TorchDetector):
     module_ : SemanticQuantLSTM
     """
 
-    description = "semantic (template2vec) and quantitative (count) LSTMs predict the next event; top-g rule"
+    description = (
+        "semantic (template2vec) and quantitative (count) LSTMs predict the next event; top-g rule"
+    )
     citation = CITATION
     input_kind = "semantic"
     requires_labels = False
@@ -205,7 +218,9 @@ class LogAnomaly(SemanticEventsMixin, NextEventMixin, TorchDetector):
         if not 0.0 <= float(self.dropout) < 1.0:
             raise LogsieveError(f"dropout must be in [0, 1), not {self.dropout!r}")
         if self.match_unseen is not None and not 0.0 < float(self.match_unseen) <= 1.0:
-            raise LogsieveError(f"match_unseen must be None or in (0, 1], not {self.match_unseen!r}")
+            raise LogsieveError(
+                f"match_unseen must be None or in (0, 1], not {self.match_unseen!r}"
+            )
         self._validate_semantic_params()
 
     # ------------------------------------------------------------------ encoding
@@ -244,7 +259,7 @@ class LogAnomaly(SemanticEventsMixin, NextEventMixin, TorchDetector):
         return enc
 
     def _pairs(self, windows: pl.DataFrame) -> Pairs:
-        """Next-event pairs; histories in input codes, targets in output indices (UNK = unpredictable)."""
+        """Next-event pairs: histories in input codes, targets in output indices (UNK: unknown)."""
         enc = self._encode(windows)
         marker = len(self._input_vocab())
         if self.session_bounds:
@@ -271,7 +286,12 @@ class LogAnomaly(SemanticEventsMixin, NextEventMixin, TorchDetector):
     # ------------------------------------------------------------------ network
     def build_module(self) -> nn.Module:
         return SemanticQuantLSTM(
-            self.semantic_dim_, len(self.vocab_), self.n_outputs_, self.hidden_size, self.num_layers, self.dropout
+            self.semantic_dim_,
+            len(self.vocab_),
+            self.n_outputs_,
+            self.hidden_size,
+            self.num_layers,
+            self.dropout,
         )
 
     def _inputs(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -288,7 +308,9 @@ class LogAnomaly(SemanticEventsMixin, NextEventMixin, TorchDetector):
         return module(*self._inputs(history))
 
     def training_step(self, module: nn.Module, batch: Batch) -> torch.Tensor:
-        return F.cross_entropy(self._logits(module, batch["history"]), batch["target"], reduction="none")
+        return F.cross_entropy(
+            self._logits(module, batch["history"]), batch["target"], reduction="none"
+        )
 
     # ------------------------------------------------------------------ explanation
     def _position_notes(

@@ -1,61 +1,16 @@
 """LogRobust (Zhang et al., ESEC/FSE 2019): attention Bi-LSTM over semantic event vectors.
 
-Zhang, Xu, Lin, Chen, Chen, Li, Yang, Cheng, Hou, Zhang. *Robust Log-based Anomaly
-Detection on Unstable Log Data.* ESEC/FSE 2019. https://doi.org/10.1145/3338906.3338931
-
-The paper's recipe, and what logsieve does:
-
-1. **Semantic vectorisation.** Every log event (template) becomes one vector: the
-   words of the template (tokenised, camelCase split, numbers and stop words dropped)
-   are looked up in FastText word vectors and averaged with TF-IDF weights. The paper
-   uses FastText vectors pretrained on Common Crawl (300-d). Nothing can be downloaded
-   here, so the FastText model (100-d by default, subword n-grams 3..6) is trained on
-   the TEMPLATES OF THE TRAINING WINDOWS (:class:`~logsieve.features.semantic.FastTextEmbedder`;
-   ``embedder=`` picks word2vec / template2vec / a packaged sentence encoder instead).
-   Like the paper's, the embedding gives a vector to events never seen in training: a
-   reworded template ("Deleting block" for "Deleted block") lands near its original
-   through its words and their character n-grams. Call :meth:`LogRobust.add_templates`
-   with the templates of new events (e.g. ``parser.templates()`` after parsing new logs);
-   every template given to :meth:`fit` is embedded up front. An event id without any
-   vector gets the zero vector.
-2. **Attention-based Bi-LSTM.** The window's sequence of event vectors goes through a
-   bidirectional LSTM (1 layer of 64 units per direction by default; LogADEmpirical
-   uses 2 layers of 128); an additive attention layer
-   (``a_t = softmax(v . tanh(W h_t + b))``) weighs the hidden states, their weighted
-   sum goes through a linear layer and a softmax over {normal, anomaly}. Padding is
-   excluded exactly (packed sequences, masked attention), so a window's score does
-   not depend on the batch it is scored in.
-3. **Supervised training** with cross-entropy on window labels (Adam, lr 3e-3), or a
-   noise-robust variant (``robust=``, see :mod:`logsieve.detectors.robust`).
-
-Score = probability of the anomaly class; ``threshold="auto"`` flags ``score > 0.5``
-(``"best_f1"`` on labelled validation windows is allowed: supervised data has labels).
-:meth:`LogRobust.explain` gives the attention weight of every position (which events
-drove the decision) with its line id and template.
-
-Deviations, and why: word vectors trained on the training templates instead of
-pretrained Common Crawl vectors (offline), 100-d (trained on a few dozen templates,
-300 dimensions add cost, not information); the template vectors are centred and scaled
-with the training events' mean and spread (averaged word vectors share one large common
-direction, which kept the LSTM at the class prior for a dozen epochs on HDFS); a
-smaller network (1 x 64 units, lr 3e-3) that trains in about 1.5 minutes on HDFS 2 %
-with one CPU thread and reached F1 0.987 there; windows longer than ``max_len`` (512)
-keep their last ``max_len`` events; training uses each distinct ``(event_ids, label)``
-once, weighted by its count (same objective as one row per window); early stopping on
-the validation loss (``patience``).
-
-Without templates (``fit(..., templates=None)``) or with ``embedder="none"``, every
-event id gets a fixed pseudo-random vector derived from its id (no semantics, so no
-help for unseen events); a warning says so in the first case.
+Each event is its template's TF-IDF-weighted word-vector average, so events reworded
+or unseen in training still get a meaningful vector, which is what makes the model
+robust to unstable logs; a supervised attention Bi-LSTM then classifies the window.
 """
 
 from __future__ import annotations
 
 import logging
-import zlib
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -63,190 +18,43 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from logsieve.detectors.base import _templates_dict, check_positive_ints, explanations_by_row
+from logsieve.detectors.base import (
+    _templates_dict,
+    check_positive_ints,
+    explanations_by_row,
+    resolve_seed,
+)
+from logsieve.detectors.neural.robust import NetworkGroup, SupervisedTorchDetector
+from logsieve.detectors.neural.semantic_table import NO_EMBEDDER, EventSemantics, encode_codes
+from logsieve.detectors.neural.trainer import Batch
 from logsieve.detectors.registry import register_detector
-from logsieve.detectors.robust import SupervisedTorchDetector
-from logsieve.detectors.trainer import Batch
 from logsieve.errors import LogsieveError
 from logsieve.features.semantic import (
-    EventVectors,
-    TextEmbedder,
-    create_embedder,
-    embed_events,
-    embedder_from_dict,
     list_embedders,
 )
-from logsieve.features.sequence import PAD, UNK, EventVocab, check_windows, distinct_windows, event_id_series, pad_sequences
-from logsieve.schema import UNSEEN_EVENT_ID
+from logsieve.features.sequence import (
+    PAD,
+    UNK,
+    EventVocab,
+    check_windows,
+    distinct_windows,
+    event_id_series,
+)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AttentionBiLSTM", "EventSemantics", "LogRobust"]
+__all__ = ["AttentionBiLSTM", "LogRobust"]
 
 CITATION = (
-    "Xu Zhang, Yong Xu, Qingwei Lin, Bo Qiao, Hongyu Zhang, Yingnong Dang, Chunyu Xie, Xinsheng Yang, "
-    "Qian Cheng, Ze Li, Junjie Chen, Xiaoting He, Randolph Yao, Jian-Guang Lou, Murali Chintalapati, "
-    "Furao Shen, Dongmei Zhang. Robust Log-based Anomaly Detection on Unstable Log Data. ESEC/FSE 2019. "
-    "https://doi.org/10.1145/3338906.3338931"
+    "Xu Zhang, Yong Xu, Qingwei Lin, Bo Qiao, Hongyu Zhang, Yingnong Dang, Chunyu Xie, Xinsheng "
+    "Yang, Qian Cheng, Ze Li, Junjie Chen, Xiaoting He, Randolph Yao, Jian-Guang Lou, Murali "
+    "Chintalapati, Furao Shen, Dongmei Zhang. Robust Log-based Anomaly Detection on Unstable Log "
+    "Data. ESEC/FSE 2019. https://doi.org/10.1145/3338906.3338931"
 )
-DESCRIPTION = "Supervised attention Bi-LSTM over TF-IDF-weighted FastText template vectors; robust to unseen events"
-
-#: ``embedder`` value for pseudo-random per-event vectors (no semantics)
-NO_EMBEDDER = "none"
-
-
-# ====================================================================== event vectors
-def id_vectors(event_ids: Sequence[str], dim: int) -> np.ndarray:
-    """Fixed pseudo-random unit-scale vectors, one per event id (seeded by the id's CRC32).
-
-    The vector of an id does not depend on the other ids or their order.
-    """
-    out = np.zeros((len(event_ids), dim), dtype=np.float32)
-    for i, e in enumerate(event_ids):
-        rng = np.random.default_rng(zlib.crc32(str(e).encode("utf-8")))
-        out[i] = rng.standard_normal(dim) / np.sqrt(dim)
-    return out
-
-
-class EventSemantics:
-    """Event id -> vector table of a semantic detector, with the embedder for new templates.
-
-    Used by :class:`LogRobust` and by :class:`~logsieve.detectors.cnn.CNN` with
-    ``embedding="semantic"``. Codes follow :class:`~logsieve.features.sequence.EventVocab`
-    over the table's event ids: 0 padding (zero vector), 1 no vector (zero vector),
-    ``i + 2`` the ``i``-th event of :attr:`vectors`. New events are appended, so codes
-    of known events never change. The network sees ``(vector - center) / scale``, with
-    the mean and the root-mean-square spread of the training events' vectors.
-    """
-
-    def __init__(
-        self,
-        vectors: EventVectors,
-        embedder: TextEmbedder | None,
-        mode: str,
-        center: np.ndarray | None = None,
-        scale: float = 1.0,
-    ) -> None:
-        self.vectors = vectors
-        self.embedder = embedder
-        self.mode = mode  # "text" (embedder over templates) or "id" (pseudo-random per id)
-        self.center = np.zeros(vectors.dim, dtype=np.float32) if center is None else np.asarray(center, np.float32)
-        self.scale = float(scale)
-        self._vocab: EventVocab | None = None
-        self._tables: dict[str, torch.Tensor] = {}
-
-    @property
-    def dim(self) -> int:
-        return self.vectors.dim
-
-    @classmethod
-    def fit(
-        cls,
-        templates: Mapping[str, str],
-        train_event_ids: Sequence[str],
-        *,
-        embedder: str,
-        dim: int,
-        seed: int,
-        owner: str,
-    ) -> EventSemantics:
-        """Fit the embedder on the templates of the training events and embed every template.
-
-        ``embedder="none"``, or no template for any training event, gives per-id vectors.
-        """
-        train_ids = [e for e in train_event_ids if e != UNSEEN_EVENT_ID]
-        with_text = [e for e in train_ids if e in templates]
-        if embedder == NO_EMBEDDER or not with_text:
-            if embedder != NO_EMBEDDER:
-                logger.warning(
-                    "%s: no templates for the training events (pass fit(..., templates=...)); "
-                    "using per-event vectors without semantics (unseen events get no vector)",
-                    owner,
-                )
-            ids = tuple(train_ids)
-            return cls(EventVectors(ids, id_vectors(ids, dim)), None, "id")
-        params: dict[str, Any] = {} if embedder == "sentence" else {"dim": int(dim), "seed": int(seed)}
-        emb = create_embedder(embedder, **params)
-        emb.fit([templates[e] for e in with_text])
-        vectors = embed_events(emb, dict(templates))
-        missing = len(train_ids) - len(with_text)
-        if missing:
-            logger.info("%s: %d training event ids have no template (zero vectors)", owner, missing)
-        logger.info("%s: %s vectors for %d events (dim %d)", owner, embedder, vectors.n_events, vectors.dim)
-        # standardise with the training events' vectors: word-vector averages share a large
-        # common direction (cosines of 0.4-0.9 between unrelated HDFS templates), which slows
-        # the LSTM down; centring and one global scale keep every distance ratio
-        train_vec = vectors.lookup(with_text)
-        center = train_vec.mean(axis=0)
-        spread = float(np.sqrt(((train_vec - center) ** 2).sum(axis=1).mean() / vectors.dim))
-        scale = spread if spread > 1e-8 else 1.0
-        return cls(vectors, emb, "text", center, scale)
-
-    def add_templates(self, templates: Mapping[str, str] | pl.DataFrame) -> int:
-        """Embed the templates of events without a vector yet; returns how many were added."""
-        items = _templates_dict(templates)
-        new = {e: t for e, t in items.items() if e not in self.vectors and e != UNSEEN_EVENT_ID}
-        if not new:
-            return 0
-        if self.embedder is None:
-            raise LogsieveError(
-                "this model was fitted without templates (per-event vectors): it cannot embed new templates"
-            )
-        self.vectors = self.vectors.merge(embed_events(self.embedder, new))
-        self._vocab = None
-        self._tables.clear()
-        return len(new)
-
-    @property
-    def vocab(self) -> EventVocab:
-        if self._vocab is None:
-            self._vocab = EventVocab(self.vectors.event_ids)
-        return self._vocab
-
-    def table(self, device: torch.device) -> torch.Tensor:
-        """``(n_events + 2, dim)`` float32 tensor: PAD and "no vector" rows are zero."""
-        key = str(device)
-        t = self._tables.get(key)
-        if t is None:
-            full = np.zeros((self.vectors.n_events + 2, self.dim), dtype=np.float32)
-            full[2:] = (self.vectors.vectors - self.center) / self.scale
-            t = torch.from_numpy(full).to(device)
-            self._tables[key] = t
-        return t
-
-    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        state: dict[str, Any] = {"mode": self.mode, "event_vectors": self.vectors.to_dict(), "scale": self.scale}
-        arrays = {"semantics.vectors": self.vectors.vectors, "semantics.center": self.center}
-        if self.embedder is not None:
-            state["embedder"] = self.embedder.to_dict()
-            arrays |= {f"semantics.embedder.{k}": v for k, v in self.embedder.to_arrays().items()}
-        return state, arrays
-
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> EventSemantics:
-        vectors = EventVectors.from_dict(state["event_vectors"], {"vectors": arrays["semantics.vectors"]})
-        embedder = None
-        if state.get("embedder") is not None:
-            prefix = "semantics.embedder."
-            emb_arrays = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
-            embedder = embedder_from_dict(state["embedder"], emb_arrays)
-        center = arrays.get("semantics.center")
-        return cls(vectors, embedder, str(state.get("mode", "text")), center, float(state.get("scale", 1.0)))
-
-
-def encode_codes(vocab: EventVocab, windows: pl.DataFrame, max_len: int | None, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Right-padded codes ``(n, width)`` and kept lengths (>= 1) of ``windows``.
-
-    Windows longer than ``max_len`` keep their last ``max_len`` events. ``width`` fixes
-    the padded width (default: the longest kept window).
-    """
-    enc = vocab.encode(windows)
-    longest = int(enc.lengths.max()) if len(enc) else 0
-    kept = longest if max_len is None else min(longest, int(max_len))
-    w = max(1, kept if width is None else int(width))
-    codes = pad_sequences(enc, max_len=w, side="right").astype(np.int64)
-    lengths = np.clip(np.minimum(enc.lengths, w), 1, None).astype(np.int64)
-    return codes, lengths
+DESCRIPTION = (
+    "Supervised attention Bi-LSTM over TF-IDF-weighted FastText template vectors; "
+    "robust to unseen events"
+)
 
 
 # ====================================================================== network
@@ -270,7 +78,7 @@ class AttentionBiLSTM(nn.Module):
         self.out = nn.Linear(width, 2)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x`` (batch, L, dim), ``lengths`` (batch,) -> logits (batch, 2), attention (batch, L)."""
+        """``x`` (batch, L, dim), ``lengths`` (batch,) -> logits (batch, 2), attention (batch, L)"""
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         hidden, _ = self.lstm(packed)
         hidden, _ = pad_packed_sequence(hidden, batch_first=True, total_length=x.shape[1])
@@ -286,11 +94,33 @@ class AttentionBiLSTM(nn.Module):
 class LogRobust(SupervisedTorchDetector):
     """LogRobust (Zhang et al., FSE 2019): supervised attention Bi-LSTM on semantic event vectors.
 
+    1. Semantic vectorisation: a template's words (camelCase split, numbers and stop
+       words dropped) are averaged with TF-IDF weights over FastText vectors. The paper
+       uses 300-d vectors pretrained on Common Crawl; nothing is downloaded here, so
+       FastText (100-d, subword n-grams 3..6) is trained on the templates of the
+       training events (:class:`~logsieve.detectors.neural.semantic_table.EventSemantics`).
+       A reworded template lands near its original through its words and n-grams; call
+       :meth:`add_templates` with the templates of new events. The vectors are centred
+       and scaled with the training events' mean and spread (averaged word vectors share
+       one large common direction, which slows the LSTM down).
+    2. Attention Bi-LSTM (1 layer of 64 units per direction; LogADEmpirical uses 2 of
+       128): additive attention ``a_t = softmax(v . tanh(W h_t + b))`` weighs the hidden
+       states, then a linear layer and softmax over {normal, anomaly}. Padding is
+       excluded exactly (packed sequences, masked attention), so a score does not
+       depend on the batch.
+    3. Supervised cross-entropy (Adam, lr 3e-3) on distinct ``(event_ids, label)`` rows
+       weighted by their counts, or a noise-robust variant (``robust=``).
+
+    Score = probability of the anomaly class; ``threshold="auto"`` flags ``score > 0.5``.
+    :meth:`explain` gives each position's attention weight with its line id and template.
+    Without templates (or ``embedder="none"``) every event id gets a fixed pseudo-random
+    vector (no semantics, so no help for unseen events).
+
     Parameters
     ----------
     embedder : {"fasttext", "word2vec", "template2vec", "sentence", "none"}, default "fasttext"
-        Template embedding (fitted on the training events' templates; see the module
-        docstring). "none": pseudo-random per-event vectors (no semantics).
+        Template embedding (fitted on the training events' templates; see above).
+        "none": pseudo-random per-event vectors (no semantics).
     embedding_dim : int, default 100
         Word/template vector size (the paper's FastText vectors are 300-d; ignored by
         "sentence", whose size is the encoder's).
@@ -303,11 +133,11 @@ class LogRobust(SupervisedTorchDetector):
     max_len : int or None, default 512
         Longer windows keep their last ``max_len`` events (None: no limit).
     robust, forget_rate, selection, ramp_epochs, gce_q, cl_folds
-        Noise-robust training (:class:`~logsieve.detectors.robust.SupervisedTorchDetector`).
+        Noise-robust training (:class:`~logsieve.detectors.neural.robust.SupervisedTorchDetector`).
     ensemble : int, default 1
         Networks averaged (a deep ensemble; see SupervisedTorchDetector). The paper trains one.
     epochs, batch_size, lr, weight_decay, patience, device, num_threads
-        Training (:class:`~logsieve.detectors.trainer.TorchDetector`). Defaults: 30 epochs
+        Training (:class:`~logsieve.detectors.neural.trainer.TorchDetector`). Defaults: 30 epochs
         over the distinct labelled windows, batch 64, Adam lr 3e-3, early stopping after
         5 epochs without a lower validation loss.
     threshold, contamination, valid_fraction, random_state
@@ -357,7 +187,8 @@ class LogRobust(SupervisedTorchDetector):
         super()._validate_params()
         if self.embedder != NO_EMBEDDER and self.embedder not in list_embedders():
             raise LogsieveError(
-                f"embedder must be one of {', '.join([*list_embedders(), NO_EMBEDDER])}, not {self.embedder!r}"
+                f"embedder must be one of {', '.join([*list_embedders(), NO_EMBEDDER])}, "
+                f"not {self.embedder!r}"
             )
         check_positive_ints(self, "embedding_dim", "hidden_size", "num_layers")
         if self.max_len is not None and (isinstance(self.max_len, bool) or int(self.max_len) < 1):
@@ -370,12 +201,21 @@ class LogRobust(SupervisedTorchDetector):
         train_ids = EventVocab.fit(train).tokens
         if not train_ids:
             raise LogsieveError("LogRobust: the training windows hold no event ids")
-        seed = 0 if self.random_state is None else int(self.random_state)
+        seed = resolve_seed(self.random_state, default=0)
         self.semantics_ = EventSemantics.fit(
-            self.templates_, train_ids, embedder=self.embedder, dim=int(self.embedding_dim), seed=seed, owner="LogRobust"
+            self.templates_,
+            train_ids,
+            embedder=self.embedder,
+            dim=int(self.embedding_dim),
+            seed=seed,
+            owner="LogRobust",
         )
         arrays = self._training_arrays(train)
-        logger.info("LogRobust: %d training rows (%d windows)", len(arrays["label"]), int(arrays["weight"].sum()))
+        logger.info(
+            "LogRobust: %d training rows (%d windows)",
+            len(arrays["label"]),
+            int(arrays["weight"].sum()),
+        )
         return arrays
 
     def _encode(self, windows: pl.DataFrame) -> dict[str, np.ndarray]:
@@ -383,7 +223,7 @@ class LogRobust(SupervisedTorchDetector):
         return {"codes": codes, "length": lengths}
 
     def add_templates(self, templates: Mapping[str, str] | pl.DataFrame) -> int:
-        """Embed templates of events unknown to the model (e.g. new log statements); returns how many.
+        """Embed templates of events unknown to the model (new log statements); returns how many.
 
         Events already known keep their vectors. The templates are also added to
         :attr:`templates_` (used in explanations).
@@ -402,7 +242,9 @@ class LogRobust(SupervisedTorchDetector):
         return self.semantics_.dim
 
     def build_network(self) -> nn.Module:
-        return AttentionBiLSTM(self._input_dim, int(self.hidden_size), int(self.num_layers), float(self.dropout))
+        return AttentionBiLSTM(
+            self._input_dim, int(self.hidden_size), int(self.num_layers), float(self.dropout)
+        )
 
     def _forward(self, net: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         codes = batch["codes"]
@@ -415,7 +257,7 @@ class LogRobust(SupervisedTorchDetector):
     # ------------------------------------------------------------------ explanation
     def _attention_step(self, module: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         probs, weights = [], []
-        for net in module.nets:
+        for net in cast(NetworkGroup, module).nets:
             logits, att = self._forward(net, batch)
             probs.append(torch.softmax(logits, dim=1)[:, 1])
             weights.append(att)
@@ -442,7 +284,9 @@ class LogRobust(SupervisedTorchDetector):
         scores = torch.cat([o[0] for o in out]).numpy().astype(np.float64) if out else np.zeros(0)
         width = arrays["codes"].shape[1]
         att = (
-            np.concatenate([np.pad(o[1].numpy(), ((0, 0), (0, width - o[1].shape[1]))) for o in out])
+            np.concatenate(
+                [np.pad(o[1].numpy(), ((0, 0), (0, width - o[1].shape[1]))) for o in out]
+            )
             if out
             else np.zeros((0, width))
         )

@@ -1,25 +1,21 @@
-"""Saving and loading fitted detectors, without pickle.
+"""Model directories on disk: a JSON description and named arrays, without pickle.
 
 A model directory holds two files:
 
 ``weights.safetensors``
-    Every array of the fitted state (network weights, numeric tables), written with
-    ``safetensors.numpy`` (safetensors cannot execute code on load).
+    Named arrays (network weights, numeric tables), written with ``safetensors``
+    (which cannot execute code on load) in a deterministic byte layout: the same
+    arrays and description always give the same file.
 ``model.json``
-    ``format`` / ``format_version``, the registry ``name`` and ``class``, the
-    constructor ``params``, the decision ``threshold``, the event ``vocabulary`` and
-    ``templates`` when the model has them, the rest of the JSON-able fitted ``state``,
-    the ``versions`` of logsieve / numpy / torch / safetensors / Python that wrote it,
-    and ``weights`` = ``{file, sha256, bytes}``.
+    ``format`` / ``format_version``, the caller's description (for detectors, see
+    :meth:`~logsieve.detectors.base.BaseDetector.save`), the ``versions`` of the
+    libraries that wrote it and ``weights`` = ``{file, sha256, bytes}``.
 
-Loading re-creates the detector through the registry (``create_detector(name,
-**params)``), checks the SHA-256 and size of the weights file before reading it, and
-turns every failure (missing or tampered file, bad JSON, shape mismatch) into a
-one-line :class:`LogsieveError`. A newer ``format_version`` is refused; different
-library versions are only logged.
-
-Files are written atomically (weights first, ``model.json`` last), so a directory
-with a ``model.json`` is always complete.
+This module knows no detector class: :meth:`BaseDetector.save` / :meth:`BaseDetector.load`
+build and read the description, and :func:`logsieve.detectors.registry.load_detector`
+picks the class from it. Reading checks the size and SHA-256 of the weights before
+parsing them and turns every failure into a one-line :class:`LogsieveError`; files are
+written atomically, weights first, so a directory with a ``model.json`` is complete.
 """
 
 from __future__ import annotations
@@ -30,7 +26,7 @@ import logging
 import platform
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -38,25 +34,22 @@ from logsieve._version import __version__
 from logsieve.errors import LogsieveError
 from logsieve.io.atomic import atomic_path, write_json
 
-if TYPE_CHECKING:
-    from logsieve.detectors.base import BaseDetector
-
 logger = logging.getLogger(__name__)
 
 FORMAT = "logsieve-model"
 FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
-_HOISTED = {"vocabulary": "vocab_", "templates": "templates_"}  # top-level model.json keys
 
 __all__ = [
     "FORMAT_VERSION",
     "MODEL_FILE",
     "WEIGHTS_FILE",
     "file_sha256",
-    "load_detector",
+    "jsonable",
     "read_model_dir",
-    "save_detector",
+    "read_model_doc",
+    "safetensors_bytes",
     "versions",
     "write_model_dir",
 ]
@@ -86,7 +79,7 @@ def versions() -> dict[str, str | None]:
     return out
 
 
-def _jsonable(value: Any, where: str) -> Any:
+def jsonable(value: Any, where: str) -> Any:
     """Check that ``value`` survives a JSON round trip (tuples become lists)."""
     try:
         return json.loads(json.dumps(value, allow_nan=True))
@@ -98,8 +91,6 @@ def write_model_dir(
     path: str | Path, doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
 ) -> Path:
     """Write ``arrays`` to ``weights.safetensors``, ``doc`` (+ versions, hash) to ``model.json``."""
-    from safetensors.numpy import save_file
-
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise LogsieveError(f"{out}: exists and is not a directory")
@@ -109,12 +100,13 @@ def write_model_dir(
         if v.dtype == object:
             raise LogsieveError(f"cannot save array {k!r}: object arrays are not supported")
     weights = out / WEIGHTS_FILE
+    payload = safetensors_bytes(arrays, {"format": FORMAT, "name": str(doc.get("name", ""))})
     with atomic_path(weights, suffix=".safetensors") as tmp:
-        save_file(arrays, str(tmp), metadata={"format": FORMAT, "name": str(doc.get("name", ""))})
+        Path(tmp).write_bytes(payload)
     full = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        **_jsonable(dict(doc), "model description"),
+        **jsonable(dict(doc), "model description"),
     }
     full["versions"] = versions()
     full["weights"] = {
@@ -124,6 +116,29 @@ def write_model_dir(
     }
     write_json(out / MODEL_FILE, full)
     return out
+
+
+def safetensors_bytes(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> bytes:
+    """A safetensors file of ``arrays`` and string ``metadata``, byte for byte reproducible.
+
+    safetensors lays the tensors out in a fixed order, but writes ``__metadata__`` from a
+    hash map whose key order changes from call to call; the header is therefore
+    rewritten here as JSON with sorted keys (the layout of the data is untouched).
+    """
+    from safetensors.numpy import save
+
+    raw = save(dict(arrays))
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + size])
+    header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as safetensors pads it
+    return len(text).to_bytes(8, "little") + text + raw[8 + size :]
+
+
+def read_model_doc(path: str | Path) -> dict[str, Any]:
+    """The checked ``model.json`` of a model directory (the weights are not read)."""
+    return _read_doc(Path(path))
 
 
 def read_model_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -138,26 +153,6 @@ def read_model_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarr
     if drift:
         logger.warning("%s was saved with other library versions: %s", path, drift)
     return doc, _read_weights(path, doc)
-
-
-def save_detector(detector: BaseDetector, path: str | Path) -> Path:
-    """Write a fitted detector to directory ``path`` (created if needed); returns it."""
-    detector._check_fitted()
-    state, arrays = detector._get_state()
-    state = dict(state)
-    doc: dict[str, Any] = {
-        "name": detector.name,
-        "class": f"{type(detector).__module__}:{type(detector).__qualname__}",
-        "params": _jsonable(detector.get_params(), "params"),
-        "threshold": state.get("threshold_"),
-    }
-    for key, attr in _HOISTED.items():
-        if attr in state:
-            doc[key] = state.pop(attr)
-    doc["state"] = _jsonable(state, "fitted state")
-    out = write_model_dir(path, doc, arrays)
-    logger.info("saved %s to %s (%d arrays)", detector.name, out, len(arrays))
-    return out
 
 
 def _read_doc(path: Path) -> dict[str, Any]:
@@ -210,40 +205,3 @@ def _read_weights(path: Path, doc: Mapping[str, Any]) -> dict[str, np.ndarray]:
         return load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
         raise LogsieveError(f"{weights}: not a valid safetensors file ({exc})") from exc
-
-
-def load_detector(path: str | Path) -> BaseDetector:
-    """Load a detector directory written by :func:`save_detector`."""
-    from logsieve.detectors.registry import get_detector_class
-
-    path = Path(path)
-    doc, arrays = read_model_dir(path)
-    params = doc["params"]
-    if not isinstance(params, dict):
-        raise LogsieveError(f"{path / MODEL_FILE}: 'params' must be an object")
-    cls = get_detector_class(str(doc["name"]))
-    unknown = sorted(set(params) - set(cls._get_param_names()))
-    if unknown:
-        raise LogsieveError(
-            f"{path / MODEL_FILE}: unknown parameter(s) {', '.join(unknown)} for {cls.__name__}"
-        )
-    try:
-        # not create_detector: a saved None (e.g. random_state=None) must stay None
-        detector = cls(**params)
-    except TypeError as exc:
-        raise LogsieveError(f"{path / MODEL_FILE}: bad parameters ({exc})") from exc
-    state = dict(doc.get("state") or {})
-    for key, attr in _HOISTED.items():
-        if key in doc:
-            state[attr] = doc[key]
-    try:
-        detector._set_state(state, arrays)
-    except LogsieveError:
-        raise
-    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
-        raise LogsieveError(
-            f"{path}: saved state does not fit a {type(detector).__name__} "
-            f"({type(exc).__name__}: {exc})"
-        ) from exc
-    logger.info("loaded %s from %s", doc["name"], path)
-    return detector

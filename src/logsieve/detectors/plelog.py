@@ -47,7 +47,7 @@ Deviations: HDBSCAN's ``min_cluster_size``/``min_samples`` are capped at 5 % of 
 clustered windows (at least 2), so that small training sets still form clusters; the
 template vectors are word2vec/template2vec vectors trained on the log's own templates
 (the authors use 300-d GloVe; nothing is downloaded here), see
-:class:`~logsieve.detectors.semantic_events.SemanticEventsMixin` for unseen templates and
+:class:`~logsieve.detectors.neural.semantic_events.SemanticEventsMixin` for unseen templates and
 events without a usable vector; the authors train 5 epochs on every window and keep the
 best epoch by F1 on the *test* set; we train ``epochs=40`` passes over the distinct
 windows (each weighted by its count, its target the mean of its copies' targets,
@@ -74,9 +74,9 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from logsieve.detectors.base import check_positive_ints, explanations_by_row
+from logsieve.detectors.neural.semantic_events import SemanticEventsMixin
+from logsieve.detectors.neural.trainer import Batch, TorchDetector
 from logsieve.detectors.registry import register_detector
-from logsieve.detectors.semantic_events import SemanticEventsMixin
-from logsieve.detectors.trainer import Batch, TorchDetector
 from logsieve.errors import LogsieveError
 from logsieve.features.semantic import window_mean_vectors
 from logsieve.features.sequence import check_windows, distinct_windows, event_id_series, pad_sequences
@@ -304,7 +304,7 @@ class PLELog(SemanticEventsMixin, TorchDetector):
     label_summary_ : dict
         :meth:`LabelEstimate.summary` of it (saved).
     vocab_, embedder_, event_vectors_, extra_event_ids_
-        See :class:`~logsieve.detectors.semantic_events.SemanticEventsMixin`.
+        See :class:`~logsieve.detectors.neural.semantic_events.SemanticEventsMixin`.
     module_ : AttentionGRU
     """
 

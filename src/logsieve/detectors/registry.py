@@ -20,11 +20,13 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from logsieve.detectors.persistence import read_model_doc
 from logsieve.errors import LogsieveError
 
 if TYPE_CHECKING:
@@ -72,9 +74,8 @@ BUILTIN: dict[str, DetectorInfo] = {
             description="LSTM next-key model: a window is anomalous when a key is outside top-g",
             input_kind="sequence",
             requires_labels=False,
-            citation="Du, Li, Zheng, Srikumar. DeepLog: Anomaly Detection and Diagnosis "
-            "from System Logs "
-            "through Deep Learning. ACM CCS 2017.",
+            citation="Du, Li, Zheng, Srikumar. DeepLog: Anomaly Detection and Diagnosis from "
+            "System Logs through Deep Learning. ACM CCS 2017.",
             needs="torch",
         ),
         DetectorInfo(
@@ -88,8 +89,9 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="transformer_nextlog",
-            target="logsieve.detectors.transformer:NextLogTransformer",
-            description="Transformer next-event model (deep-loglizer): anomalous when a key is outside top-k",
+            target="logsieve.detectors.transformer_nextlog:NextLogTransformer",
+            description="Transformer next-event model (deep-loglizer): anomalous when a key is "
+            "outside top-k",
             input_kind="sequence",
             requires_labels=False,
             citation="Chen, Liu, Gu, Su, Lyu. Experience Report: Deep Learning-based System Log "
@@ -99,38 +101,42 @@ BUILTIN: dict[str, DetectorInfo] = {
         DetectorInfo(
             name="logrobust",
             target="logsieve.detectors.logrobust:LogRobust",
-            description="Supervised attention Bi-LSTM over TF-IDF-weighted FastText template vectors; "
-            "robust to unseen events",
+            description="Supervised attention Bi-LSTM over TF-IDF-weighted FastText template "
+            "vectors; robust to unseen events",
             input_kind="semantic",
             requires_labels=True,
-            citation="Zhang et al. Robust Log-based Anomaly Detection on Unstable Log Data. ESEC/FSE 2019.",
+            citation="Zhang et al. Robust Log-based Anomaly Detection on Unstable Log Data. "
+            "ESEC/FSE 2019.",
             needs="torch",
         ),
         DetectorInfo(
             name="cnn",
             target="logsieve.detectors.cnn:CNN",
-            description="Supervised CNN over event embeddings (logkey2vec), parallel 1-D convolutions and max-pooling",
+            description="Supervised CNN over event embeddings (logkey2vec), parallel 1-D "
+            "convolutions and max-pooling",
             input_kind="sequence",
             requires_labels=True,
-            citation="Lu, Wei, Li, Wang. Detecting Anomaly in Big Data System Logs Using Convolutional "
-            "Neural Network. IEEE DASC 2018.",
+            citation="Lu, Wei, Li, Wang. Detecting Anomaly in Big Data System Logs Using "
+            "Convolutional Neural Network. IEEE DASC 2018.",
             needs="torch",
         ),
-        # classical baselines on event-count vectors (classical.py, invariants.py, logclustering.py)
+        # classical baselines on event-count vectors (the classical/ package)
         DetectorInfo(
             name="pca",
-            target="logsieve.detectors.classical:PCADetector",
-            description="PCA on event-count vectors; score = squared error off the normal subspace (Q-statistic)",
+            target="logsieve.detectors.classical.pca:PCADetector",
+            description="PCA on event-count vectors; score = squared error off the normal subspace "
+            "(Q-statistic)",
             input_kind="counts",
             requires_labels=False,
-            citation="Xu, Huang, Fox, Patterson, Jordan. Detecting Large-Scale System Problems by Mining "
-            "Console Logs. SOSP 2009.",
+            citation="Xu, Huang, Fox, Patterson, Jordan. Detecting Large-Scale System Problems by "
+            "Mining Console Logs. SOSP 2009.",
             needs="ml",
         ),
         DetectorInfo(
             name="iforest",
-            target="logsieve.detectors.classical:IsolationForestDetector",
-            description="Isolation Forest on event-count vectors; score = 2^(-mean path length / c(psi))",
+            target="logsieve.detectors.classical.iforest:IsolationForestDetector",
+            description="Isolation Forest on event-count vectors; score = 2^(-mean path length / "
+            "c(psi))",
             input_kind="counts",
             requires_labels=False,
             citation="Liu, Ting, Zhou. Isolation Forest. ICDM 2008.",
@@ -138,91 +144,101 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="ocsvm",
-            target="logsieve.detectors.classical:OneClassSVMDetector",
-            description="One-Class SVM on event-count vectors; score = distance outside the learned support",
+            target="logsieve.detectors.classical.ocsvm:OneClassSVMDetector",
+            description="One-Class SVM on event-count vectors; score = distance outside the "
+            "learned support",
             input_kind="counts",
             requires_labels=False,
-            citation="Schölkopf, Platt, Shawe-Taylor, Smola, Williamson. Estimating the Support of a "
-            "High-Dimensional Distribution. Neural Computation 2001.",
+            citation="Schölkopf, Platt, Shawe-Taylor, Smola, Williamson. Estimating the Support of "
+            "a High-Dimensional Distribution. Neural Computation 2001.",
             needs="ml",
         ),
         DetectorInfo(
             name="lof",
-            target="logsieve.detectors.classical:LOFDetector",
+            target="logsieve.detectors.classical.lof:LOFDetector",
             description="Local Outlier Factor (novelty) on event-count vectors; score = LOF",
             input_kind="counts",
             requires_labels=False,
-            citation="Breunig, Kriegel, Ng, Sander. LOF: Identifying Density-Based Local Outliers. SIGMOD 2000.",
+            citation="Breunig, Kriegel, Ng, Sander. LOF: Identifying Density-Based Local Outliers. "
+            "SIGMOD 2000.",
             needs="ml",
         ),
         DetectorInfo(
             name="lr",
-            target="logsieve.detectors.classical:LogisticRegressionDetector",
-            description="logistic regression on TF-IDF event counts (supervised); score = log-odds of anomaly",
+            target="logsieve.detectors.classical.supervised:LogisticRegressionDetector",
+            description="logistic regression on TF-IDF event counts (supervised); score = log-odds "
+            "of anomaly",
             input_kind="counts",
             requires_labels=True,
-            citation="He, Zhu, He, Lyu. Experience Report: System Log Analysis for Anomaly Detection. ISSRE 2016.",
+            citation="He, Zhu, He, Lyu. Experience Report: System Log Analysis for Anomaly "
+            "Detection. ISSRE 2016.",
             needs="ml",
         ),
         DetectorInfo(
             name="svm",
-            target="logsieve.detectors.classical:SVMDetector",
+            target="logsieve.detectors.classical.supervised:SVMDetector",
             description="linear SVM on TF-IDF event counts (supervised); score = signed margin",
             input_kind="counts",
             requires_labels=True,
-            citation="He, Zhu, He, Lyu. Experience Report: System Log Analysis for Anomaly Detection. ISSRE 2016.",
+            citation="He, Zhu, He, Lyu. Experience Report: System Log Analysis for Anomaly "
+            "Detection. ISSRE 2016.",
             needs="ml",
         ),
         DetectorInfo(
             name="dtree",
-            target="logsieve.detectors.classical:DecisionTreeDetector",
-            description="decision tree on TF-IDF event counts (supervised); score = leaf anomaly probability",
+            target="logsieve.detectors.classical.supervised:DecisionTreeDetector",
+            description="decision tree on TF-IDF event counts (supervised); score = leaf anomaly "
+            "probability",
             input_kind="counts",
             requires_labels=True,
-            citation="He, Zhu, He, Lyu. Experience Report: System Log Analysis for Anomaly Detection. ISSRE 2016.",
+            citation="He, Zhu, He, Lyu. Experience Report: System Log Analysis for Anomaly "
+            "Detection. ISSRE 2016.",
             needs="ml",
         ),
         DetectorInfo(
             name="invariants",
-            target="logsieve.detectors.invariants:InvariantsMining",
-            description="sparse integer invariants among event counts; score = number of violated invariants",
+            target="logsieve.detectors.classical.invariants:InvariantsMining",
+            description="sparse integer invariants among event counts; score = number of violated "
+            "invariants",
             input_kind="counts",
             requires_labels=False,
-            citation="Lou, Fu, Yang, Xu, Li. Mining Invariants from Console Logs for System Problem "
-            "Detection. USENIX ATC 2010.",
+            citation="Lou, Fu, Yang, Xu, Li. Mining Invariants from Console Logs for System "
+            "Problem Detection. USENIX ATC 2010.",
         ),
         DetectorInfo(
             name="logclustering",
-            target="logsieve.detectors.logclustering:LogClustering",
-            description="hierarchical clustering of weighted event vectors; score = cosine distance to the "
-            "nearest known cluster",
+            target="logsieve.detectors.classical.logclustering:LogClustering",
+            description="hierarchical clustering of weighted event vectors; score = cosine "
+            "distance to the nearest known cluster",
             input_kind="counts",
             requires_labels=False,
-            citation="Lin, Zhang, Lou, Zhang, Chen. Log Clustering based Problem Identification for Online "
-            "Service Systems. ICSE 2016.",
+            citation="Lin, Zhang, Lou, Zhang, Chen. Log Clustering based Problem Identification "
+            "for Online Service Systems. ICSE 2016.",
             needs="ml",
         ),
         DetectorInfo(
             name="loganomaly",
             target="logsieve.detectors.loganomaly:LogAnomaly",
-            description="semantic (template2vec) and quantitative (count) LSTMs predict the next event; top-g rule",
+            description="semantic (template2vec) and quantitative (count) LSTMs predict the next "
+            "event; top-g rule",
             input_kind="semantic",
             requires_labels=False,
-            citation="Meng et al. LogAnomaly: Unsupervised Detection of Sequential and Quantitative Anomalies "
-            "in Unstructured Logs. IJCAI 2019.",
+            citation="Meng et al. LogAnomaly: Unsupervised Detection of Sequential and "
+            "Quantitative Anomalies in Unstructured Logs. IJCAI 2019.",
             needs="torch",
         ),
         DetectorInfo(
             name="plelog",
             target="logsieve.detectors.plelog:PLELog",
-            description="semi-supervised: HDBSCAN probabilistic labels from known normals, attention-GRU classifier",
+            description="semi-supervised: HDBSCAN probabilistic labels from known normals, "
+            "attention-GRU classifier",
             input_kind="semantic",
             requires_labels=False,
-            citation="Yang et al. Semi-Supervised Log-Based Anomaly Detection via Probabilistic Label Estimation. "
-            "ICSE 2021.",
+            citation="Yang et al. Semi-Supervised Log-Based Anomaly Detection via Probabilistic "
+            "Label Estimation. ICSE 2021.",
             needs="torch",
         ),
-        # autoencoder family (autoencoders.py, ae_farzad.py, ae_bursic.py)
+        # autoencoder family (autoencoders.py, lstm_ae.py, ae_farzad.py, ae_bursic.py)
         DetectorInfo(
             name="ae",
             target="logsieve.detectors.autoencoders:Autoencoder",
@@ -234,8 +250,9 @@ BUILTIN: dict[str, DetectorInfo] = {
         ),
         DetectorInfo(
             name="lstm_ae",
-            target="logsieve.detectors.autoencoders:LSTMAutoencoder",
-            description="LSTM sequence autoencoder over event ids; score = reconstruction negative log-likelihood",
+            target="logsieve.detectors.lstm_ae:LSTMAutoencoder",
+            description="LSTM sequence autoencoder over event ids; score = reconstruction negative "
+            "log-likelihood",
             input_kind="sequence",
             requires_labels=False,
             citation="Pettry. AI-Autoencoder-for-HTTP-Log-Anomaly-Detection (GitHub).",
@@ -244,7 +261,8 @@ BUILTIN: dict[str, DetectorInfo] = {
         DetectorInfo(
             name="iforest_ae",
             target="logsieve.detectors.autoencoders:IsolationForestAE",
-            description="dense autoencoder trained on the windows an isolation forest keeps; score = reconstruction error",
+            description="dense autoencoder trained on the windows an isolation forest keeps; score "
+            "= reconstruction error",
             input_kind="counts",
             requires_labels=False,
             citation="Pettry. AI-Autoencoder-for-HTTP-Log-Anomaly-Detection (GitHub).",
@@ -257,17 +275,19 @@ BUILTIN: dict[str, DetectorInfo] = {
             "a second autoencoder scores",
             input_kind="counts",
             requires_labels=False,
-            citation="Farzad, Gulliver. Unsupervised log message anomaly detection. ICT Express 2020.",
+            citation="Farzad, Gulliver. Unsupervised log message anomaly detection. ICT Express "
+            "2020.",
             needs="torch",
         ),
         DetectorInfo(
             name="bursic",
             target="logsieve.detectors.ae_bursic:Bursic",
-            description="two LSTM autoencoders over raw log lines: line encodings, then the window's sequence of them",
+            description="two LSTM autoencoders over raw log lines: line encodings, then the "
+            "window's sequence of them",
             input_kind="raw",
             requires_labels=False,
-            citation="Bursic, Cuculo, D'Amelio. Anomaly detection from log files using unsupervised "
-            "deep learning. FM 2019 workshops.",
+            citation="Bursic, Cuculo, D'Amelio. Anomaly detection from log files using "
+            "unsupervised deep learning. FM 2019 workshops.",
             needs="torch",
         ),
     )
@@ -277,7 +297,7 @@ _REGISTERED: dict[str, type[BaseDetector]] = {}
 T = TypeVar("T", bound="type[BaseDetector]")
 
 
-def register_detector(name: str, *, replace: bool = False):  # type: ignore[no-untyped-def]
+def register_detector(name: str, *, replace: bool = False) -> Callable[[T], T]:
     """Class decorator: register a detector class under ``name`` (lower-case).
 
     Sets ``cls.name``. Registering another class under a taken name raises
@@ -399,12 +419,11 @@ def describe_detectors() -> list[dict[str, Any]]:
 def create_detector(name: str, **params: Any) -> BaseDetector:
     """Build an unfitted detector by name.
 
-    Parameters whose value is None are dropped, so that unset CLI options never
-    override model defaults. An unknown parameter raises :class:`LogsieveError`
-    naming it and the valid ones.
+    Every given parameter is set, None included (``--set patience=null`` means None);
+    leave a parameter out to keep its default. An unknown parameter raises
+    :class:`LogsieveError` naming it and the valid ones.
     """
     cls = get_detector_class(name)
-    params = {k: v for k, v in params.items() if v is not None}
     valid = cls._get_param_names()
     unknown = sorted(set(params) - set(valid))
     if unknown:
@@ -416,7 +435,7 @@ def create_detector(name: str, **params: Any) -> BaseDetector:
 
 
 def load_detector(path: str | Path) -> BaseDetector:
-    """Load a saved detector directory (see :mod:`logsieve.detectors.persistence`)."""
-    from logsieve.detectors.persistence import load_detector as _load
-
-    return _load(path)
+    """Load a saved detector directory: the class registered under its ``model.json``
+    ``name`` restores it (:meth:`~logsieve.detectors.base.BaseDetector.load`)."""
+    doc = read_model_doc(path)
+    return get_detector_class(str(doc["name"])).load(path)

@@ -217,7 +217,7 @@ def bench_deeplog(
     """
     if threads < 1 or epochs < 1:
         raise LogsieveError(f"threads and epochs must be >= 1, not {threads} and {epochs}")
-    from logsieve.detectors.trainer import available_cores
+    from logsieve.detectors.neural.trainer import available_cores
 
     threads = min(int(threads), available_cores())  # both sides; never more threads than cores
     params = deeplog_bench_params(epochs, threads, seed, device)

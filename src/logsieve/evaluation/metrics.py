@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from logsieve.detectors.thresholds import best_f1_threshold
 from logsieve.errors import LogsieveError
 
 __all__ = [
@@ -159,26 +160,6 @@ def average_precision(y_true: ArrayLike, scores: ArrayLike) -> float:
     rec = tps / n_pos
     delta = np.diff(np.r_[0.0, rec])
     return float(np.sum(delta * prec))
-
-
-def best_f1_threshold(y_true: ArrayLike, scores: ArrayLike) -> tuple[float, float]:
-    """Threshold ``t`` maximising F1 of the rule ``score > t``, and that F1.
-
-    ``t`` is the midpoint between the lowest flagged score and the next lower
-    distinct score (or 1 below the lowest score when everything is flagged).
-    Ties in F1 go to the higher threshold (fewer alarms). Meant for VALIDATION data:
-    choosing it on test data is leakage.
-    """
-    t = _labels(y_true)
-    s = _scores(scores, t.size)
-    n_pos = int(t.sum())
-    if n_pos == 0:
-        raise LogsieveError("best-F1 threshold needs at least one anomalous (label 1) window")
-    tps, fps, levels = _curve(t, s)
-    f1s = 2 * tps / (2 * tps + fps + (n_pos - tps))
-    k = int(np.argmax(f1s))  # first maximum = highest threshold
-    lower = levels[k + 1] if k + 1 < len(levels) else levels[k] - 1.0
-    return float((levels[k] + lower) / 2.0), float(f1s[k])
 
 
 def evaluate(

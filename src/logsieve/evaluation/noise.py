@@ -27,7 +27,7 @@ The noise is applied to the whole dataset (train and test alike): the parser is 
 same for both. Every function is deterministic for a given ``seed``.
 
 Label noise: :func:`flip_labels` here only delegates to the one implementation in
-:mod:`logsieve.detectors.robust` (``flip_labels(windows, rate, seed)``, written with
+:mod:`logsieve.detectors.neural.robust` (``flip_labels(windows, rate, seed)``, written with
 the robust-training option), so that the noise the study injects is exactly the noise
 the robust models are built for.
 """
@@ -364,26 +364,26 @@ def reparse_with_token_noise(
 
 # ----------------------------------------------------------------------------- labels
 def label_noise_available() -> bool:
-    """Whether :func:`logsieve.detectors.robust.flip_labels` can be imported."""
+    """Whether :func:`logsieve.detectors.neural.robust.flip_labels` can be imported."""
     try:
-        from logsieve.detectors.robust import flip_labels as _flip  # noqa: F401
+        from logsieve.detectors.neural.robust import flip_labels as _flip  # noqa: F401
     except ImportError:
         return False
     return True
 
 
 def flip_labels(windows: pl.DataFrame, rate: float, seed: int = 0) -> tuple[pl.DataFrame, int]:
-    """Label noise through :func:`logsieve.detectors.robust.flip_labels`.
+    """Label noise through :func:`logsieve.detectors.neural.robust.flip_labels`.
 
     Returns the noisy table and the number of windows whose label changed.
     """
     if rate == 0:
         return windows, 0
     try:
-        from logsieve.detectors.robust import flip_labels as _flip
+        from logsieve.detectors.neural.robust import flip_labels as _flip
     except ImportError as exc:
         raise LogsieveError(
-            "label noise needs logsieve.detectors.robust.flip_labels, which is not available"
+            "label noise needs logsieve.detectors.neural.robust.flip_labels, which is not available"
         ) from exc
     out = _flip(windows, rate, seed)
     if isinstance(out, tuple):

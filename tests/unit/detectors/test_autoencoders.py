@@ -13,12 +13,11 @@ from detector_fixtures import TEMPLATES, make_windows
 
 from logsieve.detectors.ae_bursic import Bursic, _lines_from
 from logsieve.detectors.ae_farzad import FarzadGulliver
-from logsieve.detectors.autoencoders import (
-    ArrayIsolationForest,
-    Autoencoder,
+from logsieve.detectors.autoencoders import Autoencoder, IsolationForestAE
+from logsieve.detectors.classical.iforest import ArrayIsolationForest
+from logsieve.detectors.lstm_ae import LSTMAutoencoder
+from logsieve.detectors.neural.autoencoder_parts import (
     CountFeatures,
-    IsolationForestAE,
-    LSTMAutoencoder,
     chunk_sequences,
     expand_rows,
     weighted_quantile,

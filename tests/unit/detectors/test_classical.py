@@ -8,16 +8,14 @@ import polars as pl
 import pytest
 from detector_fixtures import TEMPLATES, make_windows
 
-from logsieve.detectors.classical import (
+from logsieve.detectors.classical.iforest import IsolationForestDetector, average_path_length
+from logsieve.detectors.classical.lof import LOFDetector
+from logsieve.detectors.classical.ocsvm import OneClassSVMDetector
+from logsieve.detectors.classical.pca import PCADetector, q_statistic
+from logsieve.detectors.classical.supervised import (
     DecisionTreeDetector,
-    IsolationForestDetector,
-    LOFDetector,
     LogisticRegressionDetector,
-    OneClassSVMDetector,
-    PCADetector,
     SVMDetector,
-    average_path_length,
-    q_statistic,
 )
 from logsieve.detectors.registry import create_detector, load_detector
 from logsieve.errors import LogsieveError
@@ -44,7 +42,7 @@ def windows(*seqs: list[str], labels: list[int] | None = None) -> pl.DataFrame:
     )
 
 
-def normal_part(det, train):  # type: ignore[no-untyped-def]
+def normal_part(det, train):
     """Features of the windows an unsupervised detector (valid_fraction=0) trained on."""
     return det._features(train.filter(pl.col("label") == 0))
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 import pytest
-
 from detector_fixtures import make_windows
+
 from logsieve.detectors.cnn import CNN, parse_kernel_sizes
 from logsieve.detectors.registry import load_detector
 from logsieve.errors import LogsieveError
 
-PARAMS = dict(embedding_dim=8, num_filters=8, kernel_sizes="2,3", epochs=25, batch_size=8, lr=1e-2,
+PARAMS: dict[str, Any] = dict(embedding_dim=8, num_filters=8, kernel_sizes="2,3", epochs=25, batch_size=8, lr=1e-2,
               patience=None, num_threads=1, valid_fraction=0.0)  # fmt: skip
 TEMPLATES = {
     "E1": "Receiving block <*>",
@@ -56,7 +58,9 @@ def test_learns_the_fixture(fitted, data):
     _, test = data
     from logsieve.evaluation.metrics import evaluate
 
-    m = evaluate(test.get_column("label").to_numpy(), fitted.predict(test), fitted.decision_function(test))
+    m = evaluate(
+        test.get_column("label").to_numpy(), fitted.predict(test), fitted.decision_function(test)
+    )
     assert m["roc_auc"] > 0.9
     assert fitted.threshold_ == 0.5
     assert fitted.seq_len_ == int(data[0].get_column("event_ids").list.len().max())
@@ -65,7 +69,10 @@ def test_learns_the_fixture(fitted, data):
 
 def test_short_long_and_empty_windows(fitted):
     w = pl.DataFrame(
-        {"window_id": ["short", "long", "empty"], "event_ids": [["E1"], ["E1", "E2", "E4", "E5"] * 30, []]},
+        {
+            "window_id": ["short", "long", "empty"],
+            "event_ids": [["E1"], ["E1", "E2", "E4", "E5"] * 30, []],
+        },
         schema={"window_id": pl.String, "event_ids": pl.List(pl.String)},
     )
     s = fitted.decision_function(w)
@@ -95,9 +102,9 @@ def test_explanation_points_at_the_unseen_event(fitted, data):
 
 def test_semantic_embedding_and_new_templates(data, tmp_path):
     train, test = data
-    det = CNN(**{**PARAMS, "embedding": "semantic", "embedder": "fasttext", "embedding_dim": 16}).fit(
-        train, templates=TEMPLATES
-    )
+    det = CNN(
+        **{**PARAMS, "embedding": "semantic", "embedder": "fasttext", "embedding_dim": 16}
+    ).fit(train, templates=TEMPLATES)
     assert det.module_.nets[0].embedding is None
     assert det.add_templates({"E100": "Exception in receiveBlock for the block <*>"}) == 1
     w = test.with_columns(pl.col("event_ids").list.eval(pl.element().replace("E99", "E100")))
@@ -121,7 +128,9 @@ def test_unk_dropout_trains_the_vector_of_unseen_events(data):
     plain = CNN(**{**PARAMS, "random_state": 0, "unk_dropout": 0.0}).fit(train)
     worded = CNN(**{**PARAMS, "random_state": 0, "unk_dropout": 0.25}).fit(train)
     # without word dropout no training window holds UNK: its row keeps the initial vector
-    untrained = CNN(**{**PARAMS, "random_state": 0, "unk_dropout": 0.0, "epochs": 1, "lr": 1e-12}).fit(train)
+    untrained = CNN(
+        **{**PARAMS, "random_state": 0, "unk_dropout": 0.0, "epochs": 1, "lr": 1e-12}
+    ).fit(train)
     unk = lambda det: det.module_.nets[0].embedding.weight[UNK].detach()  # noqa: E731
     torch.testing.assert_close(unk(plain), unk(untrained))
     assert not torch.allclose(unk(worded), unk(untrained))

@@ -4,6 +4,7 @@ model, workflows, persistence failures, sequence features and the CLI functions.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -19,16 +20,9 @@ from logsieve.cli.models import (
     parse_split,
     train_command,
 )
-from logsieve.detectors.deeplog import (
-    END,
-    END_OF_WINDOW,
-    START,
-    DeepLog,
-    ParameterValueModel,
-    Workflow,
-    build_workflow,
-    separate_tasks,
-)
+from logsieve.detectors.deeplog import END_OF_WINDOW, DeepLog
+from logsieve.detectors.deeplog_params import ParameterValueModel
+from logsieve.detectors.deeplog_workflow import END, START, Workflow, build_workflow, separate_tasks
 from logsieve.detectors.registry import load_detector
 from logsieve.errors import LogsieveError, NotFittedError
 from logsieve.features.sequence import (
@@ -42,7 +36,7 @@ from logsieve.features.sequence import (
     pad_sequences,
 )
 
-TINY = dict(
+TINY: dict[str, Any] = dict(
     history_size=4,
     hidden_size=16,
     num_layers=1,
@@ -119,6 +113,8 @@ def test_pad_sequences_keeps_the_last_events():
 # ----------------------------------------------------------------- the top-g rule
 class FixedPreference(nn.Module):
     """Ignores the history; prefers keys in a fixed order (known ranks)."""
+
+    logits: torch.Tensor
 
     def __init__(self, logits: list[float]) -> None:
         super().__init__()
@@ -401,10 +397,12 @@ def test_train_detect_evaluate_commands(tmp_path):
     data.write_parquet(src)
     progress = []
     summary = train_command(
-        src, "deeplog", {**TINY, "hidden_size": None}, tmp_path / "model", split="0.6,0.2,0.2",
+        src, "deeplog", {**TINY, "patience": None}, tmp_path / "model", split="0.6,0.2,0.2",
         train_normal_only=True, progress=progress.append,
     )  # fmt: skip
-    assert summary["model"] == "deeplog" and summary["params"]["hidden_size"] == 64
+    # an explicit None is a value (--set patience=null); parameters left out keep defaults
+    assert summary["model"] == "deeplog" and summary["params"]["patience"] is None
+    assert summary["params"]["hidden_size"] == 16 and summary["params"]["session_bounds"] is True
     assert progress and progress[0].epoch == 1
     assert (tmp_path / "model" / "model.json").is_file() and (
         tmp_path / "model" / "train_summary.json"
@@ -453,7 +451,7 @@ def test_fit_leaves_global_torch_state_alone():
 
 
 def test_weighted_distinct_examples_equal_repeated_examples():
-    from logsieve.detectors.trainer import _evaluate
+    from logsieve.detectors.neural.trainer import _evaluate
 
     torch.manual_seed(0)
     module = nn.Linear(3, 2)
@@ -470,7 +468,7 @@ def test_weighted_distinct_examples_equal_repeated_examples():
 
 
 def test_early_stopping_restores_the_best_epoch():
-    from logsieve.detectors.trainer import torch_session, train_module
+    from logsieve.detectors.neural.trainer import torch_session, train_module
 
     x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64)
@@ -488,7 +486,7 @@ def test_early_stopping_restores_the_best_epoch():
     assert reports[-1].stopped and len(reports) < 50
     best = min(r.valid_loss for r in reports)
     assert reports[-1].best_epoch == next(r.epoch for r in reports if r.valid_loss == best)
-    from logsieve.detectors.trainer import _evaluate, _to_tensors
+    from logsieve.detectors.neural.trainer import _evaluate, _to_tensors
 
     assert _evaluate(module, step, _to_tensors(valid), 16, torch.device("cpu")) == pytest.approx(
         best, rel=1e-5
@@ -496,7 +494,7 @@ def test_early_stopping_restores_the_best_epoch():
 
 
 def test_device_validation():
-    from logsieve.detectors.trainer import resolve_device
+    from logsieve.detectors.neural.trainer import resolve_device
 
     assert resolve_device("auto").type in ("cpu", "cuda")
     assert resolve_device("cpu").type == "cpu"

@@ -100,9 +100,13 @@ def test_unknown_param_is_named():
         create_detector("deeplog", hiden_size=3)
 
 
-def test_none_params_are_dropped():
-    det = create_detector("deeplog", hidden_size=None, epochs=3)
-    assert det.hidden_size == 64 and det.epochs == 3
+def test_explicit_none_params_are_kept():
+    # `logsieve train --set patience=null` must reach the model: None is a value, not "unset"
+    det = create_detector("deeplog", patience=None, num_threads=None, random_state=None, epochs=3)
+    assert det.patience is None and det.num_threads is None and det.random_state is None
+    assert det.epochs == 3
+    default = create_detector("deeplog")  # a parameter left out keeps its default
+    assert default.patience == 3 and default.num_threads == 1 and default.random_state == 0
 
 
 def test_register_detector_decorator_and_duplicates():
@@ -257,7 +261,7 @@ def test_threshold_strategies(train_windows, test_windows):
 def test_quantile_without_validation_falls_back_to_train(train_windows):
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler.emit = records.append
     log = logging.getLogger("logsieve.detectors.base")
     old_level = log.level
     log.addHandler(handler)  # direct: works whatever other tests did to propagation / levels

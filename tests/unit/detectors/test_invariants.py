@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from detector_fixtures import TEMPLATES, make_windows
 
-from logsieve.detectors.invariants import InvariantsMining, format_invariant
+from logsieve.detectors.classical.invariants import InvariantsMining, format_invariant
 from logsieve.detectors.registry import load_detector
 from logsieve.errors import LogsieveError
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 import pytest
@@ -20,7 +22,7 @@ from logsieve.errors import LogsieveError, NotFittedError
 from logsieve.features.semantic import FastTextEmbedder, Template2VecEmbedder
 from logsieve.features.sequence import PAD, UNK
 
-TINY = dict(
+TINY: dict[str, Any] = dict(
     history_size=4,
     hidden_size=16,
     num_layers=1,
@@ -33,7 +35,9 @@ TINY = dict(
 
 # templates with distinct words (the fixture's differ only in their number)
 WORDS = ("open", "read", "check", "write", "flush", "close", "report", "finish")
-RICH = {f"E{i}": f"{w} file <*> done" for i, w in enumerate(WORDS, start=1)} | {"E99": "unexpected failure <*>"}
+RICH = {f"E{i}": f"{w} file <*> done" for i, w in enumerate(WORDS, start=1)} | {
+    "E99": "unexpected failure <*>"
+}
 
 
 def windows(*seqs: list[str], label: int | None = 0) -> pl.DataFrame:
@@ -41,10 +45,16 @@ def windows(*seqs: list[str], label: int | None = 0) -> pl.DataFrame:
         {
             "window_id": [f"s{i}" for i in range(len(seqs))],
             "event_ids": [list(s) for s in seqs],
-            "line_ids": [list(range(100 * i + 1, 100 * i + 1 + len(s))) for i, s in enumerate(seqs)],
+            "line_ids": [
+                list(range(100 * i + 1, 100 * i + 1 + len(s))) for i, s in enumerate(seqs)
+            ],
             "label": [label] * len(seqs),
         },
-        schema_overrides={"label": pl.Int8, "line_ids": pl.List(pl.Int64), "event_ids": pl.List(pl.String)},
+        schema_overrides={
+            "label": pl.Int8,
+            "line_ids": pl.List(pl.Int64),
+            "event_ids": pl.List(pl.String),
+        },
     )
 
 
@@ -63,7 +73,12 @@ def test_registered_with_semantic_input():
     assert isinstance(det, LogAnomaly)
     assert det.input_kind == "semantic" and not det.requires_labels
     # the documented paper / LogADEmpirical defaults
-    assert (det.history_size, det.num_layers, det.hidden_size, det.num_candidates) == (10, 2, 128, 9)
+    assert (det.history_size, det.num_layers, det.hidden_size, det.num_candidates) == (
+        10,
+        2,
+        128,
+        9,
+    )
     assert det.embedder == "template2vec"
 
 
@@ -74,7 +89,9 @@ def test_top_g_rule_is_the_natural_threshold(fitted, train):
     scores = fitted.decision_function(test)
     # scores are ranks: integers, and a window is flagged iff some rank >= g
     np.testing.assert_array_equal(scores, np.round(scores))
-    np.testing.assert_array_equal(fitted.predict(test), (scores >= TINY["num_candidates"]).astype(np.int8))
+    np.testing.assert_array_equal(
+        fitted.predict(test), (scores >= TINY["num_candidates"]).astype(np.int8)
+    )
     y = test.get_column("label").to_numpy()
     pred = fitted.predict(test)
     assert pred[y == 1].mean() > 0.9 and pred[y == 0].mean() < 0.1
@@ -131,7 +148,9 @@ def test_match_unseen_maps_similar_templates(train):
     assert scores[1] == scores[0] < det.threshold_
     plain = LogAnomaly(**TINY).fit(train, templates=templates)
     assert plain.decision_function(windows(swapped))[0] == plain.oov_rank_
-    strict = LogAnomaly(**{**TINY, "num_candidates": 1}, match_unseen=0.99).fit(train, templates=templates)
+    strict = LogAnomaly(**{**TINY, "num_candidates": 1}, match_unseen=0.99).fit(
+        train, templates=templates
+    )
     (expl,) = strict.explain(windows(["E1", "E50", "E50", "E4"]))
     matched = [p for p in expl["positions"] if p["event_id"] == "E50"]
     assert matched and all(p["matched_event_id"] == "E2" and not p["unseen"] for p in matched)
@@ -150,17 +169,23 @@ def test_quantitative_input_is_cumulative_counts(fitted):
     # the word2vec model: no vector. E50's words are known: it counts in the UNK column
     # and keeps its own semantic vector.
     assert fitted.extra_event_ids_ == []
-    det = LogAnomaly(**TINY).fit(make_windows(seed=0), templates=dict(RICH, E50="read file <*> again"))
+    det = LogAnomaly(**TINY).fit(
+        make_windows(seed=0), templates=dict(RICH, E50="read file <*> again")
+    )
     assert det.extra_event_ids_ == ["E50"]
     e1 = det.vocab_.index("E1")
     extra = det._input_vocab().index("E50")
     semantic, counts = det._inputs(torch.tensor([[e1, e1, e1, extra]]))
     assert counts[0, -1, UNK] == 1 and counts[0, -1, e1] == 3
-    np.testing.assert_allclose(semantic[0, -1].numpy(), det.embedder_.embed(["read file <*> again"])[0], rtol=1e-5)
+    np.testing.assert_allclose(
+        semantic[0, -1].numpy(), det.embedder_.embed(["read file <*> again"])[0], rtol=1e-5
+    )
 
 
 def test_quantitative_lstm_sees_counts_that_order_alone_cannot_give():
-    module = SemanticQuantLSTM(semantic_dim=3, n_counts=5, n_outputs=6, hidden_size=4, num_layers=2, dropout=0.1)
+    module = SemanticQuantLSTM(
+        semantic_dim=3, n_counts=5, n_outputs=6, hidden_size=4, num_layers=2, dropout=0.1
+    )
     out = module(torch.zeros(7, 4, 3), torch.zeros(7, 4, 5))
     assert out.shape == (7, 6)
 
@@ -220,7 +245,9 @@ def test_fasttext_embedder_gives_vectors_to_unknown_words(train):
 
 
 def test_save_load_keeps_extra_events_and_embedder(fitted, tmp_path):
-    det = LogAnomaly(**TINY).fit(make_windows(seed=0), templates=dict(RICH, E50="read file <*> twice"))
+    det = LogAnomaly(**TINY).fit(
+        make_windows(seed=0), templates=dict(RICH, E50="read file <*> twice")
+    )
     det.save(tmp_path / "m")
     again = load_detector(tmp_path / "m")
     assert again.extra_event_ids_ == det.extra_event_ids_
@@ -228,7 +255,11 @@ def test_save_load_keeps_extra_events_and_embedder(fitted, tmp_path):
     np.testing.assert_array_equal(again.decision_function(w), det.decision_function(w))
     np.testing.assert_array_equal(again._semantic_table(), det._semantic_table())
     # the restored embedder still embeds new templates the same way
-    assert again.add_templates({"E80": "flush file <*>"}) == det.add_templates({"E80": "flush file <*>"}) == 1
+    assert (
+        again.add_templates({"E80": "flush file <*>"})
+        == det.add_templates({"E80": "flush file <*>"})
+        == 1
+    )
     np.testing.assert_allclose(again._semantic_table(), det._semantic_table(), rtol=1e-6)
 
 

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from detector_fixtures import TEMPLATES, make_windows
 
-from logsieve.detectors.logclustering import LogClustering, cosine_distances
+from logsieve.detectors.classical.logclustering import LogClustering, cosine_distances
 from logsieve.detectors.registry import load_detector
 from logsieve.errors import LogsieveError
 

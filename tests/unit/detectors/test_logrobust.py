@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 import pytest
-
 from detector_fixtures import make_windows
-from logsieve.detectors.logrobust import EventSemantics, LogRobust, id_vectors
+
+from logsieve.detectors.logrobust import LogRobust
+from logsieve.detectors.neural.semantic_table import EventSemantics, id_vectors
 from logsieve.detectors.registry import load_detector
 from logsieve.errors import LogsieveError
 
@@ -24,10 +27,12 @@ TEMPLATES = {
     "E99": "Exception in receiveBlock for block <*> java.io.IOException: Connection reset by peer",
 }
 # the failure message after a code change: reworded, never seen in training
-REWORDED = {"E100": "Exception in receiveBlock for the block <*> java.io.IOException: Connection was reset by peer"}
+REWORDED = {
+    "E100": "Exception in receiveBlock for the block <*> java.io.IOException: Connection was reset by peer"
+}
 UNRELATED = {"E101": "Served block <*> to <*>"}
 
-PARAMS = dict(embedding_dim=16, hidden_size=16, num_layers=1, epochs=30, batch_size=8, lr=2e-2,
+PARAMS: dict[str, Any] = dict(embedding_dim=16, hidden_size=16, num_layers=1, epochs=30, batch_size=8, lr=2e-2,
               patience=None, num_threads=1, valid_fraction=0.0)  # fmt: skip
 
 
@@ -84,7 +89,14 @@ def test_reworded_unseen_template_scores_like_its_original(fitted, test_windows,
 
 def test_fasttext_vector_of_reworded_template_is_close():
     train = _unseen_only(60, 6, seed=2, prefix="s")
-    sem = EventSemantics.fit(TEMPLATES, [f"E{i}" for i in range(1, 9)] + ["E99"], embedder="fasttext", dim=16, seed=0, owner="t")
+    sem = EventSemantics.fit(
+        TEMPLATES,
+        [f"E{i}" for i in range(1, 9)] + ["E99"],
+        embedder="fasttext",
+        dim=16,
+        seed=0,
+        owner="t",
+    )
     sem.add_templates(REWORDED | UNRELATED)
     v = dict(zip(sem.vectors.event_ids, sem.vectors.vectors, strict=True))
 
@@ -124,7 +136,9 @@ def test_scores_do_not_depend_on_batch_padding(fitted, test_windows):
         schema={"window_id": pl.String, "event_ids": pl.List(pl.String), "label": pl.Int8},
     )
     alone = fitted.decision_function(one)
-    mixed = fitted.decision_function(pl.concat([one.select("window_id", "event_ids", "label"), long_window]))
+    mixed = fitted.decision_function(
+        pl.concat([one.select("window_id", "event_ids", "label"), long_window])
+    )
     np.testing.assert_allclose(mixed[:3], alone, rtol=1e-5, atol=1e-6)
 
 
@@ -151,15 +165,21 @@ def test_without_templates_uses_id_vectors(caplog):
 
 def test_coteaching_trains_two_networks_and_saves_them(tmp_path, test_windows):
     train = _unseen_only(120, 12, seed=5, prefix="c")
-    det = LogRobust(**{**PARAMS, "epochs": 10, "robust": "coteaching", "forget_rate": 0.1}).fit(train, templates=TEMPLATES)
+    det = LogRobust(**{**PARAMS, "epochs": 10, "robust": "coteaching", "forget_rate": 0.1}).fit(
+        train, templates=TEMPLATES
+    )
     assert len(det.module_.nets) == 2
     scores = det.decision_function(test_windows)
     det.save(tmp_path / "m")
-    np.testing.assert_array_equal(load_detector(tmp_path / "m").decision_function(test_windows), scores)
+    np.testing.assert_array_equal(
+        load_detector(tmp_path / "m").decision_function(test_windows), scores
+    )
 
 
 def test_needs_both_labels_and_valid_params():
-    train = _unseen_only(30, 3, seed=6, prefix="x").with_columns(pl.lit(0, dtype=pl.Int8).alias("label"))
+    train = _unseen_only(30, 3, seed=6, prefix="x").with_columns(
+        pl.lit(0, dtype=pl.Int8).alias("label")
+    )
     with pytest.raises(LogsieveError, match="supervised"):
         LogRobust(**PARAMS).fit(train, templates=TEMPLATES)
     for bad in ({"embedder": "glove"}, {"hidden_size": 0}, {"max_len": 0}, {"dropout": 1.0}):

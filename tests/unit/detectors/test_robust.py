@@ -1,4 +1,4 @@
-"""Noise-robust training machinery (logsieve.detectors.robust) and label-noise injection."""
+"""Noise-robust training machinery (logsieve.detectors.neural.robust) and label-noise injection."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import polars as pl
 import pytest
 import torch
 import torch.nn.functional as F
+from detector_fixtures import make_windows
 from torch import nn
 
-from detector_fixtures import make_windows
-from logsieve.detectors.registry import create_detector
-from logsieve.detectors.robust import (
+from logsieve.detectors.neural.robust import (
     NetworkGroup,
     SupervisedTorchDetector,
     _kept_mean_factor,
@@ -24,6 +23,7 @@ from logsieve.detectors.robust import (
     labelled_distinct,
     small_loss_keep,
 )
+from logsieve.detectors.registry import create_detector
 from logsieve.errors import LogsieveError
 
 
@@ -32,9 +32,9 @@ def _labels(n_pos: int = 30, n_neg: int = 270, n_null: int = 20) -> pl.DataFrame
     lab = [1] * n_pos + [0] * n_neg + [None] * n_null
     rng = np.random.default_rng(3)
     order = rng.permutation(len(lab))
-    return pl.DataFrame({"window_id": [f"w{i}" for i in range(len(lab))], "label": [lab[i] for i in order]}).with_columns(
-        pl.col("label").cast(pl.Int8)
-    )
+    return pl.DataFrame(
+        {"window_id": [f"w{i}" for i in range(len(lab))], "label": [lab[i] for i in order]}
+    ).with_columns(pl.col("label").cast(pl.Int8))
 
 
 def test_flip_labels_flips_exactly_the_rate_of_labelled_windows():
@@ -120,9 +120,13 @@ def test_generalized_cross_entropy_limits():
     logits = torch.tensor([[2.0, -1.0], [0.3, 0.1], [-1.0, 1.5]], dtype=torch.float64)
     target = torch.tensor([0, 1, 1])
     ce = F.cross_entropy(logits, target, reduction="none")
-    np.testing.assert_allclose(generalized_cross_entropy(logits, target, 1e-6).numpy(), ce.numpy(), rtol=1e-4)
+    np.testing.assert_allclose(
+        generalized_cross_entropy(logits, target, 1e-6).numpy(), ce.numpy(), rtol=1e-4
+    )
     p_y = torch.softmax(logits, 1).gather(1, target[:, None])[:, 0]
-    np.testing.assert_allclose(generalized_cross_entropy(logits, target, 1.0).numpy(), (1 - p_y).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        generalized_cross_entropy(logits, target, 1.0).numpy(), (1 - p_y).numpy(), rtol=1e-6
+    )
 
 
 def test_labelled_distinct_keeps_both_labels_of_a_sequence():
@@ -167,7 +171,9 @@ def test_coteaching_step_cross_updates_on_the_peer_selection():
     l1 = F.cross_entropy(module.nets[1](batch["x"]), batch["label"], reduction="none")
     k0 = small_loss_keep(l0, batch["weight"], 0.3)
     k1 = small_loss_keep(l1, batch["weight"], 0.3)
-    expected = l0 * _kept_mean_factor(k1, batch["weight"]) + l1 * _kept_mean_factor(k0, batch["weight"])
+    expected = l0 * _kept_mean_factor(k1, batch["weight"]) + l1 * _kept_mean_factor(
+        k0, batch["weight"]
+    )
     torch.testing.assert_close(out, expected)
     # network 0 gets no gradient from the examples its PEER dropped
     dropped_by_1 = k1 == 0
@@ -185,7 +191,9 @@ def test_validation_loss_is_each_networks_own_small_loss_mean():
     parts = []
     for n in module.nets:
         loss = F.cross_entropy(n(batch["x"]), batch["label"], reduction="none")
-        parts.append(loss * _kept_mean_factor(small_loss_keep(loss, batch["weight"], 0.3), batch["weight"]))
+        parts.append(
+            loss * _kept_mean_factor(small_loss_keep(loss, batch["weight"], 0.3), batch["weight"])
+        )
     torch.testing.assert_close(out, torch.stack(parts).mean(0))
     plain = _Linear()
     single = NetworkGroup([module.nets[0]]).eval()
@@ -204,7 +212,9 @@ def test_class_forget_rates_follow_the_uniform_flip_model():
     assert rate1 == pytest.approx(r * n0_true / m1)
     assert rate0 == pytest.approx(r * n1_true / m0)
     assert class_forget_rates(900, 100, 0.0) == (0.0, 0.0)
-    assert class_forget_rates(900, 10, 0.2)[1] == 0.95  # more flips expected than observed positives
+    assert (
+        class_forget_rates(900, 10, 0.2)[1] == 0.95
+    )  # more flips expected than observed positives
 
 
 def test_class_selection_drops_within_each_class():
@@ -228,15 +238,29 @@ def test_small_loss_single_network_and_schedule_start():
 
 
 def test_robust_parameter_validation():
-    for bad in ({"robust": "mixup"}, {"forget_rate": 0.5}, {"ramp_epochs": -1}, {"gce_q": 0.0}, {"selection": "x"},
-                {"cl_folds": 1}, {"ensemble": 0}, {"ensemble": 1.5}, {"ensemble": True}):
+    for bad in (
+        {"robust": "mixup"},
+        {"forget_rate": 0.5},
+        {"ramp_epochs": -1},
+        {"gce_q": 0.0},
+        {"selection": "x"},
+        {"cl_folds": 1},
+        {"ensemble": 0},
+        {"ensemble": 1.5},
+        {"ensemble": True},
+    ):
         with pytest.raises(LogsieveError):
             _Linear(**bad)._validate_params()
 
 
 def test_ensemble_members_are_pairs_under_coteaching_and_each_learns_from_its_own_peer():
-    assert _Linear(ensemble=3).n_networks == 3 and _Linear(ensemble=2, robust="coteaching").n_networks == 4
-    det = _Linear(robust="coteaching", forget_rate=0.3, ramp_epochs=0, selection="global", ensemble=2)
+    assert (
+        _Linear(ensemble=3).n_networks == 3
+        and _Linear(ensemble=2, robust="coteaching").n_networks == 4
+    )
+    det = _Linear(
+        robust="coteaching", forget_rate=0.3, ramp_epochs=0, selection="global", ensemble=2
+    )
     torch.manual_seed(0)
     module = NetworkGroup([det.build_network() for _ in range(4)]).train()
     batch = _batch()
@@ -244,10 +268,20 @@ def test_ensemble_members_are_pairs_under_coteaching_and_each_learns_from_its_ow
     losses = [F.cross_entropy(n(batch["x"]), batch["label"], reduction="none") for n in module.nets]
     keeps = [small_loss_keep(loss, batch["weight"], 0.3) for loss in losses]
     taught = [losses[i] * _kept_mean_factor(keeps[i ^ 1], batch["weight"]) for i in range(4)]
-    torch.testing.assert_close(det.training_step(module, batch), (taught[0] + taught[1] + taught[2] + taught[3]) / 2)
-    small = _Linear(robust="small_loss", forget_rate=0.3, ramp_epochs=0, selection="global", ensemble=2)
-    own = [loss * _kept_mean_factor(k, batch["weight"]) for loss, k in zip(losses[:2], keeps[:2], strict=True)]
-    torch.testing.assert_close(small.training_step(NetworkGroup(list(module.nets[:2])).train(), batch), (own[0] + own[1]) / 2)
+    torch.testing.assert_close(
+        det.training_step(module, batch), (taught[0] + taught[1] + taught[2] + taught[3]) / 2
+    )
+    small = _Linear(
+        robust="small_loss", forget_rate=0.3, ramp_epochs=0, selection="global", ensemble=2
+    )
+    own = [
+        loss * _kept_mean_factor(k, batch["weight"])
+        for loss, k in zip(losses[:2], keeps[:2], strict=True)
+    ]
+    torch.testing.assert_close(
+        small.training_step(NetworkGroup(list(module.nets[:2])).train(), batch),
+        (own[0] + own[1]) / 2,
+    )
 
 
 def test_ensemble_scores_are_the_members_mean_and_survive_save_load(tmp_path):
@@ -264,11 +298,15 @@ def test_ensemble_scores_are_the_members_mean_and_survive_save_load(tmp_path):
         det.module_.nets = saved
     scores = det.decision_function(test)
     np.testing.assert_allclose(scores, np.mean(members, axis=0), rtol=1e-5, atol=1e-6)
-    assert np.ptp(np.stack(members), axis=0).max() > 1e-4  # different initialisations, different members
+    assert (
+        np.ptp(np.stack(members), axis=0).max() > 1e-4
+    )  # different initialisations, different members
     det.save(tmp_path / "m")
     np.testing.assert_array_equal(type(det).load(tmp_path / "m").decision_function(test), scores)
     again = create_detector("cnn", ensemble=3, **params).fit(train)
-    np.testing.assert_array_equal(again.decision_function(test), scores)  # seeded: the same ensemble
+    np.testing.assert_array_equal(
+        again.decision_function(test), scores
+    )  # seeded: the same ensemble
 
 
 # ---------------------------------------------------------------------- end to end
@@ -278,7 +316,9 @@ def test_coteaching_on_noisy_labels_ranks_the_flipped_windows_first():
     noisy, flipped = flip_labels(train, 0.1, seed=0, return_mask=True)
     params = dict(embedding_dim=8, num_filters=8, kernel_sizes="2,3", epochs=20, batch_size=16, lr=1e-2,
                   patience=None, num_threads=1, valid_fraction=0.0)  # fmt: skip
-    det = create_detector("cnn", robust="coteaching", forget_rate=0.1, ramp_epochs=3, **params).fit(noisy)
+    det = create_detector("cnn", robust="coteaching", forget_rate=0.1, ramp_epochs=3, **params).fit(
+        noisy
+    )
     assert len(det.module_.nets) == 2
     rate0, rate1 = det._class_rates
     assert rate1 > 0.3 > 0.05 > rate0  # most observed "anomalies" are expected to be flips
@@ -308,7 +348,12 @@ def test_confident_off_diagonal_hand_computed():
     assert confident_off_diagonal(p1, y, w).tolist() == [False, True, False, False]
     # ... but never a row whose label is the model's own prediction (p1 = 0.45 < 0.5, label 0)
     p1 = np.array([0.1, 0.45, 0.3, 0.9])
-    assert confident_off_diagonal(p1, y, np.array([1, 1, 10, 1])).tolist() == [False, False, False, False]
+    assert confident_off_diagonal(p1, y, np.array([1, 1, 10, 1])).tolist() == [
+        False,
+        False,
+        False,
+        False,
+    ]
 
 
 def test_confident_off_diagonal_needs_a_confident_class():

@@ -13,7 +13,7 @@ import pytest
 import torch
 from detector_fixtures import TEMPLATES, make_windows
 
-from logsieve.detectors.layers import (
+from logsieve.detectors.neural.layers import (
     Encoder,
     EncoderBlock,
     PositionalEncoding,
@@ -23,12 +23,11 @@ from logsieve.detectors.layers import (
     unmask_empty,
 )
 from logsieve.detectors.registry import create_detector, load_detector
-from logsieve.detectors.transformer import (
+from logsieve.detectors.transformer import NeuralLogTransformer, clean_messages
+from logsieve.detectors.transformer_nextlog import (
     END_OF_WINDOW,
     START_OF_WINDOW,
-    NeuralLogTransformer,
     NextLogTransformer,
-    clean_messages,
 )
 from logsieve.errors import LogsieveError
 from logsieve.evaluation.metrics import roc_auc

@@ -227,7 +227,7 @@ def _robust(value: Any, key: str, where: _Where) -> str:
     if isinstance(value, bool):
         return "confident" if value else "none"
     text = _str(value, key, where)
-    from logsieve.detectors.robust import (
+    from logsieve.detectors.neural.robust import (
         ROBUST_METHODS,  # imports torch: only when a method is named
     )
 
@@ -323,7 +323,7 @@ def _load_aspect(
 
         if not label_noise_available():
             raise where.error(
-                "label_noise needs logsieve.detectors.robust.flip_labels, "
+                "label_noise needs logsieve.detectors.neural.robust.flip_labels, "
                 "which is not available yet"
             )
     robust = _list(table.get("robust", [False]), "robust", where, _robust)

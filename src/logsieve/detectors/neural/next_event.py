@@ -2,7 +2,7 @@
 
 :class:`~logsieve.detectors.deeplog.DeepLog`,
 :class:`~logsieve.detectors.loganomaly.LogAnomaly` and
-:class:`~logsieve.detectors.transformer.NextLogTransformer` predict every event of a
+:class:`~logsieve.detectors.transformer_nextlog.NextLogTransformer` predict every event of a
 window from the events before it and score a window by the largest 0-based rank of an
 actual event among the predictions. :class:`NextEventMixin` holds the parts that are
 the same in the three: training pairs, ranks, window scores, the top-g threshold and
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from logsieve.detectors.base import explanations_by_row
-from logsieve.detectors.trainer import Batch
+from logsieve.detectors.neural.trainer import Batch
 from logsieve.features.sequence import (
     N_SPECIAL,
     UNK,

@@ -78,7 +78,12 @@ import polars as pl
 import torch
 from torch import nn
 
-from logsieve.detectors.base import BaseDetector, ProgressCallback, check_positive_ints
+from logsieve.detectors.base import (
+    BaseDetector,
+    ProgressCallback,
+    check_positive_ints,
+    resolve_seed,
+)
 from logsieve.errors import LogsieveError
 from logsieve.schema import LABEL
 
@@ -135,11 +140,7 @@ def torch_session(
     restored on exit. ``random_state=None`` seeds from fresh OS entropy.
     """
     dev = resolve_device(device)
-    seed = (
-        int(random_state)
-        if random_state is not None
-        else int(np.random.SeedSequence().generate_state(1)[0])
-    )
+    seed = resolve_seed(random_state)
     cores = available_cores()
     threads = min(int(num_threads), cores) if num_threads else min(torch.get_num_threads(), cores)
     old_threads = torch.get_num_threads()
@@ -454,10 +455,10 @@ class TorchDetector(BaseDetector):
     def _filter_training_rows(
         self,
         arrays: dict[str, np.ndarray],
-        varrays: Mapping[str, np.ndarray] | None,
+        varrays: dict[str, np.ndarray] | None,
         device: torch.device,
         generator: torch.Generator,
-    ) -> tuple[dict[str, np.ndarray], Mapping[str, np.ndarray] | None]:
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
         """Hook: the training and validation rows actually used (default: all); see robust.py."""
         return arrays, varrays
 
@@ -518,7 +519,12 @@ class TorchDetector(BaseDetector):
         state, arrays = super()._get_state()
         for key, tensor in self.module_.state_dict().items():
             arrays[f"module.{key}"] = tensor.detach().cpu().contiguous().numpy()
-        state["history_"] = list(getattr(self, "history_", []))
+        # wall-clock seconds are not part of the model: leaving them out keeps the saved
+        # files of two identical trainings byte for byte equal
+        state["history_"] = [
+            {k: v for k, v in report.items() if k != "seconds"}
+            for report in getattr(self, "history_", [])
+        ]
         return state, arrays
 
     def _set_state(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:

@@ -1,125 +1,18 @@
-"""Training supervised detectors on noisy labels, and the label-noise injection used to test it.
+"""Supervised neural detectors and noise-robust training on mislabelled windows.
 
-Supervised log models learn from window labels, and real labels are noisy: operators
-mark incidents coarsely, labels come from heuristics or from another detector. In the
-ICSE'22 study of Le & Zhang (LogADEmpirical, RQ4) 10 % of mislabelled training
-sequences drop LogRobust from about 0.98 to about 0.16 F1 on HDFS, CNN to about 0.26.
-This module holds what every supervised model of logsieve shares:
-
-:class:`SupervisedTorchDetector`
-    Base class of the supervised neural detectors (:class:`~logsieve.detectors.logrobust.LogRobust`,
-    :class:`~logsieve.detectors.cnn.CNN`): two-class networks trained with the shared loop
-    of :mod:`logsieve.detectors.trainer` on distinct ``(event_ids, label)`` rows weighted
-    by their counts, score = probability of the anomaly class, natural threshold 0.5.
-    Its ``robust`` parameter switches on noise-robust training.
-:func:`flip_labels`
-    Uniform label noise ("mislabelled logs"), for experiments.
-
-Noise-robust training (``robust=``)
------------------------------------
-``"coteaching"`` (Han et al., *Co-teaching: Robust Training of Deep Neural Networks with
-Extremely Noisy Labels*, NeurIPS 2018)
-    Two networks of the same architecture, initialised differently, are trained at
-    once. In every mini-batch each network ranks the examples by its own loss and
-    hands its small-loss share to its peer, which updates on those only
-    (cross-update: the errors of one network are not fed back to itself). The
-    dropped share grows as ``1 - R(T) = tau * min(T / T_k, 1)``, where ``T`` counts the
-    finished epochs, ``tau = forget_rate`` (the paper sets it to the noise rate; 0.1
-    here) and ``T_k = ramp_epochs`` (the paper's 10 for 200 epochs; 5 here, where
-    training runs 30 epochs at most). The ramp relies on the memorisation effect:
-    networks fit clean, frequent patterns before they memorise mislabelled examples,
-    so early small-loss examples are mostly clean. Scores are the mean anomaly
-    probability of the two networks (the paper reports each network; the mean costs
-    one more forward pass and is steadier).
-``"small_loss"``
-    The single-network variant with the same selection and schedule (one network
-    updates on its own small-loss share, as in self-paced learning / MentorNet; Han
-    et al. show co-teaching beats it; it costs half as much).
-``"gce"`` (Zhang & Sabuncu, *Generalized Cross Entropy Loss for Training Deep Neural
-Networks with Noisy Labels*, NeurIPS 2018)
-    The loss ``(1 - p_y ** q) / q`` with ``q = gce_q`` (paper default 0.7) replaces
-    cross-entropy: between cross-entropy (``q -> 0``) and the noise-tolerant MAE
-    (``q = 1``). No selection, no second network.
-
-``"confident"`` (Northcutt, Jiang, Chuang, *Confident Learning: Estimating Uncertainty
-in Dataset Labels*, JAIR 2021) -- ``robust=true`` in experiments; needs no noise rate
-    Cross-fitting: the training rows are split into ``cl_folds`` folds (stratified by
-    label), one network per fold is trained on the other folds, and each training row
-    gets an out-of-fold anomaly probability. Rows are distinct labelled sequences
-    (heavy ones split into chunks of at most ``max_row_weight`` windows), so the folds
-    split the windows: a flipped copy of a frequent sequence is judged by networks that
-    saw its other, mostly correctly labelled, copies; a rare sequence by networks that
-    never saw it. Per class ``j`` the threshold
-    ``t_j`` is the mean probability of ``j`` over the rows LABELLED ``j`` (the
-    model's average self-confidence, which falls as that class gets noisier). A row
-    is confidently of class ``j`` when ``p_j >= t_j`` (the larger such ``p`` when
-    both are); rows whose confident class differs from their label are the off-diagonal
-    of the confident joint and are removed (cleanlab's ``confident_learning``
-    filter), and the final network trains on the rest with plain cross-entropy. The
-    noise rate is therefore estimated from the data, not assumed: on clean labels
-    almost nothing is removed. Cost: ``cl_folds`` extra trainings on
-    ``(cl_folds - 1) / cl_folds`` of the data. The removed share is logged and kept
-    as ``noise_estimate_``. The validation rows are judged the same way (by the mean
-    of the fold networks, which never saw them) and only those kept give the
-    early-stopping loss: a noisy validation loss rises once the model stops fitting
-    the flips, which stopped one HDFS run after 6 epochs (F1 0.47). The threshold
-    stays 0.5 (choosing it by best F1 on the cleaned validation windows was tried and
-    did not help: 0.890 -> 0.881 CNN, 0.906 -> 0.900 LogRobust on HDFS at 10 % noise).
-    Measured on HDFS 2 % with 10 % of the training and validation labels flipped
-    (``benchmarks/sanity_supervised.py --datasets hdfs --noise 0.1 --robust confident
-    --seeds 0 1 2``, one torch thread, F1 mean of 3 seeds): LogRobust 0.907
-    (0.911 / 0.928 / 0.883), CNN with the learned embedding 0.919 (0.930 / 0.910 /
-    0.918). Plain training: LogRobust 0.892 (two threads), CNN 0.886 (one thread),
-    where training on count-weighted distinct windows already resists uniform flips;
-    CNN with semantic vectors 0.658, which confident learning (3 folds) lifts to 0.861.
-    Thread count matters at this margin: with 3 folds, LogRobust's seed 1 gives 0.906
-    with two threads and 0.883 with one.
-
-Selection per class (``selection="class"``, the default) -- the one adaptation to logs
-    Co-teaching drops the same share ``tau`` of every batch, whatever the class. Log
-    data are very imbalanced (3 % anomalies on HDFS) and uniform flips are not: with
-    10 % of HDFS windows flipped, about 76 % of the windows LABELLED anomalous are
-    flipped normal ones, and 0.4 % of those labelled normal are flipped anomalies.
-    A class-blind small-loss rule then mostly drops rare, not-yet-learned true
-    anomalies early in training. With ``selection="class"`` each class drops its own
-    share, the share of flips that uniform noise at rate ``tau`` implies for the
-    observed label counts (:func:`class_forget_rates`), ramped like ``tau``. The
-    small-loss ranking itself is unchanged. ``selection="global"`` is the paper's rule.
-    Caveat: ``tau`` must not exceed the real noise rate by much. If fewer windows are
-    labelled anomalous than ``tau`` flips would create, the rule assumes nearly every
-    "anomaly" is a flip (a warning is logged); on clean HDFS with ``tau = 0.1`` it
-    drops most true anomalies.
-
-Weighted examples: training rows are distinct ``(event_ids, label)`` pairs weighted by
-how many windows share them (a row of more than ``max_row_weight`` windows is split into
-several rows of equal weight, so that no batch is dominated by one heavy row), so "a
-share of the batch" is a share of the WEIGHT: examples are dropped from the largest
-loss down until the share of the weight is gone, the boundary example partly. This
-equals co-teaching on the individual windows (identical windows have identical losses).
-The kept examples' loss is averaged over the kept weight (the trainer's weighted mean
-is rescaled accordingly).
-
-Validation (early stopping): with a selection method the validation loss is each
-network's own small-loss mean at the current rates, averaged over the networks. The
-plain validation cross-entropy is not usable: validation labels are as noisy as the
-training labels, and its value RISES as co-teaching stops fitting the flipped windows,
-which stopped training after the ramp in our runs. Validation labels are never
-cleaned; with ``threshold="auto"`` (0.5) no label chooses the threshold.
-
-How this plugs into the shared trainer (no forked loop)
--------------------------------------------------------
-The trainer asks only for a per-example loss; the selection therefore lives in
-:meth:`SupervisedTorchDetector.training_step` (it returns the selected examples'
-losses, the others zero). The schedule reads the epoch number from the trainer's
-``on_epoch_start`` hook. Confident learning uses the trainer's ``_filter_training_rows``
-hook: the fold networks are trained by the same loop before the final one.
+Real window labels are noisy (coarse incident marks, heuristics, another detector),
+and a few percent of flipped labels can wreck a supervised log model.
+:class:`SupervisedTorchDetector` is the base of the supervised networks (LogRobust,
+CNN) and its ``robust`` parameter switches on a noise-robust method (co-teaching,
+small-loss, GCE, confident learning), all inside the shared trainer;
+:func:`flip_labels` injects uniform label noise for experiments.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import polars as pl
@@ -127,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from logsieve.detectors.base import ProgressCallback, check_positive_ints
-from logsieve.detectors.trainer import Batch, TorchDetector, infer_batches
+from logsieve.detectors.base import ProgressCallback, check_positive_ints, resolve_seed
+from logsieve.detectors.neural.trainer import Batch, TorchDetector, infer_batches
 from logsieve.errors import LogsieveError
 from logsieve.features.sequence import check_windows, distinct_windows
 from logsieve.schema import EVENT_IDS, LABEL
@@ -156,12 +49,12 @@ ROBUST_METHODS = ("confident", "coteaching", "small_loss", "gce")
 SELECTION_METHODS = ("coteaching", "small_loss")
 
 CITATIONS = {
-    "coteaching": "Han, Yao, Yu, Niu, Xu, Hu, Tsang, Sugiyama. Co-teaching: Robust Training of Deep Neural "
-    "Networks with Extremely Noisy Labels. NeurIPS 2018.",
-    "confident": "Northcutt, Jiang, Chuang. Confident Learning: Estimating Uncertainty in Dataset Labels. "
-    "Journal of Artificial Intelligence Research 70, 2021.",
-    "gce": "Zhang, Sabuncu. Generalized Cross Entropy Loss for Training Deep Neural Networks with Noisy "
-    "Labels. NeurIPS 2018.",
+    "coteaching": "Han, Yao, Yu, Niu, Xu, Hu, Tsang, Sugiyama. Co-teaching: Robust Training of "
+    "Deep Neural Networks with Extremely Noisy Labels. NeurIPS 2018.",
+    "confident": "Northcutt, Jiang, Chuang. Confident Learning: Estimating Uncertainty in Dataset "
+    "Labels. Journal of Artificial Intelligence Research 70, 2021.",
+    "gce": "Zhang, Sabuncu. Generalized Cross Entropy Loss for Training Deep Neural Networks with "
+    "Noisy Labels. NeurIPS 2018.",
 }
 
 
@@ -202,7 +95,11 @@ def flip_labels(
     pl.DataFrame, or (pl.DataFrame, ndarray of bool)
         A copy with flipped labels (the column keeps its dtype); the input is not modified.
     """
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= float(rate) <= 1.0:
+    if (
+        isinstance(rate, bool)
+        or not isinstance(rate, (int, float))
+        or not 0.0 <= float(rate) <= 1.0
+    ):
         raise LogsieveError(f"flip rate must be a number in [0, 1], not {rate!r}")
     if not isinstance(windows, pl.DataFrame) or column not in windows.columns:
         raise LogsieveError(f"flip_labels needs a DataFrame with a {column!r} column")
@@ -214,14 +111,20 @@ def flip_labels(
     eligible = np.flatnonzero(known)
     n_flip = int(round(float(rate) * len(eligible)))
     rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(eligible, size=n_flip, replace=False)) if n_flip else np.zeros(0, dtype=np.int64)
+    chosen = (
+        np.sort(rng.choice(eligible, size=n_flip, replace=False))
+        if n_flip
+        else np.zeros(0, dtype=np.int64)
+    )
     mask = np.zeros(windows.height, dtype=bool)
     mask[chosen] = True
     new = values.copy()
     new[mask] = 1.0 - new[mask]
     flipped = pl.Series(column, new, dtype=pl.Float64, nan_to_null=True).cast(labels.dtype)
     out = windows.with_columns(flipped)
-    logger.info("flipped %d of %d labelled windows (rate %g, seed %s)", n_flip, len(eligible), rate, seed)
+    logger.info(
+        "flipped %d of %d labelled windows (rate %g, seed %s)", n_flip, len(eligible), rate, seed
+    )
     return (out, mask) if return_mask else out
 
 
@@ -239,7 +142,7 @@ def forget_schedule(epoch: int, forget_rate: float, ramp_epochs: int) -> float:
 
 
 def small_loss_keep(loss: torch.Tensor, weight: torch.Tensor | None, forget: float) -> torch.Tensor:
-    """Kept share (0..1) of every example when the ``forget`` share of the weight with the largest loss goes.
+    """Kept share (0..1) of each example when the ``forget`` share of the largest-loss weight goes.
 
     Examples are sorted by loss, largest first (stable, so ties keep batch order); whole
     examples are dropped while the dropped weight stays below ``forget * total``, and the
@@ -261,7 +164,9 @@ def small_loss_keep(loss: torch.Tensor, weight: torch.Tensor | None, forget: flo
     return keep
 
 
-def class_forget_rates(n_negative: float, n_positive: float, noise_rate: float) -> tuple[float, float]:
+def class_forget_rates(
+    n_negative: float, n_positive: float, noise_rate: float
+) -> tuple[float, float]:
     """Expected share of mislabelled examples among those LABELLED 0 and 1, under uniform flips.
 
     With a share ``noise_rate`` of all labels flipped uniformly (as :func:`flip_labels`
@@ -283,7 +188,10 @@ def class_forget_rates(n_negative: float, n_positive: float, noise_rate: float) 
 
 
 def class_small_loss_keep(
-    loss: torch.Tensor, weight: torch.Tensor | None, target: torch.Tensor, rates: tuple[float, float]
+    loss: torch.Tensor,
+    weight: torch.Tensor | None,
+    target: torch.Tensor,
+    rates: tuple[float, float],
 ) -> torch.Tensor:
     """:func:`small_loss_keep` within each class: class ``c`` drops its ``rates[c]`` share."""
     keep = torch.ones_like(loss)
@@ -294,8 +202,12 @@ def class_small_loss_keep(
     return keep
 
 
-def confident_thresholds(p_anomaly: np.ndarray, labels: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
-    """Per-class thresholds ``t_j`` of confident learning: the weighted mean of ``p_j`` over the rows labelled ``j``.
+def confident_thresholds(
+    p_anomaly: np.ndarray, labels: np.ndarray, weight: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-class thresholds ``t_j`` of confident learning: mean ``p_j`` of the rows labelled ``j``.
+
+    The mean is weighted by ``weight`` (the rows' window counts) when given.
 
     A class with no labelled row gets ``inf`` (nothing can be confidently of it).
     """
@@ -347,7 +259,7 @@ def generalized_cross_entropy(logits: torch.Tensor, target: torch.Tensor, q: flo
 
 
 def _kept_mean_factor(keep: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    """Per-example factors turning the trainer's weighted batch mean into the mean over the kept weight."""
+    """Per-example factors turning the trainer's weighted batch mean into the kept weight's mean."""
     w = torch.ones_like(keep) if weight is None else weight.to(keep.dtype)
     kept = (w * keep).sum().clamp_min(1e-12)
     return keep * (w.sum() / kept)
@@ -370,7 +282,9 @@ def labelled_distinct(windows: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray, 
     windows = check_windows(windows)
     key = "_seq_label"
     keyed = windows.with_columns(
-        pl.concat_list(pl.col(EVENT_IDS).fill_null([]), pl.col(LABEL).cast(pl.String).fill_null("?")).alias(key)
+        pl.concat_list(
+            pl.col(EVENT_IDS).fill_null([]), pl.col(LABEL).cast(pl.String).fill_null("?")
+        ).alias(key)
     )
     distinct, _, counts = distinct_windows(keyed, key)
     labels = distinct.get_column(LABEL).fill_null(0).to_numpy().astype(np.int64)
@@ -387,10 +301,41 @@ class SupervisedTorchDetector(TorchDetector):
     (calling :meth:`_training_arrays` at its end). Score of a window = probability of
     the anomaly class (mean over the networks); ``threshold="auto"`` uses 0.5.
 
-    Parameters (besides :class:`~logsieve.detectors.trainer.TorchDetector`'s)
+    Training rows are distinct ``(event_ids, label)`` pairs weighted by how many windows
+    share them (rows heavier than :attr:`max_row_weight` are split), so every "share of
+    a batch" below is a share of its WEIGHT, which equals the method on single windows.
+
+    Noise-robust methods (``robust``):
+
+    - ``"coteaching"`` (Han et al., NeurIPS 2018): two networks; in every batch each
+      hands its small-loss share to the other, which updates on those only. The dropped
+      share ramps up as ``tau * min(T / T_k, 1)`` (``tau = forget_rate``, ``T_k =
+      ramp_epochs``): networks fit clean, frequent patterns before they memorise flips.
+      The score is the two networks' mean probability.
+    - ``"small_loss"``: the one-network variant (it updates on its own small-loss share).
+    - ``"gce"`` (Zhang & Sabuncu, NeurIPS 2018): the loss ``(1 - p_y ** q) / q``
+      (``q = gce_q``), between cross-entropy and the noise-tolerant MAE.
+    - ``"confident"`` (Northcutt et al., JAIR 2021; needs no noise rate): ``cl_folds``
+      cross-fitted networks give every row an out-of-fold probability; rows whose
+      confident class (``p_j >= t_j``, ``t_j`` the mean ``p_j`` over rows labelled ``j``)
+      differs from their label are removed, and the final network trains on the rest.
+      Validation rows are judged the same way, so the early-stopping loss is not driven
+      by flipped validation labels. The removed share is ``noise_estimate_``.
+
+    ``selection="class"`` (the default; ``"global"`` is the paper's rule) drops each
+    class's own share, the one uniform flips at rate ``tau`` imply for the observed label
+    counts (:func:`class_forget_rates`): logs are very imbalanced, so a class-blind rule
+    would mostly drop rare, not-yet-learned true anomalies. ``tau`` must not exceed the
+    real noise rate by much. With a selection method the validation loss is each
+    network's own small-loss mean (noisy validation labels make the plain loss rise as
+    the flips stop being fitted). The selection lives in :meth:`training_step`, the
+    schedule in the trainer's ``on_epoch_start`` hook and confident learning in its
+    ``_filter_training_rows`` hook: no forked training loop.
+
+    Parameters (besides :class:`~logsieve.detectors.neural.trainer.TorchDetector`'s)
     ---------------------------------------------------------------------------
-    robust : {None, "coteaching", "small_loss", "gce"}, default None
-        Noise-robust training (see :mod:`logsieve.detectors.robust`).
+    robust : {None, "coteaching", "small_loss", "gce", "confident"}, default None
+        Noise-robust training (see above).
     forget_rate : float, default 0.1
         ``tau`` of co-teaching / small-loss, in [0, 0.5): the expected share of flipped
         labels; with ``selection="global"`` the share of each batch's weight dropped
@@ -405,8 +350,8 @@ class SupervisedTorchDetector(TorchDetector):
     cl_folds : int, default 5
         Cross-fitting folds of confident learning (``robust="confident"``); 5 is
         cleanlab's default. Each fold network sees ``(cl_folds - 1) / cl_folds`` of the
-        training rows, so fewer folds are cheaper but judge labels worse (3 folds: LogRobust
-        0.892 instead of 0.907 on HDFS at 10 % noise, one torch thread).
+        training rows, so fewer folds are cheaper but judge labels worse (figures in
+        docs/results.md).
     ensemble : int, default 1
         Networks trained side by side from different random initialisations (the same
         batches; a deep ensemble, Lakshminarayanan et al., NeurIPS 2017); the score is their
@@ -451,16 +396,28 @@ class SupervisedTorchDetector(TorchDetector):
     def _validate_params(self) -> None:
         super()._validate_params()
         if self.robust is not None and self.robust not in ROBUST_METHODS:
-            raise LogsieveError(f"robust must be None or one of {', '.join(ROBUST_METHODS)}, not {self.robust!r}")
+            raise LogsieveError(
+                f"robust must be None or one of {', '.join(ROBUST_METHODS)}, not {self.robust!r}"
+            )
         if not 0.0 <= float(self.forget_rate) < 0.5:
             raise LogsieveError(f"forget_rate must be in [0, 0.5), not {self.forget_rate!r}")
         if self.selection not in ("class", "global"):
             raise LogsieveError(f"selection must be 'class' or 'global', not {self.selection!r}")
-        if isinstance(self.ramp_epochs, bool) or int(self.ramp_epochs) != self.ramp_epochs or self.ramp_epochs < 0:
-            raise LogsieveError(f"ramp_epochs must be a non-negative integer, not {self.ramp_epochs!r}")
+        if (
+            isinstance(self.ramp_epochs, bool)
+            or int(self.ramp_epochs) != self.ramp_epochs
+            or self.ramp_epochs < 0
+        ):
+            raise LogsieveError(
+                f"ramp_epochs must be a non-negative integer, not {self.ramp_epochs!r}"
+            )
         if not 0.0 < float(self.gce_q) <= 1.0:
             raise LogsieveError(f"gce_q must be in (0, 1], not {self.gce_q!r}")
-        if isinstance(self.cl_folds, bool) or int(self.cl_folds) != self.cl_folds or self.cl_folds < 2:
+        if (
+            isinstance(self.cl_folds, bool)
+            or int(self.cl_folds) != self.cl_folds
+            or self.cl_folds < 2
+        ):
             raise LogsieveError(f"cl_folds must be an integer >= 2, not {self.cl_folds!r}")
         check_positive_ints(self, "ensemble")
 
@@ -487,7 +444,11 @@ class SupervisedTorchDetector(TorchDetector):
         return out
 
     def _prepare(self, windows: pl.DataFrame) -> dict[str, np.ndarray]:
-        known = windows.filter(pl.col(LABEL).is_not_null()) if LABEL in windows.columns else windows.head(0)
+        known = (
+            windows.filter(pl.col(LABEL).is_not_null())
+            if LABEL in windows.columns
+            else windows.head(0)
+        )
         return self._training_arrays(known)
 
     # ------------------------------------------------------------------ training
@@ -503,10 +464,12 @@ class SupervisedTorchDetector(TorchDetector):
         """Dropped share of the batch weight in the epoch being trained (``selection="global"``)."""
         if self.robust not in SELECTION_METHODS:
             return 0.0
-        return forget_schedule(getattr(self, "_epoch", 1), float(self.forget_rate), int(self.ramp_epochs))
+        return forget_schedule(
+            getattr(self, "_epoch", 1), float(self.forget_rate), int(self.ramp_epochs)
+        )
 
     def current_class_rates(self) -> tuple[float, float]:
-        """Dropped share of each class's weight in the epoch being trained (``selection="class"``)."""
+        """Dropped share of each class's weight in the current epoch (``selection="class"``)."""
         if self.robust not in SELECTION_METHODS:
             return (0.0, 0.0)
         ramp = forget_schedule(getattr(self, "_epoch", 1), 1.0, int(self.ramp_epochs))
@@ -521,15 +484,22 @@ class SupervisedTorchDetector(TorchDetector):
 
     def training_step(self, module: nn.Module, batch: Batch) -> torch.Tensor:
         target = batch["label"]
-        losses = [self._example_loss(self.network_logits(net, batch), target) for net in module.nets]
+        losses = [
+            self._example_loss(self.network_logits(net, batch), target)
+            for net in cast(NetworkGroup, module).nets
+        ]
         if self.robust not in SELECTION_METHODS or self.current_forget_rate() <= 0.0:
             return torch.stack(losses).mean(0)
         weight = batch.get("weight")
         keeps = [self._keep(loss, batch) for loss in losses]
-        if not module.training or self.robust != "coteaching":  # each network's own small-loss share
-            return torch.stack([loss * _kept_mean_factor(k, weight) for loss, k in zip(losses, keeps, strict=True)]).mean(0)
-        # co-teaching: each network learns from its PEER's small-loss examples (peers: 0-1, 2-3, ...),
-        # the pair's two losses summed, the members averaged
+        if (
+            not module.training or self.robust != "coteaching"
+        ):  # each network's own small-loss share
+            return torch.stack(
+                [loss * _kept_mean_factor(k, weight) for loss, k in zip(losses, keeps, strict=True)]
+            ).mean(0)
+        # co-teaching: each network learns from its PEER's small-loss examples (peers: 0-1,
+        # 2-3, ...), the pair's two losses summed, the members averaged
         taught = [losses[i] * _kept_mean_factor(keeps[i ^ 1], weight) for i in range(len(losses))]
         return torch.stack(taught).sum(0) / int(self.ensemble)
 
@@ -551,7 +521,7 @@ class SupervisedTorchDetector(TorchDetector):
             return arrays, varrays
         folds = int(self.cl_folds)
         labels, weight = arrays["label"], arrays["weight"].astype(np.float64)
-        rng = np.random.default_rng(0 if self.random_state is None else int(self.random_state))
+        rng = np.random.default_rng(resolve_seed(self.random_state, default=0))
         fold_of_row = np.zeros(len(labels), dtype=np.int64)
         for c in (0, 1):  # stratified: every fold holds both classes in proportion
             rows = np.flatnonzero(labels == c)
@@ -561,7 +531,13 @@ class SupervisedTorchDetector(TorchDetector):
         n_models = 0
 
         def probabilities(module: nn.Module, data: Mapping[str, np.ndarray]) -> np.ndarray:
-            out = infer_batches(module, self._probability_step, data, batch_size=self.score_batch_size, device=device)
+            out = infer_batches(
+                module,
+                self._probability_step,
+                data,
+                batch_size=self.score_batch_size,
+                device=device,
+            )
             return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
 
         for f in range(folds):
@@ -572,7 +548,9 @@ class SupervisedTorchDetector(TorchDetector):
             if len(np.unique(part["label"])) < 2:  # a fold without one class cannot judge the other
                 p_anomaly[held] = arrays["label"][held]
                 continue
-            module, _ = self._train_new(part, varrays, device, generator, name=f"{type(self).__name__}.fold{f + 1}")
+            module, _ = self._train_new(
+                part, varrays, device, generator, name=f"{type(self).__name__}.fold{f + 1}"
+            )
             p_anomaly[held] = probabilities(module, {k: v[held] for k, v in arrays.items()})
             if varrays:
                 p_valid += probabilities(module, varrays)
@@ -585,39 +563,51 @@ class SupervisedTorchDetector(TorchDetector):
         total = float(weight.sum())
         self.noise_estimate_ = float(weight[issues].sum() / total) if total else 0.0
         logger.info(
-            "%s: confident learning (%d folds) left out %.0f of %.0f training windows as mislabelled "
-            "(%.1f %%: %.0f labelled anomalous, %.0f labelled normal)",
+            "%s: confident learning (%d folds) left out %.0f of %.0f training windows as "
+            "mislabelled (%.1f %%: %.0f labelled anomalous, %.0f labelled normal)",
             type(self).__name__, folds, weight[issues].sum(), total, 100 * self.noise_estimate_,
             weight[issues & (labels == 1)].sum(), weight[issues & (labels == 0)].sum(),
         )  # fmt: skip
         if varrays and n_models:
-            v_issues = confident_off_diagonal(p_valid / n_models, varrays["label"], thresholds=thresholds)
+            v_issues = confident_off_diagonal(
+                p_valid / n_models, varrays["label"], thresholds=thresholds
+            )
             if (~v_issues).any():
-                logger.info("%s: %d of %d validation rows left out of the early-stopping loss", type(self).__name__,
-                            int(v_issues.sum()), len(v_issues))  # fmt: skip
+                logger.info(
+                    "%s: %d of %d validation rows left out of the early-stopping loss",
+                    type(self).__name__, int(v_issues.sum()), len(v_issues),
+                )  # fmt: skip
                 varrays = {k: v[~v_issues] for k, v in varrays.items()}
         return {k: v[~issues] for k, v in arrays.items()}, varrays
 
     def _on_epoch_start(self, epoch: int) -> None:
         self._epoch = int(epoch)
 
-    def _fit(self, train: pl.DataFrame, valid: pl.DataFrame, progress: ProgressCallback | None) -> None:
+    def _fit(
+        self, train: pl.DataFrame, valid: pl.DataFrame, progress: ProgressCallback | None
+    ) -> None:
         self._epoch = 1
         labels = train.get_column(LABEL)
         n_neg, n_pos = float((labels == 0).sum()), float((labels == 1).sum())
         self._class_rates = class_forget_rates(n_neg, n_pos, float(self.forget_rate))
-        if self.robust in SELECTION_METHODS and self.selection == "class" and n_pos < self.forget_rate * (n_pos + n_neg):
+        if (
+            self.robust in SELECTION_METHODS
+            and self.selection == "class"
+            and n_pos < self.forget_rate * (n_pos + n_neg)
+        ):
             logger.warning(
-                "%s: only %d of %d training windows are labelled anomalous, fewer than forget_rate=%g "
-                "uniform flips would create; selection='class' will drop %.0f %% of them. Lower forget_rate "
-                "to the expected noise rate, or use selection='global'.",
-                type(self).__name__, n_pos, n_pos + n_neg, self.forget_rate, 100 * self._class_rates[1],
+                "%s: only %d of %d training windows are labelled anomalous, fewer than "
+                "forget_rate=%g uniform flips would create; selection='class' will drop %.0f %% "
+                "of them. Lower forget_rate to the expected noise rate, or use selection='global'.",
+                type(self).__name__, n_pos, n_pos + n_neg, self.forget_rate,
+                100 * self._class_rates[1],
             )  # fmt: skip
         if self.robust in SELECTION_METHODS:
             logger.info(
                 "%s: robust=%s, forget rate %g (%s: normal %.3f, anomaly %.3f), ramp %d epochs",
                 type(self).__name__, self.robust, self.forget_rate, self.selection,
-                *(self._class_rates if self.selection == "class" else (self.forget_rate,) * 2), self.ramp_epochs,
+                *(self._class_rates if self.selection == "class" else (self.forget_rate,) * 2),
+                self.ramp_epochs,
             )  # fmt: skip
         elif self.robust is not None:
             logger.info("%s: robust=%s (q %g)", type(self).__name__, self.robust, self.gce_q)
@@ -628,7 +618,10 @@ class SupervisedTorchDetector(TorchDetector):
         return 0.5
 
     def _probability_step(self, module: nn.Module, batch: Batch) -> torch.Tensor:
-        probs = [torch.softmax(self.network_logits(net, batch), dim=1)[:, 1] for net in module.nets]
+        probs = [
+            torch.softmax(self.network_logits(net, batch), dim=1)[:, 1]
+            for net in cast(NetworkGroup, module).nets
+        ]
         return torch.stack(probs).mean(0).float().cpu()
 
     def _score(self, windows: pl.DataFrame) -> np.ndarray:
@@ -654,4 +647,3 @@ class SupervisedTorchDetector(TorchDetector):
         if method is None:
             return ""
         return CITATIONS.get("coteaching" if method == "small_loss" else method, "")
-

@@ -67,7 +67,8 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
-from logsieve.detectors.classical import CountDetector, _check_positive_int
+from logsieve.detectors.base import check_positive_ints
+from logsieve.detectors.classical.base import CountDetector
 from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
 
@@ -180,9 +181,7 @@ class InvariantsMining(CountDetector):
             raise LogsieveError(f"support must be in (0, 1], not {self.support!r}")
         if not float(self.epsilon) > 0:
             raise LogsieveError(f"epsilon must be positive, not {self.epsilon!r}")
-        _check_positive_int("max_size", self.max_size)
-        _check_positive_int("max_scale", self.max_scale)
-        _check_positive_int("max_candidates", self.max_candidates)
+        check_positive_ints(self, "max_size", "max_scale", "max_candidates")
 
     def _counter_params(self) -> dict[str, Any]:
         return {"tfidf": False, "normalize": None}

@@ -26,8 +26,14 @@ code): the window still gets a finite, constant representation.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 from torch import nn
+
+from logsieve.detectors.base import check_positive_ints
+from logsieve.errors import LogsieveError
 
 __all__ = [
     "POSITIONAL",
@@ -35,9 +41,11 @@ __all__ = [
     "EncoderBlock",
     "PositionalEncoding",
     "attention_rollout",
+    "check_encoder_params",
     "check_heads",
     "masked_mean",
     "sinusoidal_table",
+    "top_positions",
     "unmask_empty",
 ]
 
@@ -61,6 +69,8 @@ class PositionalEncoding(nn.Module):
     ``kind="sinusoidal"`` needs no parameters and accepts any length; ``"learned"`` is
     one trained vector per position up to ``max_len``; ``"none"`` is the identity.
     """
+
+    table: torch.Tensor  # the sinusoidal codes (a non-persistent buffer)
 
     def __init__(self, dim: int, kind: str = "sinusoidal", max_len: int = 512) -> None:
         super().__init__()
@@ -247,3 +257,24 @@ def check_heads(d_model: int, num_heads: int) -> str | None:
     if d_model % num_heads:
         return f"d_model ({d_model}) must be divisible by num_heads ({num_heads})"
     return None
+
+
+def check_encoder_params(obj: Any) -> None:
+    """Check the encoder parameters of a Transformer detector (``d_model``, ``num_heads``,
+    ``num_layers``, ``ff_dim``, ``dropout``, ``positional``)."""
+    check_positive_ints(obj, "d_model", "num_heads", "num_layers", "ff_dim")
+    problem = check_heads(int(obj.d_model), int(obj.num_heads))
+    if problem:
+        raise LogsieveError(problem)
+    if not 0.0 <= float(obj.dropout) < 1.0:
+        raise LogsieveError(f"dropout must be in [0, 1), not {obj.dropout!r}")
+    if obj.positional not in POSITIONAL:
+        raise LogsieveError(
+            f"positional must be one of {', '.join(POSITIONAL)}, not {obj.positional!r}"
+        )
+
+
+def top_positions(weights: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest weights, largest first (ties: lower index first)."""
+    order = np.argsort(-weights, kind="stable")
+    return order[: max(0, int(k))]

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from logsieve.detectors.base import _templates_dict, check_positive_ints
+from logsieve.detectors.base import _templates_dict, check_positive_ints, resolve_seed
 from logsieve.errors import LogsieveError, NotFittedError
 from logsieve.features.semantic import (
     LOG_ANTONYMS,
@@ -70,7 +70,9 @@ def id_vectors(event_ids: tuple[str, ...] | list[str], dim: int, seed: int) -> n
     """Deterministic pseudo-random unit vectors, one per event id, shape ``(n, dim)``."""
     out = np.zeros((len(event_ids), dim), dtype=np.float64)
     for i, e in enumerate(event_ids):  # one small draw per distinct event id (not per line)
-        v = np.random.default_rng([zlib.crc32(str(e).encode("utf-8")), int(seed)]).standard_normal(dim)
+        v = np.random.default_rng([zlib.crc32(str(e).encode("utf-8")), int(seed)]).standard_normal(
+            dim
+        )
         out[i] = v / max(float(np.linalg.norm(v)), 1e-12)
     return out.astype(np.float32)
 
@@ -104,8 +106,7 @@ class SemanticEventsMixin:
     def _semantic_seed(self) -> int:
         seed = getattr(self, "_seed_cache", None)
         if seed is None:
-            rs = self.random_state  # type: ignore[attr-defined]
-            seed = int(rs) if rs is not None else int(np.random.SeedSequence().generate_state(1)[0])
+            seed = resolve_seed(self.random_state)  # type: ignore[attr-defined]
             self._seed_cache = seed
         return seed
 
@@ -118,7 +119,7 @@ class SemanticEventsMixin:
 
     def _fit_semantics(self, train: pl.DataFrame) -> None:
         """Fit the vocabulary, the embedder (on the training events' templates) and the vectors."""
-        self._seed_cache = None
+        self.__dict__.pop("_seed_cache", None)  # a new fit draws its seed anew
         seed = self._semantic_seed()
         vocab = EventVocab.fit(train)
         if vocab.n_keys == 0:
@@ -134,7 +135,9 @@ class SemanticEventsMixin:
                 candidate.fit(list(texts.values()))
                 embedder = candidate
             except LogsieveError as exc:
-                logger.warning("%s: no template vectors (%s); using id vectors", type(self).__name__, exc)
+                logger.warning(
+                    "%s: no template vectors (%s); using id vectors", type(self).__name__, exc
+                )
         if embedder is not None:
             ids = list(texts)
             vec = embedder.embed([texts[e] for e in ids])
@@ -142,8 +145,8 @@ class SemanticEventsMixin:
             matrix[rows] = vec
         elif not texts:
             logger.warning(
-                "%s: no templates given (fit(..., templates=...)); every event gets an id-derived vector, "
-                "so the model has no semantic information",
+                "%s: no templates given (fit(..., templates=...)); every event gets an id-derived "
+                "vector, so the model has no semantic information",
                 type(self).__name__,
             )
         matrix = self._separate_vectors(vocab.tokens, matrix, seed)
@@ -156,7 +159,9 @@ class SemanticEventsMixin:
         if others:
             self._add_templates(others)
 
-    def _separate_vectors(self, tokens: tuple[str, ...], matrix: np.ndarray, seed: int) -> np.ndarray:
+    def _separate_vectors(
+        self, tokens: tuple[str, ...], matrix: np.ndarray, seed: int
+    ) -> np.ndarray:
         """Give vector-less events id vectors and separate identical vectors (see module docs)."""
         n, dim = matrix.shape
         norms = np.linalg.norm(matrix, axis=1)
@@ -170,7 +175,8 @@ class SemanticEventsMixin:
         out[dup] += TIE_BREAK * rand[dup]
         if zero.any() or dup.any():
             logger.info(
-                "%s: %d of %d events without a template vector (id vectors), %d with identical vectors separated",
+                "%s: %d of %d events without a template vector (id vectors), %d with identical "
+                "vectors separated",
                 type(self).__name__,
                 int(zero.sum()),
                 n,
@@ -197,7 +203,12 @@ class SemanticEventsMixin:
             self.event_vectors_ = self.event_vectors_.merge(EventVectors(ids, vec[keep]))
             self.extra_event_ids_ = [*self.extra_event_ids_, *ids]
             self._reset_semantic_caches()
-        logger.info("%s: %d new templates embedded (%d without a known word)", type(self).__name__, len(ids), len(new) - len(ids))
+        logger.info(
+            "%s: %d new templates embedded (%d without a known word)",
+            type(self).__name__,
+            len(ids),
+            len(new) - len(ids),
+        )
         return len(ids)
 
     def add_templates(self, templates: Mapping[str, str] | pl.DataFrame) -> int:
@@ -216,7 +227,10 @@ class SemanticEventsMixin:
         """Training tokens then the added events: the codes of the model's semantic input."""
         cache = getattr(self, "_vocab_cache", None)
         if cache is None or cache[0] != len(self.extra_event_ids_):
-            cache = (len(self.extra_event_ids_), EventVocab((*self.vocab_.tokens, *self.extra_event_ids_)))
+            cache = (
+                len(self.extra_event_ids_),
+                EventVocab((*self.vocab_.tokens, *self.extra_event_ids_)),
+            )
             self._vocab_cache = cache
         return cache[1]
 
@@ -257,7 +271,9 @@ class SemanticEventsMixin:
     def _set_state(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
         self.vocab_ = EventVocab.from_list(list(state["vocab_"]))
         self.extra_event_ids_ = [str(e) for e in state.get("extra_event_ids_") or []]
-        self.event_vectors_ = EventVectors(tuple(state["event_vector_ids_"]), np.asarray(arrays["event_vectors"]))
+        self.event_vectors_ = EventVectors(
+            tuple(state["event_vector_ids_"]), np.asarray(arrays["event_vectors"])
+        )
         doc = state.get("embedder_")
         prefix = "embedder."
         emb_arrays = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}

@@ -1,49 +1,8 @@
-"""LogClustering (Lin, Zhang, Lou, Zhang, Chen, ICSE 2016).
+"""LogClustering (Lin, Zhang, Lou, Zhang, Chen, ICSE 2016): clusters of normal windows.
 
-"Log Clustering based Problem Identification for Online Service Systems": log sequences
-(here: windows) become weighted event vectors, similar sequences are clustered, and
-each cluster is represented by one sequence; a knowledge base of known clusters then
-lets a new sequence be matched to a known behaviour, or reported as new.
-
-What is implemented, following the paper:
-
-- *Log vectorisation.* A window is its event-count vector with every event weighted by
-  ``w(t) = 0.5 * Norm(IDF(t)) + 0.5 * Contrast(t)``: ``IDF(t) = log(N / n_t)`` over the
-  training windows, ``Norm`` the sigmoid ``1 / (1 + e^-x)``, and the contrast-based
-  weight ``Contrast(t) = 1`` for events that occur in the new ("production") data but
-  never in the training ("testing environment") data, else 0. Here the training
-  windows play the testing environment, so the contrast weight is 1 exactly for the
-  out-of-vocabulary column (unseen events). ``contrast=False`` uses ``Norm(IDF)`` only.
-- *Clustering.* Agglomerative hierarchical clustering of the distinct normal training
-  vectors with cosine distance and complete linkage (two clusters merge only while
-  every cross pair is within the threshold), cut at ``max_distance`` (scipy's
-  ``linkage`` / ``fcluster``).
-- *Representatives.* Each cluster's centroid in the paper's sense: the member with the
-  smallest average distance to the other members (windows weighted by how often they
-  occur), i.e. a real window, not a mean vector.
-- *Knowledge base and matching.* A new window's score is its cosine distance to the
-  nearest representative; it is anomalous when that exceeds ``anomaly_threshold``
-  (default: ``max_distance``), i.e. it matches no known normal cluster.
-- *Online update.* The paper adds each new sequence to the nearest cluster when within
-  the threshold (recomputing the centroid) and otherwise opens a new cluster.
-  :meth:`LogClustering.update` does exactly that for windows the user confirms as
-  normal (e.g. false alarms), keeping every member's summed distance so that the
-  centroid update is incremental. During :meth:`fit`, when there are more than
-  ``max_offline`` distinct training vectors, the first ``max_offline`` (in time order)
-  are clustered offline and the rest are added with the same online step (the
-  paper's and loglizer's way to scale).
-
-Not implemented: the engineers' labelling of new clusters as known problems with
-mitigations (the knowledge base here holds normal behaviour only), and the paper's
-lab-vs-production contrast beyond "unseen in training".
-
-Defaults: loglizer's HDFS setting ``max_distance = anomaly_threshold = 0.3`` (the paper
-tunes its threshold empirically). loglizer weights events by plain IDF; with the paper's
-sigmoid-normalised weights every known event weighs between 0.25 and 0.5, distances
-between windows shrink, and 0.3 is a loose threshold: on the HDFS 2 % sample the
-ranking is better than with plain IDF (ROC-AUC 0.99 against 0.80-0.90) but recall at
-0.3 is lower; ``threshold="best_f1"`` (on labelled validation windows) or a smaller
-``anomaly_threshold`` fixes the operating point.
+Windows become weighted event vectors, similar normal windows are clustered and each
+cluster is represented by one real window; a new window that matches no known cluster
+(cosine distance above the threshold) is a new, so anomalous, behaviour.
 """
 
 from __future__ import annotations
@@ -55,7 +14,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import polars as pl
 
-from logsieve.detectors.classical import CountDetector, _check_positive_int, require
+from logsieve.detectors.base import check_positive_ints
+from logsieve.detectors.classical.base import CountDetector, require
 from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
 from logsieve.features.counts import count_matrix
@@ -94,7 +54,30 @@ def cosine_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 
 @register_detector("logclustering")
 class LogClustering(CountDetector):
-    """LogClustering (Lin et al., ICSE 2016); see the module docstring.
+    """LogClustering (Lin et al., ICSE 2016), following the paper:
+
+    - vectorisation: event counts weighted by ``w(t) = 0.5 * Norm(IDF(t)) + 0.5 *
+      Contrast(t)``, ``IDF(t) = log(N / n_t)`` over the training windows, ``Norm`` the
+      sigmoid; the training windows play the paper's "testing environment", so
+      ``Contrast(t) = 1`` exactly for the out-of-vocabulary column (unseen events);
+      ``contrast=False`` uses ``Norm(IDF)`` only;
+    - clustering: agglomerative, cosine distance, complete linkage, cut at
+      ``max_distance`` (scipy ``linkage`` / ``fcluster``) over the distinct normal
+      training vectors;
+    - representatives: per cluster the member with the smallest average distance to the
+      others (windows weighted by their counts), i.e. a real window, not a mean;
+    - matching: score = cosine distance to the nearest representative, anomalous above
+      ``anomaly_threshold``;
+    - online update: :meth:`update` adds windows confirmed normal to the nearest cluster
+      when within ``max_distance`` (incremental centroid) or opens a new one; ``fit``
+      clusters the first ``max_offline`` distinct vectors offline and adds the rest this
+      way (the paper's and loglizer's way to scale).
+
+    Not implemented: labelling clusters as known problems (the knowledge base holds
+    normal behaviour only). Defaults: loglizer's HDFS setting ``max_distance =
+    anomaly_threshold = 0.3``. With the paper's sigmoid weights every known event weighs
+    between 0.25 and 0.5, so 0.3 is a loose threshold; ``threshold="best_f1"`` or a
+    smaller ``anomaly_threshold`` sets the operating point (figures in docs/results.md).
 
     Parameters
     ----------
@@ -148,7 +131,7 @@ class LogClustering(CountDetector):
             raise LogsieveError(
                 f"linkage must be one of {', '.join(_LINKAGES)}, not {self.linkage!r}"
             )
-        _check_positive_int("max_offline", self.max_offline, minimum=2)
+        check_positive_ints(self, "max_offline", minimum=2)
 
     def _counter_params(self) -> dict[str, Any]:
         return {"tfidf": True, "normalize": None}
@@ -170,7 +153,9 @@ class LogClustering(CountDetector):
         hierarchy = require("scipy.cluster.hierarchy", self.name)
         squareform = require("scipy.spatial.distance", self.name).squareform
 
-        self.weights_ = self._event_weights(self.counter_.idf_.astype(np.float64))
+        idf = self.counter_.idf_
+        assert idf is not None  # the counter is fitted with tfidf=True (_counter_params)
+        self.weights_ = self._event_weights(idf.astype(np.float64))
         X, w = self._distinct_features(train)
         n_off = min(len(X), int(self.max_offline))
         Xo, wo = X[:n_off], w[:n_off]
