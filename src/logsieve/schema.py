@@ -29,11 +29,11 @@ UNSEEN_TEMPLATE = "<unseen>"
 
 TS_DTYPE = pl.Datetime("us", "UTC")
 
-WINDOW_SCHEMA: dict[str, pl.DataType] = {
+WINDOW_SCHEMA = pl.Schema({
     WINDOW_ID: pl.String(),
     EVENT_IDS: pl.List(pl.String),
     LINE_IDS: pl.List(pl.Int64),
     START: TS_DTYPE,
     END: TS_DTYPE,
     LABEL: pl.Int8(),
-}
+})

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from logsieve.cli.app import app
 from logsieve.cli.options import parse_model_params
-from logsieve.evaluation.compare import render_text as render_compare
 from logsieve.errors import LogsieveError
 from logsieve.evaluation.compare import compare_files
+from logsieve.evaluation.compare import render_text as render_compare
 
 runner = CliRunner()
 

@@ -79,7 +79,12 @@ from logsieve.detectors.neural.trainer import Batch, TorchDetector
 from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
 from logsieve.features.semantic import window_mean_vectors
-from logsieve.features.sequence import check_windows, distinct_windows, event_id_series, pad_sequences
+from logsieve.features.sequence import (
+    check_windows,
+    distinct_windows,
+    event_id_series,
+    pad_sequences,
+)
 from logsieve.schema import LABEL
 
 logger = logging.getLogger(__name__)

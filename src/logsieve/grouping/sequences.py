@@ -85,7 +85,7 @@ def _lines(path: Path) -> pl.DataFrame:
 
 
 def _file_stem(path: Path) -> str:
-    """File name without ``.gz`` and a plain-text extension (``hdfs_train.txt`` -> ``hdfs_train``)."""
+    """File name without ``.gz`` and a text extension (``hdfs_train.txt`` -> ``hdfs_train``)."""
     name = path.name
     name = name.removesuffix(".gz")
     return _EXTENSIONS.sub("", name)

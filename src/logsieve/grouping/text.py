@@ -46,6 +46,12 @@ def attach_messages(
     missing = joined["__text"].null_count()
     if missing:
         raise LogsieveError(f"{missing} line id(s) of the windows are not in the events table")
-    grouped = joined.sort("__pos").group_by("__w", maintain_order=True).agg(pl.col("__text").alias(MESSAGES))
+    grouped = (
+        joined.sort("__pos")
+        .group_by("__w", maintain_order=True)
+        .agg(pl.col("__text").alias(MESSAGES))
+    )
     out = windows.with_row_index("__w").join(grouped, on="__w", how="left", maintain_order="left")
-    return out.with_columns(pl.col(MESSAGES).fill_null(pl.lit([], dtype=pl.List(pl.String)))).drop("__w")
+    return out.with_columns(pl.col(MESSAGES).fill_null(pl.lit([], dtype=pl.List(pl.String)))).drop(
+        "__w"
+    )

@@ -363,7 +363,7 @@ def _runs(keys: pl.Series) -> tuple[np.ndarray, np.ndarray]:
 def _finish(windows: pl.DataFrame) -> pl.DataFrame:
     """Order rows by (start, first line, window id) and keep exactly WINDOW_SCHEMA."""
     ordered = windows.sort([START, "_first", WINDOW_ID], nulls_last=True)
-    return ordered.select(list(WINDOW_SCHEMA)).cast(WINDOW_SCHEMA)  # type: ignore[arg-type]
+    return ordered.select(list(WINDOW_SCHEMA)).cast(WINDOW_SCHEMA)
 
 
 def _line_labels(df: pl.DataFrame, labels: LabelsInput, key_pattern: str) -> pl.DataFrame:

@@ -165,7 +165,9 @@ class LogParser:
             self.drain_ = Drain(
                 depth=self.depth if self.depth is not None else preset.depth,
                 sim_th=self.sim_th if self.sim_th is not None else preset.sim_th,
-                max_children=self.max_children if self.max_children is not None else preset.max_children,
+                max_children=self.max_children
+                if self.max_children is not None
+                else preset.max_children,
             )
 
     # ------------------------------------------------------------------ state
@@ -196,9 +198,13 @@ class LogParser:
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(path, f"cannot read parser state: {exc}") from exc
         except json.JSONDecodeError as exc:
-            raise InputError(path, f"parser state is not valid JSON: {exc.msg}", line=exc.lineno) from exc
+            raise InputError(
+                path, f"parser state is not valid JSON: {exc.msg}", line=exc.lineno
+            ) from exc
         if not isinstance(data, dict) or data.get("state_version") != STATE_VERSION:
-            raise InputError(path, f"not a logsieve parser state (state_version {STATE_VERSION} expected)")
+            raise InputError(
+                path, f"not a logsieve parser state (state_version {STATE_VERSION} expected)"
+            )
         try:
             masks = [Mask.from_dict(m) for m in data["masks"]]
             drain = Drain.from_dict(data["drain"])
@@ -244,7 +250,9 @@ class LogParser:
             "templates_mined": self.mine_templates,
             "parser_state": state,
             "parser_state_sha256": state_hash(state),
-            "templates": {} if tpl is None else dict(zip(tpl[EVENT_ID], tpl[TEMPLATE], strict=True)),
+            "templates": {}
+            if tpl is None
+            else dict(zip(tpl[EVENT_ID], tpl[TEMPLATE], strict=True)),
         }
 
     def _structure(self, lines: pl.DataFrame) -> pl.DataFrame:
@@ -267,37 +275,65 @@ class LogParser:
         plan = split_plan(fmt)
         if plan is not None:
             lf = lines.lazy().with_columns(
-                pl.col("line").str.contains(plan.check).alias("__ok"), pl.col("line").alias("__rest")
+                pl.col("line").str.contains(plan.check).alias("__ok"),
+                pl.col("line").alias("__rest"),
             )
             for name, sep in zip(plan.fields[:-1], plan.separators, strict=True):
-                lf = lf.with_columns(pl.col("__rest").str.splitn(sep, 2).alias("__sp")).with_columns(
-                    pl.col("__sp").struct.field("field_0").alias(name),
-                    pl.col("__sp").struct.field("field_1").alias("__rest"),
-                ).drop("__sp")
+                lf = (
+                    lf.with_columns(pl.col("__rest").str.splitn(sep, 2).alias("__sp"))
+                    .with_columns(
+                        pl.col("__sp").struct.field("field_0").alias(name),
+                        pl.col("__sp").struct.field("field_1").alias("__rest"),
+                    )
+                    .drop("__sp")
+                )
             parts = lf.rename({"__rest": CONTENT_FIELD}).collect(engine="streaming")
             ok = parts["__ok"]
             parts = parts.drop("__ok")
         else:
-            parts = lines.lazy().select(
-                LINE_ID, "line", pl.col("line").str.extract_groups(fmt.regex(fast=True)).alias("__p")
-            ).collect(engine="streaming").unnest("__p")
+            parts = (
+                lines.lazy()
+                .select(
+                    LINE_ID,
+                    "line",
+                    pl.col("line").str.extract_groups(fmt.regex(fast=True)).alias("__p"),
+                )
+                .collect(engine="streaming")
+                .unnest("__p")
+            )
             ok = parts[CONTENT_FIELD].is_not_null()
         if not ok.all():
             rest = parts.filter(~ok).select(LINE_ID, "line")
-            redo = rest.select(LINE_ID, pl.col("line").str.extract_groups(fmt.regex(fast=True)).alias("__p")).unnest("__p")
+            redo = rest.select(
+                LINE_ID, pl.col("line").str.extract_groups(fmt.regex(fast=True)).alias("__p")
+            ).unnest("__p")
             bad = redo[CONTENT_FIELD].is_null()
             if bad.any():
-                slow = rest.filter(bad).select(
-                    LINE_ID, pl.col("line").str.extract_groups(fmt.regex(fast=False)).alias("__p")
-                ).unnest("__p")
+                slow = (
+                    rest.filter(bad)
+                    .select(
+                        LINE_ID,
+                        pl.col("line").str.extract_groups(fmt.regex(fast=False)).alias("__p"),
+                    )
+                    .unnest("__p")
+                )
                 redo = pl.concat([redo.filter(~bad), slow]).select(LINE_ID, *fields)
-            parts = pl.concat([parts.filter(ok), parts.filter(~ok).select(LINE_ID, "line").join(
-                redo, on=LINE_ID, how="left"
-            )], how="diagonal_relaxed").sort(LINE_ID)
+            parts = pl.concat(
+                [
+                    parts.filter(ok),
+                    parts.filter(~ok).select(LINE_ID, "line").join(redo, on=LINE_ID, how="left"),
+                ],
+                how="diagonal_relaxed",
+            ).sort(LINE_ID)
         content = pl.col(CONTENT_FIELD)
-        lf = parts.lazy().with_columns(
-            content.is_not_null().alias(_MATCHED), content.fill_null(pl.col("line")).alias(CONTENT)
-        ).drop(CONTENT_FIELD)
+        lf = (
+            parts.lazy()
+            .with_columns(
+                content.is_not_null().alias(_MATCHED),
+                content.fill_null(pl.col("line")).alias(CONTENT),
+            )
+            .drop(CONTENT_FIELD)
+        )
         ts = fmt.timestamp.expr() if fmt.timestamp is not None else pl.lit(None, dtype=TS_DTYPE)
         label = pl.lit(None, dtype=pl.Int8)
         if fmt.label_field is not None:
@@ -321,8 +357,11 @@ class LogParser:
         table = content
         if head:
             table = (
-                content.to_frame("s").lazy().select(mask_expr(pl.col("s"), masks[:head]))
-                .collect(engine="streaming").to_series()
+                content.to_frame("s")
+                .lazy()
+                .select(mask_expr(pl.col("s"), masks[:head]))
+                .collect(engine="streaming")
+                .to_series()
             )
         table, codes = _dedupe(table, None)
         for m in masks[head:]:
@@ -347,7 +386,11 @@ class LogParser:
         return ids
 
     def parse_lines(
-        self, lines: pl.Series, first_line: int = 1, source: str = "", stats: ParseStats | None = None
+        self,
+        lines: pl.Series,
+        first_line: int = 1,
+        source: str = "",
+        stats: ParseStats | None = None,
     ) -> pl.DataFrame:
         """Parse one chunk of lines; returns the events table without the ``template`` column.
 
@@ -398,7 +441,8 @@ class LogParser:
             if room > 0:
                 stats.malformed_examples.extend(bad[LINE_ID].head(room).to_list())
             log.warning(
-                "%d line(s) do not match format %r (first: line %s); kept with the whole line as content",
+                "%d line(s) do not match format %r (first: line %s); "
+                "kept with the whole line as content",
                 bad.height,
                 self.format_.name if self.format_ else None,
                 bad[LINE_ID][0],
@@ -418,7 +462,9 @@ class LogParser:
         lf = frame.lazy()
         names = lf.collect_schema().names()
         at = names.index(EVENT_ID) + 1
-        template = pl.col(EVENT_ID).replace_strict(mapping, default=UNSEEN_TEMPLATE, return_dtype=pl.String)
+        template = pl.col(EVENT_ID).replace_strict(
+            mapping, default=UNSEEN_TEMPLATE, return_dtype=pl.String
+        )
         ordered = [*names[:at], TEMPLATE, *names[at:]]
         return lf.with_columns(template.alias(TEMPLATE)).select(ordered)
 
@@ -512,7 +558,7 @@ class LogParser:
         """
         import pyarrow.parquet as pq
 
-        parts = part_files or [None]
+        parts: list[Path | None] = list(part_files) or [None]
         meta = encode_meta(self.provenance())
         writer = None
         try:
@@ -614,7 +660,10 @@ def parse_file(
     paths = list(paths)
     if state is not None and Path(state).exists():
         if extra_masks or parser_params:
-            raise LogsieveError("masks and Drain settings come from the saved state; do not pass them with an existing --state")
+            raise LogsieveError(
+                "masks and Drain settings come from the saved state; "
+                "do not pass them with an existing --state"
+            )
         parser = LogParser.load_state(state, format=format, match_only=match_only)
     else:
         if match_only:

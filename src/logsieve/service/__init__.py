@@ -1,1 +1,2 @@
-"""The scoring service (``logsieve serve``): an HTTP API and a web page over the streaming engine."""
+"""The scoring service (``logsieve serve``): an HTTP API and a web page over the streaming
+engine."""

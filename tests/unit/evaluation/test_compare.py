@@ -10,11 +10,11 @@ import polars as pl
 import pytest
 from detector_fixtures import TEMPLATES, make_windows
 
-from logsieve.evaluation.compare import QUANTILES, compare, jaccard
-from logsieve.grouping.fields import client_sessions
 from logsieve.detectors.autoencoders import Autoencoder
 from logsieve.detectors.registry import get_detector_class
 from logsieve.errors import LogsieveError
+from logsieve.evaluation.compare import QUANTILES, compare, jaccard
+from logsieve.grouping.fields import client_sessions
 from logsieve.schema import WINDOW_SCHEMA
 
 FAST = {

@@ -11,10 +11,9 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from logsieve.grouping.specs import build_spec, parse_time_option, parse_window_option
-from logsieve.pipeline.jobs import group_job, sequences_job
 from logsieve.errors import InputError, LogsieveError
 from logsieve.grouping.labels import read_labels
+from logsieve.grouping.specs import build_spec, parse_time_option, parse_window_option
 from logsieve.grouping.windows import (
     CountWindows,
     Sessions,
@@ -25,6 +24,7 @@ from logsieve.grouping.windows import (
     group_time,
     parse_duration,
 )
+from logsieve.pipeline.jobs import group_job, sequences_job
 from logsieve.schema import TS_DTYPE, WINDOW_SCHEMA
 
 T0 = datetime(2024, 1, 1, 0, 0, 0, tzinfo=UTC)
