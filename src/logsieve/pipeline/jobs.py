@@ -279,6 +279,9 @@ def detect_job(
     scoring windows, explained, with their raw lines when the events are known.
     """
     inputs = [Path(p) for p in ([input] if isinstance(input, (str, Path)) else input)]
+    for path in inputs:
+        if str(path) != "-" and not path.exists():
+            raise InputError(path, "not found")
     model_files = [p for p in Path(model_dir).glob("*") if p.is_file()]
     _outputs([*inputs, events, state, templates, labels, *model_files], output)
     pipe = Pipeline.load(model_dir)

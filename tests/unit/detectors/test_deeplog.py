@@ -13,13 +13,6 @@ import torch
 from detector_fixtures import TEMPLATES, make_windows
 from torch import nn
 
-from logsieve.cli.models import (
-    detect_command,
-    evaluate_command,
-    models_command,
-    parse_split,
-    train_command,
-)
 from logsieve.detectors.deeplog import END_OF_WINDOW, DeepLog
 from logsieve.detectors.deeplog_params import ParameterValueModel
 from logsieve.detectors.deeplog_workflow import END, START, Workflow, build_workflow, separate_tasks
@@ -391,56 +384,6 @@ def test_workflow_from_the_model():
 
 
 # ----------------------------------------------------------------- CLI functions
-def test_train_detect_evaluate_commands(tmp_path):
-    data = make_windows(n_normal=200, n_anomalous=40, seed=3)
-    src = tmp_path / "windows.parquet"
-    data.write_parquet(src)
-    progress = []
-    summary = train_command(
-        src, "deeplog", {**TINY, "patience": None}, tmp_path / "model", split="0.6,0.2,0.2",
-        train_normal_only=True, progress=progress.append,
-    )  # fmt: skip
-    # an explicit None is a value (--set patience=null); parameters left out keep defaults
-    assert summary["model"] == "deeplog" and summary["params"]["patience"] is None
-    assert summary["params"]["hidden_size"] == 16 and summary["params"]["session_bounds"] is True
-    assert progress and progress[0].epoch == 1
-    assert (tmp_path / "model" / "model.json").is_file() and (
-        tmp_path / "model" / "train_summary.json"
-    ).is_file()
-    test = tmp_path / "model" / "test_windows.parquet"
-    out = tmp_path / "scores.parquet"
-    det_summary = detect_command(test, tmp_path / "model", out, top=3)
-    scores = pl.read_parquet(out)
-    assert scores.columns == ["window_id", "score", "is_anomaly", "label", "explanation"]
-    assert det_summary["explained"] == min(3, det_summary["anomalies"])
-    explained = scores.filter(pl.col("explanation").is_not_null())
-    assert explained.height == det_summary["explained"]
-    assert (
-        explained["score"].min()
-        >= scores.filter(pl.col("is_anomaly"))["score"].sort(descending=True)[2]
-    )
-    assert json.loads(explained["explanation"][0])["is_anomaly"] is True
-    metrics = evaluate_command(out)
-    for key in ("precision", "recall", "specificity", "f1", "roc_auc", "pr_auc"):
-        assert key in metrics
-    assert metrics["roc_auc"] > 0.8
-    assert metrics["n"] == scores.height
-
-
-def test_cli_errors_and_models_list(tmp_path):
-    assert parse_split("0.8,0.1") == (0.8, 0.1, None)
-    with pytest.raises(LogsieveError):
-        parse_split("0.8")
-    with pytest.raises(LogsieveError, match="not found"):
-        detect_command(tmp_path / "missing.parquet", tmp_path, tmp_path / "o.parquet")
-    pl.DataFrame({"x": [1]}).write_parquet(tmp_path / "bad.parquet")
-    with pytest.raises(LogsieveError, match="event_ids"):
-        train_command(tmp_path / "bad.parquet", "deeplog", {}, tmp_path / "m")
-    rows = models_command()
-    deeplog = next(r for r in rows if r["name"] == "deeplog")
-    assert deeplog["input_kind"] == "sequence" and deeplog["requires_labels"] is False
-
-
 # ----------------------------------------------------------------- the shared training loop
 def test_fit_leaves_global_torch_state_alone():
     rng_before = torch.get_rng_state().clone()
