@@ -41,11 +41,12 @@ Conventions
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import inspect
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, dataclass_transform
 
@@ -413,6 +414,13 @@ class BaseDetector(abc.ABC):
     def fit_predict(self, windows: pl.DataFrame, y: Any = None, **fit_kwargs: Any) -> np.ndarray:
         """``fit(windows, y, **fit_kwargs).predict(windows)``."""
         return self.fit(windows, y, **fit_kwargs).predict(windows)
+
+    @contextlib.contextmanager
+    def reusing_scores(self) -> Iterator[None]:
+        """Within this block the detector may reuse what it computed for earlier calls (e.g.
+        :meth:`explain` right after :meth:`decision_function` on the same windows); the model
+        must not change meanwhile. The base version reuses nothing."""
+        yield
 
     def explain(self, windows: pl.DataFrame, top: int | None = None) -> list[dict[str, Any]]:
         """One JSON-able explanation per window (models override with richer content).

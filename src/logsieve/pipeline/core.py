@@ -83,6 +83,22 @@ def clean_json(obj: Any) -> Any:
     return obj
 
 
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def to_json(obj: Any) -> str:
+    """Compact JSON of an explanation; non-finite numbers become null (valid JSON)."""
+    try:
+        return json.dumps(obj, default=_json_default, allow_nan=False, separators=(",", ":"))
+    except ValueError:  # a nan or inf somewhere: clean it the slow way
+        return json.dumps(clean_json(obj), default=_json_default, separators=(",", ":"))
+
+
 def read_windows(path: str | Path) -> tuple[pl.DataFrame, dict[str, Any]]:
     """A windows table and its provenance, with a one-line error when it is not one."""
     df, meta = read_table(path)
@@ -470,18 +486,19 @@ class Pipeline:
             )
         det = self.detector
         t0 = time.perf_counter()
-        scores = self.score(windows)
-        flagged = scores > det.threshold_
-        chosen = np.flatnonzero(flagged)
-        if top is not None:
-            chosen = chosen[np.argsort(-scores[chosen], kind="stable")[:top]]
-        if explain_top:
-            worst = np.argsort(-scores, kind="stable")[:explain_top]
-            chosen = np.union1d(chosen, worst).astype(np.int64)
-        explanations: list[str | None] = [None] * windows.height
-        if len(chosen):
-            for i, exp in zip(chosen.tolist(), det.explain(windows[chosen]), strict=True):
-                explanations[i] = json.dumps(clean_json(exp))
+        with det.reusing_scores():  # explaining right after scoring reuses the scoring work
+            scores = self.score(windows)
+            flagged = scores > det.threshold_
+            chosen = np.flatnonzero(flagged)
+            if top is not None:
+                chosen = chosen[np.argsort(-scores[chosen], kind="stable")[:top]]
+            if explain_top:
+                worst = np.argsort(-scores, kind="stable")[:explain_top]
+                chosen = np.union1d(chosen, worst).astype(np.int64)
+            explanations: list[str | None] = [None] * windows.height
+            if len(chosen):
+                for i, exp in zip(chosen.tolist(), det.explain(windows[chosen]), strict=True):
+                    explanations[i] = to_json(exp)
         labels = (
             windows[LABEL].cast(pl.Int8)
             if LABEL in windows.columns

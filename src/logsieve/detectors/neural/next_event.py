@@ -11,8 +11,10 @@ the explanation of the flagged positions.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -124,17 +126,39 @@ class NextEventMixin:
         rank = (logits > actual).sum(1)
         return torch.where(known, rank, torch.full_like(rank, self.oov_rank_)).cpu()
 
+    @contextlib.contextmanager
+    def reusing_scores(self) -> Iterator[None]:
+        """Remember the rank of every (history, next event) pair ranked in this block, so
+        explaining windows just scored runs the network only for the flagged positions."""
+        self._rank_memo: dict[bytes, float] | None = {}
+        try:
+            yield
+        finally:
+            self._rank_memo = None
+
     def _pair_ranks(self, windows: pl.DataFrame) -> tuple[Pairs, np.ndarray]:
         """Pairs of ``windows`` and the rank of each (computed once per distinct pair)."""
         pairs = self._pairs(windows)
         hist_u, target_u, _, inverse = count_pairs(pairs.history, pairs.target)
         if len(target_u) == 0:
             return pairs, np.zeros(0, dtype=np.float64)
+        hist_u, target_u = hist_u.astype(np.int64), target_u.astype(np.int64)
+        memo = getattr(self, "_rank_memo", None)
+        if memo is None:
+            return pairs, self._ranks(hist_u, target_u)[inverse]
+        keys = [h.tobytes() + t.tobytes() for h, t in zip(hist_u, target_u[:, None], strict=True)]
+        known = np.fromiter((memo.get(k, math.nan) for k in keys), np.float64, len(keys))
+        todo = np.flatnonzero(np.isnan(known))
+        if len(todo):
+            known[todo] = self._ranks(hist_u[todo], target_u[todo])
+            memo.update(zip((keys[i] for i in todo), known[todo].tolist(), strict=True))
+        return pairs, known[inverse]
+
+    def _ranks(self, hist: np.ndarray, target: np.ndarray) -> np.ndarray:
         chunks = self._infer(  # type: ignore[attr-defined]
-            self._rank_step,
-            {"history": hist_u.astype(np.int64), "target": target_u.astype(np.int64)},
+            self._rank_step, {"history": hist, "target": target}
         )
-        return pairs, torch.cat(chunks).numpy().astype(np.float64)[inverse]
+        return torch.cat(chunks).numpy().astype(np.float64)
 
     def _score(self, windows: pl.DataFrame) -> np.ndarray:
         pairs, ranks = self._pair_ranks(windows)
