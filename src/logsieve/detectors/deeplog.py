@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from logsieve.detectors.base import check_positive_ints
+from logsieve.detectors.deeplog_params import WindowValueModel
 from logsieve.detectors.deeplog_workflow import END, START, Workflow, build_workflow
 from logsieve.detectors.neural.next_event import END_OF_WINDOW, NextEventMixin
 from logsieve.detectors.neural.trainer import Batch, TorchDetector
@@ -35,6 +36,7 @@ from logsieve.features.sequence import (
     event_id_series,
     next_event_pairs,
 )
+from logsieve.schema import LABEL
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +136,13 @@ class DeepLog(NextEventMixin, TorchDetector):
         False, for fixed or sliding windows cut from a stream: only positions with
         a full history of ``h`` keys are predicted, as in the paper, and windows of
         ``h`` keys or fewer get score 0.
+    parameter_model : bool, default False
+        Also train the paper's parameter-value model (section 3.2,
+        :class:`~logsieve.detectors.deeplog_params.WindowValueModel`) on the windows'
+        ``values`` and ``elapsed`` columns (``logsieve parse --values`` then ``group``).
+        A window is then flagged when a key is outside the top-g OR a parameter value
+        (or the time since the previous line) is outside the Gaussian range of its
+        key's prediction errors; the score is ``max(rank, g - 0.5 + z - z_)``.
     epochs, batch_size, lr, weight_decay, patience, device, num_threads
         Training (see :class:`~logsieve.detectors.neural.trainer.TorchDetector`). Defaults
         here: 10 epochs (as in Thijsvanede/DeepLog's HDFS example), batch 256,
@@ -164,6 +173,7 @@ class DeepLog(NextEventMixin, TorchDetector):
     num_candidates: int = 9
     embedding_dim: int | None = None
     session_bounds: bool = True
+    parameter_model: bool = False
     batch_size: int = 256
     lr: float = 1e-2
     # small LSTMs are dominated by per-operation overhead: one thread is the fastest and
@@ -236,6 +246,32 @@ class DeepLog(NextEventMixin, TorchDetector):
             self.min_length_ = min(self.min_length_, int(cast(int, lengths.min()) or 0))
         return self
 
+    # ------------------------------------------------------------------ values
+    def needs_values(self) -> bool:
+        """True when the windows must carry ``values`` and ``elapsed`` (parse --values)."""
+        return bool(self.parameter_model)
+
+    def _fit(self, train: pl.DataFrame, valid: pl.DataFrame, progress: Any) -> None:
+        self.values_: WindowValueModel | None = None
+        if self.parameter_model:
+            WindowValueModel.check(train)
+        super()._fit(train, valid, progress)
+        if self.parameter_model:
+            normal = valid.filter(pl.col(LABEL).is_null() | (pl.col(LABEL) == 0))
+            self.values_ = WindowValueModel(
+                device=self.device, random_state=self.random_state
+            ).fit(train, normal)
+        # the workflow of the training windows: alerts name where a window left it
+        self.workflow_: Workflow | None = build_workflow(train, templates=self.templates_)
+
+    def _score_distinct(self, windows: pl.DataFrame) -> np.ndarray:
+        scores = super()._score_distinct(windows)
+        values = getattr(self, "values_", None)
+        if values is None or windows.height == 0:
+            return scores
+        shifted = self._natural_threshold() + (values.window_scores(windows) - values.z_)
+        return np.maximum(scores, shifted)
+
     # ------------------------------------------------------------------ scoring
     def _pair_ranks(self, windows: pl.DataFrame) -> tuple[Pairs, np.ndarray]:
         """Pairs of ``windows`` and their ranks; an early end ranks like an unseen key."""
@@ -270,7 +306,17 @@ class DeepLog(NextEventMixin, TorchDetector):
         ``reason`` (a short sentence) and ``expected``: the ``top`` most probable
         keys (default ``g``) with their ``event_id``, ``template`` and ``probability``.
         """
-        return self._explain_positions(windows, top)
+        out = self._explain_positions(windows, top)
+        values = getattr(self, "values_", None)
+        params = values.explain(check_windows(windows), self.templates_) if values else None
+        workflow = getattr(self, "workflow_", None)
+        checks = workflow.check_windows(windows) if workflow is not None else None
+        for i, exp in enumerate(out):
+            if params is not None:
+                exp["parameters"] = params[i]
+            if checks is not None:
+                exp["workflow"] = checks[i]
+        return out
 
     # ------------------------------------------------------------------ diagnosis
     def workflow(self, windows: pl.DataFrame, min_probability: float = 0.1) -> Workflow:
@@ -317,9 +363,21 @@ class DeepLog(NextEventMixin, TorchDetector):
         state, arrays = super()._get_state()
         state["vocab_"] = self.vocab_.to_list()
         state["min_length_"] = self.min_length_
+        values = getattr(self, "values_", None)
+        if values is not None:
+            vstate, varrays = values.get_state()
+            state["values_"] = vstate
+            arrays.update(varrays)
+        workflow = getattr(self, "workflow_", None)
+        if workflow is not None:
+            state["workflow_"] = workflow.to_dict()
         return state, arrays
 
     def _set_state(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
         self.vocab_ = EventVocab.from_list(list(state["vocab_"]))
         self.min_length_ = int(state["min_length_"])
+        vstate = state.get("values_")
+        self.values_ = WindowValueModel.from_state(vstate, arrays) if vstate else None
+        wf = state.get("workflow_")
+        self.workflow_ = Workflow.from_dict(wf) if wf else None
         super()._set_state(state, arrays)

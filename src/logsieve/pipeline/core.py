@@ -43,6 +43,7 @@ from logsieve.errors import InputError, LogsieveError
 from logsieve.grouping.specs import AnySpec, group_any, spec_from_dict, spec_to_dict
 from logsieve.grouping.split import split_windows
 from logsieve.grouping.text import MESSAGES, attach_messages
+from logsieve.grouping.values import attach_values, has_values
 from logsieve.io.atomic import cleanup_on_sigterm, sweep_stale_temp, write_json
 from logsieve.io.tables import read_meta, read_table, state_hash, write_table
 from logsieve.parsing.parser import LogParser, ParseStats
@@ -116,6 +117,12 @@ def read_templates_file(path: str | Path) -> dict[str, str]:
     else:
         df = read_templates(path)
     return dict(zip(df["event_id"].to_list(), df["template"].to_list(), strict=True))
+
+
+def _needs_values(detector: BaseDetector) -> bool:
+    """True when the detector reads parameter values (DeepLog's value model)."""
+    needs = getattr(detector, "needs_values", None)
+    return bool(needs()) if callable(needs) else False
 
 
 def _needs_templates(detector: BaseDetector) -> bool:
@@ -238,6 +245,11 @@ class Pipeline:
                 "this model has no parser state, so it cannot read a raw log: retrain it from "
                 "windows made by `logsieve parse` + `group`, or pass `--state STATE.json`"
             )
+        parser = self._state_parser(fmt)
+        parser.values = _needs_values(self.detector)
+        return parser
+
+    def _state_parser(self, fmt: str | None) -> LogParser:
         with tempfile.TemporaryDirectory(prefix=".logsieve-state-") as tmp:
             path = Path(tmp) / PARSER_STATE_FILE
             path.write_text(json.dumps(self.parser_state), encoding="utf-8")
@@ -273,6 +285,8 @@ class Pipeline:
         windows = group_any(events, spec, labels=labels).windows
         if self.detector.input_kind == "raw" or not self.templates_mined:
             windows = attach_messages(windows, events)
+        if _needs_values(self.detector) and has_values(events):
+            windows = attach_values(windows, events)
         return windows
 
     def windows_from_log(
