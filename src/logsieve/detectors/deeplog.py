@@ -272,6 +272,47 @@ class DeepLog(NextEventMixin, TorchDetector):
         shifted = self._natural_threshold() + (values.window_scores(windows) - values.z_)
         return np.maximum(scores, shifted)
 
+    def add_keys(self, windows: pl.DataFrame) -> list[str]:
+        """Feedback: keys of ``windows`` never seen in training join the vocabulary.
+
+        The network grows in place: the known keys keep their weights, the end marker
+        moves to the new last output, and each new key starts with zero weights and a
+        low bias (the fine-tuning that follows teaches where it occurs). Returns the new keys.
+        """
+        self._check_fitted()
+        seen = set(self.vocab_.tokens)
+        new = sorted(
+            {k for k in event_id_series(check_windows(windows)).explode().drop_nulls().to_list()}
+            - seen
+        )
+        if not new:
+            return []
+        old_module, old_n, old_outputs = self.module_, len(self.vocab_), self.n_outputs_
+        self.vocab_ = EventVocab([*self.vocab_.tokens, *new])
+        module = self.build_module()
+        old, fresh = old_module.state_dict(), module.state_dict()
+        with torch.no_grad():
+            for key, tensor in fresh.items():
+                src = old[key]
+                if key == "embedding.weight":
+                    tensor.zero_()
+                    tensor[:old_n] = src
+                elif key == "lstm.weight_ih_l0" and not self.embedding_dim:
+                    tensor.zero_()  # one-hot input: one column per index
+                    tensor[:, :old_n] = src
+                elif key.startswith("out."):
+                    tensor.zero_()
+                    if key == "out.bias":
+                        tensor.fill_(float(src.min()) - 5.0)
+                    tensor[:old_n] = src[:old_n]
+                    if old_outputs > old_n:  # the end marker
+                        tensor[len(self.vocab_)] = src[old_n]
+                else:
+                    tensor.copy_(src)
+        module.load_state_dict(fresh)
+        self.module_ = module
+        return new
+
     # ------------------------------------------------------------------ scoring
     def _pair_ranks(self, windows: pl.DataFrame) -> tuple[Pairs, np.ndarray]:
         """Pairs of ``windows`` and their ranks; an early end ranks like an unseen key."""

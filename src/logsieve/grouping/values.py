@@ -14,8 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from logsieve.errors import LogsieveError
-from logsieve.parsing.values import ELAPSED, VALUES
-from logsieve.schema import LINE_ID, LINE_IDS, TIMESTAMP
+from logsieve.schema import ELAPSED, LINE_ID, LINE_IDS, TIMESTAMP, VALUES
 
 __all__ = ["ELAPSED", "VALUES", "attach_values", "has_values"]
 

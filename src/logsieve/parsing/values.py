@@ -14,12 +14,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from logsieve.schema import CONTENT, EVENT_ID
-
-#: events-table column (list[str]) and windows-table column (list[list[str]])
-VALUES = "values"
-#: windows-table column (list[f64]): seconds since the previous line of the window
-ELAPSED = "elapsed"
+from logsieve.schema import CONTENT, ELAPSED, EVENT_ID, VALUES
 
 __all__ = ["ELAPSED", "VALUES", "values_expr", "wildcard_positions"]
 

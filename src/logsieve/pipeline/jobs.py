@@ -257,7 +257,9 @@ def train_job(
         "output_dir": str(out),
         "test_windows": str(out / "test_windows.parquet") if result.test is not None else None,
     }
-    pipe.save(out, summary=summary, test_windows=result.test, test_meta=meta)
+    pipe.save(
+        out, summary=summary, test_windows=result.test, test_meta=meta, train_windows=result.seen
+    )
     return summary
 
 
