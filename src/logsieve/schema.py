@@ -16,6 +16,8 @@ EVENT_ID = "event_id"  # string, stable: "E12"; "E0" is the unseen-message id
 TEMPLATE = "template"  # string, tokens with <*> for variables
 LABEL = "label"  # int8 0/1, null when unknown
 SOURCE = "source"  # optional: input file the line came from
+VALUES = "values"  # optional (parse --values): list[str] per line; list[list[str]] per window
+ELAPSED = "elapsed"  # optional, windows: list[f64], seconds since the window's previous line
 
 # windows
 WINDOW_ID = "window_id"  # string

@@ -62,6 +62,13 @@ def parse(
             help="Skip template mining: raw messages only (for raw-text models).",
         ),
     ] = False,
+    values: Annotated[
+        bool,
+        typer.Option(
+            "--values",
+            help="Also record each line's parameter values (for DeepLog's value model).",
+        ),
+    ] = False,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -76,6 +83,6 @@ def parse(
         summary = parse_job(
             inputs, output, format=format, masks=masks, state=state, match_only=match_only,
             templates_out=templates_out, truth=truth, no_templates=no_templates,
-            progress=progress, depth=depth, sim_th=sim_th,
+            progress=progress, depth=depth, sim_th=sim_th, values=values,
         )  # fmt: skip
     emit(summary, as_json, quiet, "parse")

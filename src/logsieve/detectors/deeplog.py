@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from logsieve.detectors.base import check_positive_ints
+from logsieve.detectors.deeplog_params import WindowValueModel
 from logsieve.detectors.deeplog_workflow import END, START, Workflow, build_workflow
 from logsieve.detectors.neural.next_event import END_OF_WINDOW, NextEventMixin
 from logsieve.detectors.neural.trainer import Batch, TorchDetector
@@ -35,6 +36,7 @@ from logsieve.features.sequence import (
     event_id_series,
     next_event_pairs,
 )
+from logsieve.schema import LABEL
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +136,13 @@ class DeepLog(NextEventMixin, TorchDetector):
         False, for fixed or sliding windows cut from a stream: only positions with
         a full history of ``h`` keys are predicted, as in the paper, and windows of
         ``h`` keys or fewer get score 0.
+    parameter_model : bool, default False
+        Also train the paper's parameter-value model (section 3.2,
+        :class:`~logsieve.detectors.deeplog_params.WindowValueModel`) on the windows'
+        ``values`` and ``elapsed`` columns (``logsieve parse --values`` then ``group``).
+        A window is then flagged when a key is outside the top-g OR a parameter value
+        (or the time since the previous line) is outside the Gaussian range of its
+        key's prediction errors; the score is ``max(rank, g - 0.5 + z - z_)``.
     epochs, batch_size, lr, weight_decay, patience, device, num_threads
         Training (see :class:`~logsieve.detectors.neural.trainer.TorchDetector`). Defaults
         here: 10 epochs (as in Thijsvanede/DeepLog's HDFS example), batch 256,
@@ -164,6 +173,7 @@ class DeepLog(NextEventMixin, TorchDetector):
     num_candidates: int = 9
     embedding_dim: int | None = None
     session_bounds: bool = True
+    parameter_model: bool = False
     batch_size: int = 256
     lr: float = 1e-2
     # small LSTMs are dominated by per-operation overhead: one thread is the fastest and
@@ -236,6 +246,73 @@ class DeepLog(NextEventMixin, TorchDetector):
             self.min_length_ = min(self.min_length_, int(cast(int, lengths.min()) or 0))
         return self
 
+    # ------------------------------------------------------------------ values
+    def needs_values(self) -> bool:
+        """True when the windows must carry ``values`` and ``elapsed`` (parse --values)."""
+        return bool(self.parameter_model)
+
+    def _fit(self, train: pl.DataFrame, valid: pl.DataFrame, progress: Any) -> None:
+        self.values_: WindowValueModel | None = None
+        if self.parameter_model:
+            WindowValueModel.check(train)
+        super()._fit(train, valid, progress)
+        if self.parameter_model:
+            normal = valid.filter(pl.col(LABEL).is_null() | (pl.col(LABEL) == 0))
+            self.values_ = WindowValueModel(
+                device=self.device, random_state=self.random_state
+            ).fit(train, normal)
+        # the workflow of the training windows: alerts name where a window left it
+        self.workflow_: Workflow | None = build_workflow(train, templates=self.templates_)
+
+    def _score_distinct(self, windows: pl.DataFrame) -> np.ndarray:
+        scores = super()._score_distinct(windows)
+        values = getattr(self, "values_", None)
+        if values is None or windows.height == 0:
+            return scores
+        shifted = self._natural_threshold() + (values.window_scores(windows) - values.z_)
+        return np.maximum(scores, shifted)
+
+    def add_keys(self, windows: pl.DataFrame) -> list[str]:
+        """Feedback: keys of ``windows`` never seen in training join the vocabulary.
+
+        The network grows in place: the known keys keep their weights, the end marker
+        moves to the new last output, and each new key starts with zero weights and a
+        low bias (the fine-tuning that follows teaches where it occurs). Returns the new keys.
+        """
+        self._check_fitted()
+        seen = set(self.vocab_.tokens)
+        new = sorted(
+            {k for k in event_id_series(check_windows(windows)).explode().drop_nulls().to_list()}
+            - seen
+        )
+        if not new:
+            return []
+        old_module, old_n, old_outputs = self.module_, len(self.vocab_), self.n_outputs_
+        self.vocab_ = EventVocab([*self.vocab_.tokens, *new])
+        module = self.build_module()
+        old, fresh = old_module.state_dict(), module.state_dict()
+        with torch.no_grad():
+            for key, tensor in fresh.items():
+                src = old[key]
+                if key == "embedding.weight":
+                    tensor.zero_()
+                    tensor[:old_n] = src
+                elif key == "lstm.weight_ih_l0" and not self.embedding_dim:
+                    tensor.zero_()  # one-hot input: one column per index
+                    tensor[:, :old_n] = src
+                elif key.startswith("out."):
+                    tensor.zero_()
+                    if key == "out.bias":
+                        tensor.fill_(float(src.min()) - 5.0)
+                    tensor[:old_n] = src[:old_n]
+                    if old_outputs > old_n:  # the end marker
+                        tensor[len(self.vocab_)] = src[old_n]
+                else:
+                    tensor.copy_(src)
+        module.load_state_dict(fresh)
+        self.module_ = module
+        return new
+
     # ------------------------------------------------------------------ scoring
     def _pair_ranks(self, windows: pl.DataFrame) -> tuple[Pairs, np.ndarray]:
         """Pairs of ``windows`` and their ranks; an early end ranks like an unseen key."""
@@ -270,7 +347,17 @@ class DeepLog(NextEventMixin, TorchDetector):
         ``reason`` (a short sentence) and ``expected``: the ``top`` most probable
         keys (default ``g``) with their ``event_id``, ``template`` and ``probability``.
         """
-        return self._explain_positions(windows, top)
+        out = self._explain_positions(windows, top)
+        values = getattr(self, "values_", None)
+        params = values.explain(check_windows(windows), self.templates_) if values else None
+        workflow = getattr(self, "workflow_", None)
+        checks = workflow.check_windows(windows) if workflow is not None else None
+        for i, exp in enumerate(out):
+            if params is not None:
+                exp["parameters"] = params[i]
+            if checks is not None:
+                exp["workflow"] = checks[i]
+        return out
 
     # ------------------------------------------------------------------ diagnosis
     def workflow(self, windows: pl.DataFrame, min_probability: float = 0.1) -> Workflow:
@@ -317,9 +404,21 @@ class DeepLog(NextEventMixin, TorchDetector):
         state, arrays = super()._get_state()
         state["vocab_"] = self.vocab_.to_list()
         state["min_length_"] = self.min_length_
+        values = getattr(self, "values_", None)
+        if values is not None:
+            vstate, varrays = values.get_state()
+            state["values_"] = vstate
+            arrays.update(varrays)
+        workflow = getattr(self, "workflow_", None)
+        if workflow is not None:
+            state["workflow_"] = workflow.to_dict()
         return state, arrays
 
     def _set_state(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
         self.vocab_ = EventVocab.from_list(list(state["vocab_"]))
         self.min_length_ = int(state["min_length_"])
+        vstate = state.get("values_")
+        self.values_ = WindowValueModel.from_state(vstate, arrays) if vstate else None
+        wf = state.get("workflow_")
+        self.workflow_ = Workflow.from_dict(wf) if wf else None
         super()._set_state(state, arrays)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -24,11 +25,11 @@ from torch import nn
 from logsieve.detectors.neural.trainer import Batch, torch_session, train_module
 from logsieve.detectors.persistence import read_model_dir, write_model_dir
 from logsieve.errors import LogsieveError, NotFittedError
-from logsieve.schema import EVENT_ID
+from logsieve.schema import EVENT_ID, EVENT_IDS
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ParameterValueModel"]
+__all__ = ["ParameterValueModel", "WindowValueModel"]
 
 
 class _VectorLSTM(nn.Module):
@@ -306,5 +307,302 @@ class ParameterValueModel:
                 raise LogsieveError(
                     f"{path}: saved weights of {key} do not match the network"
                 ) from exc
+            model.modules_[key] = module.eval()
+        return model
+
+
+# ----------------------------------------------------------------------------- windows
+def _slog(x: np.ndarray) -> np.ndarray:
+    """Signed log1p: sizes and durations span orders of magnitude."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def _unslog(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.expm1(np.abs(x))
+
+
+@dataclass
+class _Lines:
+    """Lines of windows, per key: window row, position, value vectors and history."""
+
+    window: np.ndarray  # window row of each line
+    position: np.ndarray  # position in the window
+    x: np.ndarray  # (n, d) standardised vectors (nan: missing)
+    hist: np.ndarray  # (n, h, d + 1) previous vectors of the key in the window + presence
+    first: np.ndarray  # bool: no earlier line of the key in the window
+    raw: np.ndarray  # (n, d) actual values
+
+
+def _value_step(module: nn.Module, batch: Batch) -> torch.Tensor:
+    pred = module(batch["history"])
+    err = (pred - batch["target"]) ** 2 * batch["mask"]
+    return err.sum(dim=1) / batch["mask"].sum(dim=1).clamp(min=1.0)
+
+
+@dataclass(eq=False)
+class WindowValueModel:
+    """DeepLog's parameter-value model over windows (paper section 3.2), per log key.
+
+    Input: a windows table with ``event_ids``, ``values`` (list[list[str]]: the tokens each
+    line's template masks, from ``logsieve parse --values``) and ``elapsed`` (list[f64]:
+    seconds since the previous line of the window; the paper's timing value). For every
+    key, a parameter is modelled when at least 95% of its training values are numbers;
+    the vector of a line is ``[elapsed, numeric parameters...]`` (signed log1p, then
+    standardised per key). An LSTM per key predicts each line's vector from the previous
+    ``history_size`` lines of the same key in the same window (none for the key's first
+    line there).
+
+    The prediction error of every parameter is modelled as a Gaussian ``N(mu, sigma)``
+    fitted on the normal VALIDATION windows (separately for a key's first line in a window
+    and for the later ones, whose history makes them far more predictable); a line's
+    score is its largest ``|error - mu| / sigma``, a window's the largest of its lines.
+    The window threshold ``z_`` is chosen on the validation windows too: the
+    ``1 - contamination`` quantile of their scores, and never below the two-sided
+    ``confidence`` interval of the Gaussian.
+    """
+
+    history_size: int = 3
+    hidden_size: int = 32
+    num_layers: int = 1
+    epochs: int = 15
+    batch_size: int = 256
+    lr: float = 1e-2
+    confidence: float = 0.999
+    contamination: float = 0.005
+    min_samples: int = 20
+    numeric_share: float = 0.95
+    sigma_floor: float = 0.02
+    device: str = "auto"
+    num_threads: int | None = 1
+    random_state: int | None = 0
+
+    # ---- data
+    @staticmethod
+    def check(windows: pl.DataFrame) -> None:
+        for col in ("values", "elapsed"):
+            if col not in windows.columns:
+                raise LogsieveError(
+                    f"windows have no {col!r} column: the parameter-value model needs "
+                    "`logsieve parse --values` before `group`"
+                )
+
+    @staticmethod
+    def _rows(windows: pl.DataFrame) -> pl.DataFrame:
+        WindowValueModel.check(windows)
+        return (
+            windows.select(EVENT_IDS, "values", "elapsed")
+            .with_row_index("_w")
+            .with_columns(pl.int_ranges(pl.col(EVENT_IDS).list.len()).alias("_pos"))
+            .explode(EVENT_IDS, "values", "elapsed", "_pos")
+            .drop_nulls(EVENT_IDS)
+        )
+
+    def _numeric_dims(self, rows: pl.DataFrame) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for (key,), part in rows.group_by(EVENT_IDS, maintain_order=True):
+            if part.height < self.min_samples:
+                continue
+            width = int(cast(int, part.get_column("values").list.len().max()) or 0)
+            dims = []
+            for p in range(width):
+                col = part.get_column("values").list.get(p, null_on_oob=True)
+                share = col.cast(pl.Float64, strict=False).is_not_null().mean()
+                if share is not None and float(cast(float, share)) >= self.numeric_share:
+                    dims.append(p)
+            out[str(key)] = dims
+        return out
+
+    def _lines(self, rows: pl.DataFrame, key: str, info: Mapping[str, Any] | None) -> _Lines:
+        dims = self.dims_[key]
+        part = rows.filter(pl.col(EVENT_IDS) == key)
+        cols = [part.get_column("elapsed").cast(pl.Float64)]
+        cols += [
+            part.get_column("values").list.get(p, null_on_oob=True).cast(pl.Float64, strict=False)
+            for p in dims
+        ]
+        raw = np.column_stack([c.to_numpy().astype(np.float64) for c in cols])
+        x = _slog(raw)
+        if info is not None:
+            x = (x - np.asarray(info["mean"])) / np.asarray(info["std"])
+        window = part.get_column("_w").to_numpy().astype(np.int64)
+        n, d, h = len(x), x.shape[1], self.history_size
+        filled = np.nan_to_num(x, nan=0.0)
+        hist = np.zeros((n, h, d + 1), dtype=np.float32)
+        occ = np.zeros(n, dtype=np.int64)
+        if n:
+            new = np.r_[True, window[1:] != window[:-1]]
+            starts = np.maximum.accumulate(np.where(new, np.arange(n), 0))
+            occ = np.arange(n) - starts
+        for t in range(1, h + 1):
+            ok = occ >= t
+            src = np.flatnonzero(ok) - t
+            hist[ok, h - t, :d] = filled[src]
+            hist[ok, h - t, d] = 1.0
+        return _Lines(window, part.get_column("_pos").to_numpy(), x, hist, occ == 0, raw)
+
+    # ---- fitting
+    def fit(self, train: pl.DataFrame, valid: pl.DataFrame) -> WindowValueModel:
+        """Train on ``train`` windows; Gaussians and threshold from normal ``valid`` windows."""
+        rows = self._rows(train)
+        self.dims_ = self._numeric_dims(rows)
+        self.models_: dict[str, dict[str, Any]] = {}
+        self.modules_: dict[str, nn.Module] = {}
+        for key in self.dims_:
+            lines = self._lines(rows, key, None)
+            finite = np.where(np.isfinite(lines.x), lines.x, np.nan)
+            mean = np.nan_to_num(np.nanmean(finite, axis=0))
+            std = np.nan_to_num(np.nanstd(finite, axis=0))
+            std[std < 1e-6] = 1.0
+            info: dict[str, Any] = {"mean": mean.tolist(), "std": std.tolist()}
+            lines = self._lines(rows, key, info)
+            d = lines.x.shape[1]
+            module = _VectorLSTM(d + 1, self.hidden_size, self.num_layers)
+            module.out = nn.Linear(self.hidden_size, d)
+            mask = np.isfinite(lines.x).astype(np.float32)
+            with torch_session(self.random_state, self.device, self.num_threads) as (dev, gen):
+                train_module(
+                    module, _value_step,
+                    {"history": lines.hist, "target": np.nan_to_num(lines.x).astype(np.float32),
+                     "mask": mask},
+                    epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                    device=dev, generator=gen, name=f"values[{key}]",
+                )  # fmt: skip
+            module.cpu().eval()
+            self.modules_[key] = module
+            self.models_[key] = info
+        vrows = self._rows(valid) if valid.height else rows.head(0)
+        self.z_ = NormalDist().inv_cdf(0.5 + float(self.confidence) / 2.0)
+        for key, info in self.models_.items():
+            res = self._residuals(self._lines(rows, key, info), key)
+            vres = self._residuals(self._lines(vrows, key, info), key) if vrows.height else None
+            info["gauss"] = self._gaussians(res, vres)
+        if valid.height:
+            scores = self.window_scores(valid)
+            q = float(np.quantile(scores, 1.0 - float(self.contamination))) if len(scores) else 0
+            self.z_ = max(self.z_, q)
+        self.threshold_source_ = "valid" if valid.height else "train"
+        return self
+
+    def _residuals(self, lines: _Lines, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """(errors (n, d), first-line flags) of ``lines`` under the key's model."""
+        module = self.modules_[key]
+        pred = np.zeros_like(lines.x)
+        with torch.inference_mode():
+            for s in range(0, len(lines.x), 8192):
+                pred[s : s + 8192] = module(torch.from_numpy(lines.hist[s : s + 8192])).numpy()
+        return lines.x - pred, lines.first
+
+    def _gaussians(
+        self, res: tuple[np.ndarray, np.ndarray], vres: tuple[np.ndarray, np.ndarray] | None
+    ) -> list[list[list[float]]]:
+        """Per (first line?, dim): [mu, sigma] from validation errors (training ones when
+        validation has fewer than 10 lines of that kind)."""
+        out = []
+        for first in (True, False):
+            per_dim = []
+            for dim in range(res[0].shape[1]):
+                src = res
+                if vres is not None and np.isfinite(vres[0][vres[1] == first, dim]).sum() >= 10:
+                    src = vres
+                e = src[0][src[1] == first, dim]
+                e = e[np.isfinite(e)]
+                mu = float(e.mean()) if len(e) else 0.0
+                sigma = float(e.std()) if len(e) > 1 else 1.0
+                per_dim.append([mu, max(sigma, self.sigma_floor)])
+            out.append(per_dim)
+        return out
+
+    # ---- scoring
+    def _check(self) -> None:
+        if not hasattr(self, "models_"):
+            raise NotFittedError("this WindowValueModel is not fitted yet")
+
+    def line_scores(
+        self, windows: pl.DataFrame
+    ) -> dict[str, tuple[_Lines, np.ndarray, np.ndarray]]:
+        """Per key: (lines, z (n, d) of every parameter, predictions (n, d) standardised)."""
+        self._check()
+        rows = self._rows(windows)
+        out = {}
+        for key, info in self.models_.items():
+            lines = self._lines(rows, key, info)
+            if not len(lines.x):
+                continue
+            err, first = self._residuals(lines, key)
+            g = np.asarray(info["gauss"])  # (2, d, 2)
+            which = np.where(first, 0, 1)
+            mu, sigma = g[which, :, 0], g[which, :, 1]
+            z = np.abs(err - mu) / sigma
+            out[key] = (lines, np.nan_to_num(z, nan=0.0), lines.x - err)
+        return out
+
+    def window_scores(self, windows: pl.DataFrame) -> np.ndarray:
+        """Largest parameter z of each window (0 for windows without modelled lines)."""
+        scores = np.zeros(windows.height)
+        for lines, z, _ in self.line_scores(windows).values():
+            np.maximum.at(scores, lines.window, z.max(axis=1))
+        return scores
+
+    def explain(self, windows: pl.DataFrame, templates: Mapping[str, str]) -> list[list[dict]]:
+        """Per window: its lines above ``z_``: key, parameter, expected range, actual value."""
+        out: list[list[dict[str, Any]]] = [[] for _ in range(windows.height)]
+        for key, (lines, z, pred) in self.line_scores(windows).items():
+            info = self.models_[key]
+            mean, std = np.asarray(info["mean"]), np.asarray(info["std"])
+            g = np.asarray(info["gauss"])
+            for i, dim in zip(*np.nonzero(z > self.z_), strict=True):
+                first = 0 if lines.first[i] else 1
+                mu, sigma = g[first, dim]
+                lo = _unslog((pred[i, dim] + mu - self.z_ * sigma) * std[dim] + mean[dim])
+                hi = _unslog((pred[i, dim] + mu + self.z_ * sigma) * std[dim] + mean[dim])
+                name = "elapsed" if dim == 0 else f"value {self.dims_[key][dim - 1] + 1}"
+                out[int(lines.window[i])].append(
+                    {
+                        "position": int(lines.position[i]),
+                        "event_id": key,
+                        "template": templates.get(key),
+                        "parameter": name,
+                        "actual": float(lines.raw[i, dim]),
+                        "expected_range": [float(lo), float(hi)],
+                        "z": float(z[i, dim]),
+                    }
+                )
+        for items in out:
+            items.sort(key=lambda d: -d["z"])
+        return out
+
+    # ---- persistence (inside the DeepLog model directory)
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        params = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        arrays = {
+            f"values/{key}/{name}": t.detach().cpu().contiguous().numpy()
+            for key, module in self.modules_.items()
+            for name, t in module.state_dict().items()
+        }
+        state = {"params": params, "dims_": self.dims_, "models_": self.models_, "z_": self.z_,
+                 "threshold_source_": self.threshold_source_}  # fmt: skip
+        return state, arrays
+
+    @classmethod
+    def from_state(
+        cls, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+    ) -> WindowValueModel:
+        model = cls(**dict(state["params"]))
+        model.dims_ = {str(k): [int(p) for p in v] for k, v in state["dims_"].items()}
+        model.models_ = {str(k): dict(v) for k, v in state["models_"].items()}
+        model.z_ = float(state["z_"])
+        model.threshold_source_ = str(state.get("threshold_source_", "valid"))
+        model.modules_ = {}
+        for key in model.models_:
+            d = len(model.dims_[key]) + 1
+            module = _VectorLSTM(d + 1, model.hidden_size, model.num_layers)
+            module.out = nn.Linear(model.hidden_size, d)
+            prefix = f"values/{key}/"
+            tensors = {
+                k[len(prefix) :]: torch.from_numpy(np.array(v))
+                for k, v in arrays.items()
+                if k.startswith(prefix)
+            }
+            module.load_state_dict(tensors, strict=True)
             model.modules_[key] = module.eval()
         return model

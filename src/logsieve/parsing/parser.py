@@ -121,6 +121,9 @@ class LogParser:
     mine_templates:
         False skips masking and template mining: every line keeps its raw message and gets a
         null event id (for the raw-text models, which need no parser).
+    values:
+        Also record each line's parameter values (``values``, list[str]: the tokens its
+        template masks, in order; see :mod:`logsieve.parsing.values`).
     """
 
     def __init__(
@@ -133,7 +136,9 @@ class LogParser:
         max_children: int | None = None,
         match_only: bool = False,
         mine_templates: bool = True,
+        values: bool = False,
     ) -> None:
+        self.values = values
         self.format = format
         self.masks = masks
         self.extra_masks = extra_masks
@@ -219,6 +224,7 @@ class LogParser:
         parser.max_children = drain.max_children
         parser.match_only = match_only
         parser.mine_templates = True
+        parser.values = False
         parser.drain_ = drain
         parser._cache = {}
         parser._prepare()
@@ -466,7 +472,12 @@ class LogParser:
             mapping, default=UNSEEN_TEMPLATE, return_dtype=pl.String
         )
         ordered = [*names[:at], TEMPLATE, *names[at:]]
-        return lf.with_columns(template.alias(TEMPLATE)).select(ordered)
+        lf = lf.with_columns(template.alias(TEMPLATE)).select(ordered)
+        if self.values:
+            from logsieve.parsing.values import values_expr
+
+            lf = values_expr(lf, mapping)
+        return lf
 
     def parse_files(
         self,
@@ -648,6 +659,7 @@ def parse_file(
     match_only: bool = False,
     extra_masks: Sequence[Mask] = (),
     progress: Progress | None = None,
+    values: bool = False,
     **parser_params: Any,
 ) -> tuple[pl.DataFrame | None, ParseStats, LogParser]:
     """Parse one or more log files into the events table (the API behind ``logsieve parse``).
@@ -671,6 +683,7 @@ def parse_file(
         parser = LogParser(
             format=format, extra_masks=extra_masks, match_only=match_only, **parser_params
         )
+    parser.values = values
     table, stats = parser.parse_files(paths, output=output, progress=progress)
     if state is not None and not match_only and parser.mine_templates:
         parser.save_state(state)

@@ -14,6 +14,12 @@ Model directory::
     parser_state.json                 Drain state, when templates were mined
     train_summary.json                what training saw and dropped (written by train)
     test_windows.parquet              held-out windows of a split (written by train)
+    train_windows.parquet             training and validation windows (column ``part``):
+                                      what feedback refits on or rehearses
+    history/v<N>/                     earlier versions (written by feedback)
+
+``pipeline.json`` holds ``model_version`` (1 when trained; a missing key means 1) and
+``parent_version`` (the version it was made from; see :mod:`logsieve.pipeline.feedback`).
 
 The directory is written whole into a temporary sibling and then swapped in, so a failed
 run never leaves a half-written model nor damages the one it would replace.
@@ -43,6 +49,7 @@ from logsieve.errors import InputError, LogsieveError
 from logsieve.grouping.specs import AnySpec, group_any, spec_from_dict, spec_to_dict
 from logsieve.grouping.split import split_windows
 from logsieve.grouping.text import MESSAGES, attach_messages
+from logsieve.grouping.values import attach_values, has_values
 from logsieve.io.atomic import cleanup_on_sigterm, sweep_stale_temp, write_json
 from logsieve.io.tables import read_meta, read_table, state_hash, write_table
 from logsieve.parsing.parser import LogParser, ParseStats
@@ -54,6 +61,8 @@ PIPELINE_FILE = "pipeline.json"
 PARSER_STATE_FILE = "parser_state.json"
 SUMMARY_FILE = "train_summary.json"
 TEST_WINDOWS_FILE = "test_windows.parquet"
+TRAIN_WINDOWS_FILE = "train_windows.parquet"
+PART = "part"  # column of train_windows.parquet: "train" or "valid"
 PIPELINE_FORMAT_VERSION = 1
 
 ProgressCallback = Callable[[Any], None]
@@ -134,6 +143,12 @@ def read_templates_file(path: str | Path) -> dict[str, str]:
     return dict(zip(df["event_id"].to_list(), df["template"].to_list(), strict=True))
 
 
+def _needs_values(detector: BaseDetector) -> bool:
+    """True when the detector reads parameter values (DeepLog's value model)."""
+    needs = getattr(detector, "needs_values", None)
+    return bool(needs()) if callable(needs) else False
+
+
 def _needs_templates(detector: BaseDetector) -> bool:
     needs = getattr(detector, "needs_templates", None)
     if callable(needs):
@@ -148,6 +163,8 @@ class TrainResult:
 
     summary: dict[str, Any]
     test: pl.DataFrame | None = None
+    #: training and validation windows (column ``part``), kept for feedback
+    seen: pl.DataFrame | None = None
 
 
 @dataclass
@@ -192,7 +209,11 @@ class Pipeline:
         grouping: AnySpec | None = None,
         templates: Mapping[str, str] | None = None,
         templates_mined: bool = True,
+        model_version: int = 1,
+        parent_version: int | None = None,
     ) -> None:
+        self.model_version = int(model_version)
+        self.parent_version = parent_version
         self.detector = detector
         self.format = format
         self.masks = [dict(m) for m in masks] if masks else []
@@ -241,6 +262,8 @@ class Pipeline:
             "templates_mined": self.templates_mined,
             "parser_state_sha256": state_hash(self.parser_state),
             "templates": self.templates,
+            "model_version": self.model_version,
+            "parent_version": self.parent_version,
         }
 
     # ------------------------------------------------------------------ stages
@@ -254,6 +277,11 @@ class Pipeline:
                 "this model has no parser state, so it cannot read a raw log: retrain it from "
                 "windows made by `logsieve parse` + `group`, or pass `--state STATE.json`"
             )
+        parser = self._state_parser(fmt)
+        parser.values = _needs_values(self.detector)
+        return parser
+
+    def _state_parser(self, fmt: str | None) -> LogParser:
         with tempfile.TemporaryDirectory(prefix=".logsieve-state-") as tmp:
             path = Path(tmp) / PARSER_STATE_FILE
             path.write_text(json.dumps(self.parser_state), encoding="utf-8")
@@ -289,6 +317,8 @@ class Pipeline:
         windows = group_any(events, spec, labels=labels).windows
         if self.detector.input_kind == "raw" or not self.templates_mined:
             windows = attach_messages(windows, events)
+        if _needs_values(self.detector) and has_values(events):
+            windows = attach_values(windows, events)
         return windows
 
     def windows_from_log(
@@ -391,7 +421,7 @@ class Pipeline:
             "split": split_summary,
             "warnings": self._health(det, valid),
         }
-        return TrainResult(clean_json(summary), test)
+        return TrainResult(clean_json(summary), test, _seen(train, valid))
 
     def _training_counts(
         self, train: pl.DataFrame, valid: pl.DataFrame | None, split: Mapping[str, Any] | None
@@ -533,8 +563,13 @@ class Pipeline:
         summary: Mapping[str, Any] | None = None,
         test_windows: pl.DataFrame | None = None,
         test_meta: Mapping[str, Any] | None = None,
+        train_windows: pl.DataFrame | None = None,
+        extra: Callable[[Path], None] | None = None,
     ) -> Path:
-        """Write the whole model directory, then swap it in (see the module docstring)."""
+        """Write the whole model directory, then swap it in (see the module docstring).
+
+        ``extra(tmp)`` adds files to the new directory before the swap (feedback's history).
+        """
         target = Path(path)
         _check_replaceable(target)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -544,6 +579,10 @@ class Pipeline:
             tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
             try:
                 self._write_dir(tmp, summary, test_windows, test_meta)
+                if train_windows is not None:
+                    write_table(train_windows, tmp / TRAIN_WINDOWS_FILE, test_meta)
+                if extra is not None:
+                    extra(tmp)
                 _swap_in(tmp, target)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -603,7 +642,17 @@ class Pipeline:
             grouping=spec,
             templates=templates,
             templates_mined=bool(desc.get("templates_mined", True)),
+            model_version=int(desc.get("model_version") or 1),
+            parent_version=desc.get("parent_version"),
         )
+
+
+def _seen(train: pl.DataFrame, valid: pl.DataFrame | None) -> pl.DataFrame:
+    """Training and validation windows in one table with a ``part`` column."""
+    parts = [train.with_columns(pl.lit("train").alias(PART))]
+    if valid is not None and valid.height:
+        parts.append(valid.with_columns(pl.lit("valid").alias(PART)))
+    return pl.concat(parts, how="diagonal_relaxed")
 
 
 def read_state_file(path: str | Path) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from logsieve.errors import InputError, LogsieveError
 from logsieve.grouping.labels import read_labels
 from logsieve.grouping.specs import AnySpec, group_any, spec_to_dict
 from logsieve.grouping.text import attach_messages
+from logsieve.grouping.values import attach_values, has_values
 from logsieve.io.atomic import (
     atomic_path,
     check_output_not_input,
@@ -108,6 +109,7 @@ def parse_job(
     truth: str | Path | None = None,
     no_templates: bool = False,
     progress: Progress | None = None,
+    values: bool = False,
     **drain: Any,
 ) -> dict[str, Any]:
     """Raw logs -> an events table with its provenance (and optionally a templates CSV)."""
@@ -120,7 +122,7 @@ def parse_job(
         params["mine_templates"] = False
     _, stats, _parser = parse_file(
         list(inputs), format=format, output=output, state=state, match_only=match_only,
-        extra_masks=list(masks), progress=progress, **params,
+        extra_masks=list(masks), progress=progress, values=values and not no_templates, **params,
     )  # fmt: skip
     summary: dict[str, Any] = {"output": str(output), **stats.to_dict()}
     if templates_out is not None:
@@ -172,6 +174,8 @@ def group_job(
     windows = result.windows
     if not meta.get("templates_mined", True):
         windows = attach_messages(windows, events)
+    if has_values(events):
+        windows = attach_values(windows, events)
     write_table(windows, output, windows_meta(meta, spec, labels))
     return {"grouping": spec_to_dict(spec), **result.summary(), "output": str(output)}
 
@@ -253,7 +257,9 @@ def train_job(
         "output_dir": str(out),
         "test_windows": str(out / "test_windows.parquet") if result.test is not None else None,
     }
-    pipe.save(out, summary=summary, test_windows=result.test, test_meta=meta)
+    pipe.save(
+        out, summary=summary, test_windows=result.test, test_meta=meta, train_windows=result.seen
+    )
     return summary
 
 

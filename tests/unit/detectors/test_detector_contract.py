@@ -303,3 +303,30 @@ def test_bad_input_is_a_clear_error():
         det.fit(pl.DataFrame({"x": [1]}))
     with pytest.raises(LogsieveError, match="Polars DataFrame"):
         det.fit([["E1"]])
+
+
+# ---------------------------------------------------------------------- feedback (issue 12)
+@pytest.mark.parametrize("name", NAMES)
+def test_feedback_every_detector(name, train_windows, test_windows):
+    """Each registered detector says what feedback does, or refuses in one line; marked
+    normal windows are no longer flagged afterwards."""
+    import copy
+
+    from logsieve.detectors.feedback import FeedbackRefused, feedback_policy, learn_feedback
+
+    det = copy.deepcopy(_fitted(name, train_windows))
+    for label in ("normal", "anomaly"):
+        try:
+            policy = feedback_policy(det, label)
+        except FeedbackRefused as exc:
+            assert label == "anomaly" and not det.requires_labels
+            assert "\n" not in str(exc) and "cannot learn" in str(exc)
+        else:
+            assert "\n" not in policy and policy.startswith(det.name)
+    scores = det.decision_function(test_windows)
+    normal = test_windows["label"].to_numpy() == 0
+    worst = np.flatnonzero(normal)[np.argsort(-scores[normal])[:2]]
+    marked = test_windows[worst]
+    report = learn_feedback(det, marked, "normal", train=train_windows, valid=None)
+    assert report["flagged_after"] == 0
+    assert not det.predict(marked).any()
