@@ -204,6 +204,7 @@ class OnlineGrouper:
                     out.append((w, w.append(lid, ts, eids[i], labels[i], refs[i], self.keep)))
                     if len(w.eids) >= self.max_lines:
                         self.counts["capped"] += 1
+                        self.parts.setdefault(key, 1)  # the key goes on in key~2
                         self._close(key)
         elif isinstance(spec, CountWindows):
             size, step = spec.size, spec.step
