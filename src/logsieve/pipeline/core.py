@@ -267,8 +267,10 @@ class Pipeline:
         }
 
     # ------------------------------------------------------------------ stages
-    def parser(self, format: str | None = None) -> LogParser:
-        """A match-only parser continuing from the saved state (``format`` overrides)."""
+    def parser(self, format: str | None = None, *, mine: bool = False) -> LogParser:
+        """A parser continuing from the saved state (``format`` overrides): match-only, or
+        with ``mine`` learning new templates as ``logsieve parse`` does (new ids, kept in
+        the parser's state; the model's own state is not changed)."""
         fmt = format if format is not None else self.format
         if not self.templates_mined:
             return LogParser(format=fmt, mine_templates=False)
@@ -285,7 +287,7 @@ class Pipeline:
         with tempfile.TemporaryDirectory(prefix=".logsieve-state-") as tmp:
             path = Path(tmp) / PARSER_STATE_FILE
             path.write_text(json.dumps(self.parser_state), encoding="utf-8")
-            return LogParser.load_state(path, format=fmt, match_only=True)
+            return LogParser.load_state(path, format=fmt, match_only=not mine)
 
     def parse(
         self,
@@ -293,9 +295,11 @@ class Pipeline:
         *,
         format: str | None = None,
         progress: Callable[[int, int], None] | None = None,
+        mine: bool = False,
     ) -> tuple[pl.DataFrame, ParseStats]:
-        """Parse raw log files with the model's parser state (new messages get ``E0``)."""
-        parser = self.parser(format)
+        """Parse raw log files with the model's parser state (new messages get ``E0``, or
+        with ``mine`` new templates and ids, as online parsing in ``watch`` does)."""
+        parser = self.parser(format, mine=mine)
         events, stats = parser.parse_files(paths, progress=progress)
         assert events is not None
         return events, stats
@@ -328,9 +332,10 @@ class Pipeline:
         format: str | None = None,
         labels: str | Path | pl.DataFrame | None = None,
         grouping: AnySpec | None = None,
+        mine: bool = False,
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Raw log files -> (windows, events), parsed and grouped as in training."""
-        events, _ = self.parse(paths, format=format)
+        events, _ = self.parse(paths, format=format, mine=mine)
         return self.group(events, labels=labels, grouping=grouping), events
 
     def prepare(

@@ -311,8 +311,10 @@ def detect_job(
             pipe.add_templates(meta["templates"])
     else:
         meta = {}
+        # mining mode, as `logsieve watch` parses online: a new message gets a new event
+        # id (the model directory is not changed), so watch --no-follow equals detect
         windows, events_df = pipe.windows_from_log(
-            inputs, format=format, labels=labels, grouping=grouping
+            inputs, format=format, labels=labels, grouping=grouping, mine=True
         )
     if events is not None and events_df is None:
         events_df = pl.read_parquet(events)

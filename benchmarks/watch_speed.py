@@ -1,0 +1,134 @@
+"""`logsieve watch` speed, latency and memory on synthetic HDFS with DeepLog; prints a table.
+
+    python benchmarks/watch_speed.py                 # 2,000,000 lines, 10,000 lines/s, 1M sessions
+    python benchmarks/watch_speed.py --lines 200000 --rate-seconds 5 --sessions 100000   # quick
+
+1. throughput: `watch --no-follow` over N lines (whole process, one process, wall clock)
+   next to batch `detect` (parse + group + detect) of the same file;
+2. latency: a writer appends RATE lines/s to a followed file, every line stamped with its
+   write time; for each alert, (alert written) - (write time of its trigger line): p50/p99;
+3. memory: peak RSS of `watch --no-follow` over a log holding SESSIONS open sessions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+PY = sys.executable
+
+
+def cli(*args: object, **kw: object) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, "-m", "logsieve", *map(str, args)], env=ENV, check=True,
+                          capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+
+
+def timed(*args: object) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of one CLI run in a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    cli(*args)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) / 1024
+
+
+def train(d: Path) -> Path:
+    from logsieve.synth import generate
+
+    gen = generate(d / "train.log", lines=50_000, seed=1)
+    cli("parse", d / "train.log", "--format", "hdfs", "-o", d / "ev.parquet", "-q")
+    cli("group", d / "ev.parquet", "--labels", gen.labels_path, "-o", d / "win.parquet", "-q")
+    cli("train", d / "win.parquet", "--model", "deeplog", "--normal-only", "--set", "epochs=3",
+        "-o", d / "model", "-q")  # fmt: skip
+    return d / "model"
+
+
+def latency(d: Path, model: Path, rate: int, seconds: float) -> tuple[float, float, int]:
+    from logsieve.synth import generate
+
+    generate(d / "lat_src.log", lines=max(int(rate * seconds), 10_000), seed=7)
+    lines = (d / "lat_src.log").read_text().splitlines(keepends=True)[: int(rate * seconds)]
+    log, alerts = d / "live.log", d / "lat_alerts.jsonl"
+    log.write_text("")
+    proc = subprocess.Popen([PY, "-m", "logsieve", "watch", log, "-m", model, "--state-dir",
+                             d / "lat_state", "--alerts", alerts, "-q"], env=ENV)  # fmt: skip
+    time.sleep(8)  # start-up (imports, model load)
+    written: dict[int, float] = {}
+    step = max(rate // 200, 1)  # 5 ms ticks
+    t0 = time.perf_counter()
+    with open(log, "a") as fh:
+        for i in range(0, len(lines), step):
+            target = t0 + i / rate
+            delay = target - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            fh.writelines(lines[i : i + step])
+            fh.flush()
+            now = time.time()
+            for j in range(i, min(i + step, len(lines))):
+                written[j + 1] = now
+    time.sleep(3)
+    proc.terminate()
+    proc.wait(timeout=60)
+    delays = []
+    for line in alerts.read_text().splitlines():
+        a = json.loads(line)
+        if a["trigger"]["kind"] == "line":
+            delays.append(a["emitted_at"] - written[a["trigger"]["line_no"]])
+    arr = np.array(delays) * 1000
+    return float(np.percentile(arr, 50)), float(np.percentile(arr, 99)), len(arr)
+
+
+def sessions_log(path: Path, n: int) -> None:
+    """n block sessions that all stay open (one allocateBlock line each, never finished)."""
+    with open(path, "w") as fh:
+        for i in range(n):
+            fh.write(f"081109 203518 {i % 300} INFO dfs.FSNamesystem: BLOCK* NameSystem."
+                     f"allocateBlock: /user/root/rand/part-{i}. blk_{1000000000 + i}\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lines", type=int, default=2_000_000)
+    ap.add_argument("--rate", type=int, default=10_000)
+    ap.add_argument("--rate-seconds", type=float, default=20)
+    ap.add_argument("--sessions", type=int, default=1_000_000)
+    args = ap.parse_args()
+    from logsieve.synth import generate
+
+    with tempfile.TemporaryDirectory(prefix="watch-bench-") as tmp:
+        d = Path(tmp)
+        model = train(d)
+        generate(d / "big.log", lines=args.lines, seed=5)
+        rows = []
+        wall, rss = timed("detect", d / "big.log", "-m", model, "-o", d / "s.parquet", "-q")
+        rows.append(("batch detect (parse+group+detect)", args.lines, wall, rss))
+        wall, rss = timed("watch", d / "big.log", "-m", model, "--state-dir", d / "st",
+                          "--alerts", d / "a.jsonl", "--no-follow", "-q")  # fmt: skip
+        rows.append(("watch --no-follow", args.lines, wall, rss))
+        sessions_log(d / "sessions.log", args.sessions)
+        wall, rss = timed("watch", d / "sessions.log", "-m", model, "--state-dir", d / "st2",
+                          "--no-follow", "--max-open", args.sessions, "-q")  # fmt: skip
+        rows.append((f"watch, {args.sessions:,} open sessions", args.sessions, wall, rss))
+        print(f"{'run':40} {'lines':>10} {'seconds':>8} {'lines/s':>10} {'peak RSS MB':>12}")
+        for name, n, wall, rss in rows:
+            print(f"{name:40} {n:>10,} {wall:>8.1f} {n / wall:>10,.0f} {rss:>12,.0f}")
+        p50, p99, n = latency(d, model, args.rate, args.rate_seconds)
+        print(f"\nlatency at {args.rate:,} lines/s for {args.rate_seconds:g} s: "
+              f"{n} line alerts, p50 {p50:.1f} ms, p99 {p99:.1f} ms (line written -> alert written)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Scoring windows as they grow: incremental next-event ranks, batch scoring at close.
+
+Next-event models (DeepLog, LogAnomaly, the next-log Transformer:
+:class:`~logsieve.detectors.neural.next_event.NextEventMixin`) score a window by the largest
+rank of its ``(history, next event)`` pairs. Each pair depends only on the ``h`` events
+before it, so it is scored the moment its line arrives: :class:`NextEventScorer` queues the
+pairs of a micro-batch, ranks the distinct ones it has not seen before in one forward pass
+and memoises ``(history, target) -> rank`` (HDFS histories repeat heavily: after warm-up
+nearly every pair is a dictionary hit). The end-of-window pair (``session_bounds``) is
+ranked when the window closes, with DeepLog's short-window rule. The pairs are those of the
+detector's own ``_pairs`` (the input/target codes of each event id are read from it), so
+the final score of a window is the batch score.
+
+Other models score a window when it closes, through :meth:`Pipeline.detect` itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from logsieve.detectors.neural.next_event import END_OF_WINDOW, NextEventMixin
+from logsieve.errors import LogsieveError
+from logsieve.pipeline import Pipeline
+from logsieve.schema import EVENT_IDS, LINE_IDS, WINDOW_ID
+from logsieve.streaming.windows import OpenWindow
+
+__all__ = ["MEMO_LIMIT", "NextEventScorer", "is_next_event"]
+
+MEMO_LIMIT = 2_000_000
+"""Memoised pairs kept; the memo is cleared when it grows past this (bounded memory)."""
+
+PAD = 0
+
+
+def is_next_event(pipe: Pipeline) -> bool:
+    det = pipe.detector
+    return isinstance(det, NextEventMixin) and hasattr(det, "history_size")
+
+
+class NextEventScorer:
+    """Ranks of next-event pairs as lines arrive (see the module docstring)."""
+
+    def __init__(self, pipe: Pipeline) -> None:
+        det: Any = pipe.detector
+        if not is_next_event(pipe):
+            raise LogsieveError(f"{pipe.name} is not a next-event model")
+        self.det: Any = det
+        self.h = int(det.history_size)
+        self.bounds = bool(det.session_bounds)
+        self.threshold = float(det.threshold_)
+        self.min_length = int(getattr(det, "min_length_", 0) or 0) if self.bounds else 0
+        self.oov = float(det.oov_rank_)
+        self.codes: dict[str, tuple[int, int]] = {}
+        self.end_target = -1
+        self.memo: dict[tuple[tuple[int, ...], int], float] = {}
+        self.pending: list[tuple[OpenWindow, int, tuple[tuple[int, ...], int]]] = []
+        self.hits = 0
+        self.misses = 0
+
+    # ------------------------------------------------------------------ codes
+    def _code(self, eid: str) -> tuple[int, int]:
+        """(input code, target code) of an event id, read from the detector's own pairs."""
+        got = self.codes.get(eid)
+        if got is not None:
+            return got
+        h = self.h
+        frame = pl.DataFrame({WINDOW_ID: ["x"], EVENT_IDS: [[eid] * (h + 1)]},
+                             schema={WINDOW_ID: pl.String, EVENT_IDS: pl.List(pl.String)})
+        pairs = self.det._pairs(frame)
+        if self.bounds:
+            got = (int(pairs.history[1][-1]), int(pairs.target[0]))
+            self.end_target = int(pairs.target[-1])
+        else:
+            got = (int(pairs.history[0][-1]), int(pairs.target[0]))
+        self.codes[eid] = got
+        return got
+
+    def encode(self, w: OpenWindow) -> None:
+        """Recompute a window's input codes (after a restart or a model reload)."""
+        w.codes = [self._code(e)[0] for e in w.eids]
+
+    def _history(self, codes: list[int], pos: int) -> tuple[int, ...]:
+        h = self.h
+        if pos >= h:
+            return tuple(codes[pos - h : pos])
+        return (PAD,) * (h - pos) + tuple(codes[:pos])
+
+    # ------------------------------------------------------------------ queueing
+    def push(self, w: OpenWindow, pos: int) -> None:
+        """The event at ``pos`` of ``w`` has just been appended."""
+        inp, tgt = self._code(w.eids[pos])
+        codes = w.codes
+        codes.append(inp)
+        if not self.bounds and pos < self.h:
+            return
+        self.pending.append((w, pos, (self._history(codes, pos), tgt)))
+
+    def push_end(self, w: OpenWindow) -> None:
+        """``w`` has closed: its end-of-window pair (with ``session_bounds``)."""
+        if not self.bounds:
+            return
+        if self.end_target < 0 and w.eids:
+            self._code(w.eids[0])
+        pos = len(w.codes)
+        self.pending.append((w, -1 - pos, (self._history(w.codes, pos), self.end_target)))
+
+    def flush(self) -> list[tuple[OpenWindow, int, float]]:
+        """Rank the queued pairs: ``(window, position, rank)`` in queue order; a position
+        below 0 is the end pair (``-1 - position``)."""
+        pending, self.pending = self.pending, []
+        if not pending:
+            return []
+        memo = self.memo
+        missing: dict[tuple[tuple[int, ...], int], None] = {}
+        for _, _, key in pending:
+            if key not in memo:
+                missing[key] = None
+        if missing:
+            self.misses += len(missing)
+            if len(memo) + len(missing) > MEMO_LIMIT:
+                memo.clear()
+            keys = list(missing)
+            hist = np.array([k[0] for k in keys], dtype=np.int64).reshape(len(keys), self.h)
+            tgt = np.array([k[1] for k in keys], dtype=np.int64)
+            out = self.det._infer(self.det._rank_step, {"history": hist, "target": tgt})
+            ranks = torch.cat(out).numpy().astype(np.float64)
+            memo.update(zip(keys, ranks.tolist(), strict=True))
+        self.hits += len(pending) - len(missing)
+        result = []
+        for w, pos, key in pending:
+            rank = memo[key]
+            if pos < 0 and -1 - pos < self.min_length:
+                rank = self.oov  # ends earlier than every training window (DeepLog)
+            result.append((w, pos, rank))
+        return result
+
+
+def prefix_frame(items: list[tuple[OpenWindow, int]]) -> pl.DataFrame:
+    """Windows table of each window's events up to and including ``position``."""
+    return pl.DataFrame(
+        {
+            WINDOW_ID: [w.wid for w, _ in items],
+            EVENT_IDS: [w.eids[: p + 1] for w, p in items],
+            LINE_IDS: [w.line_ids[: p + 1] for w, p in items],
+        },
+        schema={WINDOW_ID: pl.String, EVENT_IDS: pl.List(pl.String), LINE_IDS: pl.List(pl.Int64)},
+    )
+
+
+def line_explanations(pipe: Pipeline, items: list[tuple[OpenWindow, int, float]]) -> list[Any]:
+    """Explanations of windows alerted at a line: the detector's explanation of the window
+    so far, without the end-of-window position (the window has not ended)."""
+    if not items:
+        return []
+    frame = prefix_frame([(w, p) for w, p, _ in items])
+    out = []
+    for exp, (_, _, rank) in zip(pipe.explain(frame), items, strict=True):
+        if isinstance(exp, dict):
+            exp = dict(exp)
+            if isinstance(exp.get("positions"), list):
+                exp["positions"] = [
+                    p for p in exp["positions"] if p.get("event_id") != END_OF_WINDOW
+                ]
+            exp["score"] = rank
+            exp["is_anomaly"] = True
+        out.append(exp)
+    return out

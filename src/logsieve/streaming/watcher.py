@@ -1,0 +1,527 @@
+"""The online detector behind ``logsieve watch``: :class:`Watcher`.
+
+One loop, one process: read what the inputs hold (:mod:`.sources`), parse it with the
+model's parser state in mining mode (a new message becomes a new template with a new event
+id, kept in the state), append the lines to their windows (:mod:`.windows`), score the
+micro-batch (:mod:`.scoring`), write the alerts, and checkpoint (:mod:`.state`) every
+``checkpoint_lines`` lines or ``checkpoint_seconds`` seconds and at shutdown.
+
+Exactly once: a checkpoint is taken only between batches, after the alert file has been
+fsynced, and records each input's offset and line count, the open windows, the parser
+state, the alert counter and the alert file's length. A restart cuts the alert file back to
+that length and reads the inputs again from those offsets; parsing, grouping and scoring
+are deterministic, so the same alerts (same ids) are written again, once. ``--exec`` and
+``--webhook`` hooks run after their alert is written and may run again for alerts replayed
+after a crash (at least once).
+
+Alerts: a window is alerted once, at the first line whose rank breaks the pattern
+(next-event models; ``trigger.kind == "line"``) or when it closes (``"window_end"``). A later,
+higher finding on an alerted window updates its record in the state (``alert_updates``),
+not the alert file. The model directory is watched between batches: when ``pipeline.json``
+changes (``model_version``, or its mtime) the pipeline is reloaded and scoring goes on with
+the open windows, the parser state and the counters unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from logsieve.errors import LogsieveError
+from logsieve.grouping.specs import AnySpec
+from logsieve.io.reader import DEFAULT_MAX_LINE_BYTES, ReadStats, _decode_lines
+from logsieve.parsing.parser import LogParser, ParseStats
+from logsieve.pipeline import Pipeline
+from logsieve.pipeline.core import PIPELINE_FILE, clean_json
+from logsieve.schema import EVENT_ID, LABEL, LINE_ID, TIMESTAMP
+from logsieve.streaming.scoring import NextEventScorer, is_next_event, line_explanations
+from logsieve.streaming.sources import Source, SourceState, open_source
+from logsieve.streaming.state import (
+    STATE_VERSION,
+    STATUS_FILE,
+    AlertSink,
+    load_checkpoint,
+    write_checkpoint,
+    write_json_synced,
+)
+from logsieve.streaming.windows import OnlineGrouper, OpenWindow, windows_frame
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["WatchConfig", "Watcher", "model_version"]
+
+UPDATES_KEPT = 10_000
+
+
+def model_version(model_dir: Path) -> tuple[int, int]:
+    """(``model_version`` of pipeline.json, missing = 1; its mtime in ns)."""
+    file = model_dir / PIPELINE_FILE
+    try:
+        st = file.stat()
+        desc = json.loads(file.read_text(encoding="utf-8"))
+        return int(desc.get("model_version", 1) or 1), st.st_mtime_ns
+    except (OSError, ValueError, TypeError):
+        return 1, 0
+
+
+@dataclass
+class WatchConfig:
+    """Options of :class:`Watcher` (the ``logsieve watch`` options)."""
+
+    inputs: Sequence[str]
+    model_dir: Path
+    state_dir: Path
+    alerts: Path | None = None
+    follow: bool = True
+    format: str | None = None
+    grouping: AnySpec | None = None
+    max_open: int = 1_000_000
+    max_window_lines: int = 100_000
+    keep_lines: int = 20
+    batch_bytes: int = 4 * 1024 * 1024
+    checkpoint_lines: int = 1_000_000
+    checkpoint_seconds: float = 10.0
+    poll_seconds: float = 0.005
+    exec_cmd: str | None = None
+    webhook: str | None = None
+    on_alert: Callable[[dict[str, Any]], None] | None = None
+    on_progress: Callable[[dict[str, Any]], None] | None = None
+    progress_seconds: float = 0.5
+    stop_after_lines: int | None = None  # tests: stop (as on SIGTERM) after this many lines
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Watcher:
+    """Follow inputs and alert online through a :class:`Pipeline` (module docstring)."""
+
+    def __init__(self, cfg: WatchConfig) -> None:
+        self.cfg = cfg
+        self.stop = False
+        self.state_dir = Path(cfg.state_dir)
+        ckpt = load_checkpoint(self.state_dir)
+        self.pipe = Pipeline.load(cfg.model_dir)
+        self.version, self.version_mtime = model_version(Path(cfg.model_dir))
+        self._check_model()
+        spec = cfg.grouping if cfg.grouping is not None else self.pipe.grouping
+        if spec is None:
+            raise LogsieveError("the model does not know its grouping: pass --session, "
+                                "--session-field, --window or --time")  # fmt: skip
+        self.grouper = OnlineGrouper(spec, max_open=cfg.max_open, max_lines=cfg.max_window_lines,
+                                     keep_lines=cfg.keep_lines, wall_idle=cfg.follow)  # fmt: skip
+        self.scorer = NextEventScorer(self.pipe) if is_next_event(self.pipe) else None
+        self.stats = ParseStats()
+        self.read_stats = ReadStats()
+        self.lines = 0
+        self.alerts_emitted = 0
+        self.updates: dict[str, dict[str, Any]] = {}
+        self.seq = 0
+        states = {p: SourceState(path=p) for p in cfg.inputs}
+        committed = None
+        fmt = cfg.format
+        if ckpt is not None:
+            meta, rows, parser_state = ckpt
+            for d in meta["sources"]:
+                if d["path"] in states and d["path"] != "-":
+                    states[d["path"]] = SourceState.from_dict(d)
+            self.lines = int(meta["lines"])
+            self.alerts_emitted = int(meta["alerts"])
+            self.updates = dict(meta.get("alert_updates", {}))
+            self.seq = int(meta["seq"])
+            committed = int(meta["alerts_committed"])
+            for k in ("malformed_lines", "blank_lines", "new_templates"):
+                setattr(self.stats, k, int(meta["parse"].get(k, 0)))
+            self.read_stats.invalid_utf8_lines = int(meta["parse"].get("invalid_utf8_lines", 0))
+            self.parser = self._parser(parser_state, fmt)
+            wins = [OpenWindow.from_row(r) for r in rows]
+            self.grouper.restore(meta["grouping"], wins)
+            if self.scorer is not None:
+                for w in wins:
+                    self.scorer.encode(w)
+            logger.info("resumed from %s: %d lines, %d open windows", self.state_dir,
+                        self.lines, len(wins))  # fmt: skip
+        else:
+            self.parser = self.pipe.parser(fmt, mine=True)
+        self.sources: list[Source] = [open_source(states[p]) for p in cfg.inputs]
+        self.sink = AlertSink(Path(cfg.alerts) if cfg.alerts else None, committed)
+        self.started = time.monotonic()
+        self.lines_at_start = self.lines
+        self._last_ckpt_lines = self.lines
+        self._last_ckpt_time = time.monotonic()
+        self._last_progress = 0.0
+        self._last_model_check = time.monotonic()
+        self.hook_failures = 0
+
+    def _check_model(self) -> None:
+        if self.pipe.detector.input_kind == "raw" or not self.pipe.templates_mined:
+            raise LogsieveError(
+                f"watch scores models that read event ids; {self.pipe.name} reads raw messages"
+            )
+
+    def _parser(self, state: dict[str, Any] | None, fmt: str | None) -> LogParser:
+        if state is None:
+            return self.pipe.parser(fmt, mine=True)
+        pipe = Pipeline(self.pipe.detector, format=self.pipe.format, parser_state=state)
+        return pipe.parser(fmt, mine=True)
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> dict[str, Any]:
+        """Process until the end of input (``follow=False``) or SIGTERM/SIGINT; checkpoint."""
+        handlers = self._install_signals()
+        wake = self._start_notify()
+        try:
+            while not self.stop:
+                got = self._step()
+                if self.cfg.stop_after_lines is not None and self.lines >= \
+                        self.cfg.stop_after_lines:  # fmt: skip
+                    break
+                if got:
+                    continue
+                if not self.cfg.follow and self._all_read():
+                    self.grouper.close_all()
+                    self._score_closed()
+                    self.sink.flush()
+                    break
+                self._idle_work()
+                if wake is not None:
+                    wake.wait(self.cfg.poll_seconds * 10)
+                    wake.clear()
+                else:
+                    time.sleep(self.cfg.poll_seconds)
+            self.checkpoint()
+        finally:
+            self._stop_notify()
+            for src in self.sources:
+                src.close()
+            self.sink.close()
+            self._restore_signals(handlers)
+        return self.status()
+
+    def _all_read(self) -> bool:
+        return all(s.exhausted or s.kind == "file" for s in self.sources)
+
+    def _step(self) -> bool:
+        """Read and process one batch from each input with data; True when any had some."""
+        got = False
+        final = not self.cfg.follow
+        for src in self.sources:
+            data = src.read(self.cfg.batch_bytes, final)
+            if not data:
+                continue
+            got = True
+            self._process(src, data)
+        if got:
+            self._score_closed()
+            self.sink.flush()
+            self._maybe_checkpoint()
+            self._maybe_reload()
+            self._maybe_progress()
+        return got
+
+    def _idle_work(self) -> None:
+        self.grouper.advance()
+        if self.grouper.closed:
+            self._score_closed()
+            self.sink.flush()
+        self._maybe_checkpoint()
+        self._maybe_reload()
+        self._maybe_progress()
+
+    # ------------------------------------------------------------------ one batch
+    def _process(self, src: Source, data: bytes) -> None:
+        body = data[:-1] if data.endswith(b"\n") else data
+        src_first = src.state.lines + 1
+        lines = _decode_lines(src.name, body, src_first, self.read_stats, DEFAULT_MAX_LINE_BYTES)
+        n = len(lines)
+        first = self.lines + 1
+        events = self.parser.parse_lines(lines, first, src.name, self.stats)
+        src.state.lines += n
+        self.lines += n
+        if events.height == 0:
+            return
+        texts = lines.to_list()
+        line_ids = events[LINE_ID].to_list()
+        stamps = events[TIMESTAMP].dt.epoch("us").to_list()
+        refs = [(src.name, src_first + lid - first, texts[lid - first]) for lid in line_ids]
+        appended = self.grouper.add(
+            line_ids, stamps, events[EVENT_ID].to_list(), events[LABEL].to_list(),
+            self.grouper.keys(events), refs,
+        )  # fmt: skip
+        if self.scorer is not None:
+            push = self.scorer.push
+            for w, pos in appended:
+                push(w, pos)
+            self._line_alerts(self.scorer.flush())
+
+    def _line_alerts(self, ranked: list[tuple[OpenWindow, int, float]]) -> None:
+        thr = self.scorer.threshold if self.scorer is not None else 0.0
+        fresh: list[tuple[OpenWindow, int, float]] = []
+        for w, pos, rank in ranked:
+            if rank <= w.score:
+                continue
+            w.score = rank
+            if rank > thr:
+                if w.alert_id is None:
+                    w.alert_id = self._next_alert_id()
+                    fresh.append((w, pos, rank))
+                else:
+                    self._update(w, "line")
+        if fresh:
+            for (w, pos, rank), exp in zip(fresh, line_explanations(self.pipe, fresh),
+                                           strict=True):  # fmt: skip
+                idx = len(w.refs) - (len(w.eids) - pos)  # the trigger among the kept lines
+                shown = w.refs[: idx + 1] if idx >= 0 else w.refs[:1]
+                src, line_no, _ = shown[-1] if shown else ("", 0, "")
+                w.trigger = {"kind": "line", "source": src, "line_no": line_no,
+                             "line_id": w.line_ids[pos]}  # fmt: skip
+                self._emit(w, rank, exp, shown)
+
+    def _score_closed(self) -> None:
+        closed = self.grouper.take_closed()
+        if not closed:
+            return
+        if self.scorer is not None:
+            for w in closed:
+                self.scorer.push_end(w)
+            for w, _, rank in self.scorer.flush():
+                w.score = max(w.score, rank)
+            thr = self.scorer.threshold
+            flagged = [w for w in closed if w.score > thr]
+            new = [w for w in flagged if w.alert_id is None]
+            for w in flagged:
+                if w.alert_id is not None:
+                    self._update(w, "window_end")
+            if new:
+                exps = self.pipe.explain(windows_frame(new))
+                for w, exp in zip(new, exps, strict=True):
+                    w.alert_id = self._next_alert_id()
+                    self._end_trigger(w)
+                    self._emit(w, w.score, exp)
+            return
+        frame = windows_frame(closed)
+        result = self.pipe.detect(frame)
+        table = result.table
+        for w, score, flag, exp in zip(closed, table["score"].to_list(),
+                                       table["is_anomaly"].to_list(),
+                                       table["explanation"].to_list(), strict=True):  # fmt: skip
+            w.score = float(score)
+            if flag:
+                w.alert_id = self._next_alert_id()
+                self._end_trigger(w)
+                self._emit(w, w.score, None if exp is None else json.loads(exp))
+
+    @staticmethod
+    def _end_trigger(w: OpenWindow) -> None:
+        src, line_no, _ = w.refs[-1] if w.refs else ("", 0, "")
+        w.trigger = {"kind": "window_end", "source": src, "line_no": line_no,
+                     "line_id": w.line_ids[-1] if w.line_ids else None}  # fmt: skip
+
+    def _next_alert_id(self) -> str:
+        self.alerts_emitted += 1
+        return f"a{self.alerts_emitted:08d}"
+
+    def _update(self, w: OpenWindow, kind: str) -> None:
+        assert w.alert_id is not None
+        self.updates[w.alert_id] = {"window_id": w.wid, "score": w.score, "finding": kind,
+                                    "model_version": self.version}  # fmt: skip
+        while len(self.updates) > UPDATES_KEPT:
+            self.updates.pop(next(iter(self.updates)))
+
+    def _emit(self, w: OpenWindow, score: float, explanation: Any,
+              refs: list[tuple[str, int, str]] | None = None) -> None:  # fmt: skip
+        record = clean_json({
+            "alert_id": w.alert_id,
+            "window_id": w.wid,
+            "score": score,
+            "threshold": float(self.pipe.threshold),
+            "model": self.pipe.name,
+            "model_version": self.version,
+            "emitted_at": time.time(),
+            "trigger": w.trigger,
+            "label": w.label,
+            "lines": [{"source": s, "line_no": n, "text": t}
+                      for s, n, t in (w.refs if refs is None else refs)],
+            "explanation": explanation,
+        })  # fmt: skip
+        self.sink.write(record)
+        if self.cfg.on_alert is not None:
+            self.cfg.on_alert(record)
+        if self.cfg.exec_cmd or self.cfg.webhook:
+            self.sink.flush()
+            self._hooks(record)
+
+    def _hooks(self, record: dict[str, Any]) -> None:
+        body = json.dumps(record).encode()
+        if self.cfg.exec_cmd:
+            try:
+                subprocess.run(shlex.split(self.cfg.exec_cmd), input=body, timeout=30,
+                               check=True, capture_output=True)  # fmt: skip
+            except (OSError, subprocess.SubprocessError) as exc:
+                self.hook_failures += 1
+                logger.warning("--exec failed for alert %s: %s", record["alert_id"], exc)
+        if self.cfg.webhook:
+            req = urllib.request.Request(self.cfg.webhook, data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=5) as resp:
+                    resp.read()
+            except OSError as exc:
+                self.hook_failures += 1
+                logger.warning("--webhook failed for alert %s: %s", record["alert_id"], exc)
+
+    # ------------------------------------------------------------------ model reload
+    def _maybe_reload(self) -> None:
+        now = time.monotonic()
+        if now - self._last_model_check < 0.2:
+            return
+        self._last_model_check = now
+        version, mtime = model_version(Path(self.cfg.model_dir))
+        if (version, mtime) == (self.version, self.version_mtime):
+            return
+        try:
+            pipe = Pipeline.load(self.cfg.model_dir)
+        except LogsieveError as exc:  # a half-swapped directory: try again later
+            logger.warning("model reload deferred: %s", exc)
+            return
+        self.pipe = pipe
+        self._check_model()
+        self.version, self.version_mtime = version, mtime
+        if self.scorer is not None:
+            self.scorer = NextEventScorer(pipe)
+            for w in self.grouper.open.values():
+                self.scorer.encode(w)
+        logger.info("model reloaded: version %d", version)
+
+    # ------------------------------------------------------------------ state
+    def _maybe_checkpoint(self) -> None:
+        cfg = self.cfg
+        if (self.lines - self._last_ckpt_lines >= cfg.checkpoint_lines
+                or time.monotonic() - self._last_ckpt_time >= cfg.checkpoint_seconds):
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        committed = self.sink.commit()
+        self.seq += 1
+        meta = {
+            "state_version": STATE_VERSION,
+            "seq": self.seq,
+            "sources": [s.state.to_dict() for s in self.sources],
+            "lines": self.lines,
+            "alerts": self.alerts_emitted,
+            "alerts_committed": committed,
+            "model_version": self.version,
+            "grouping": self.grouper.state(),
+            "alert_updates": self.updates,
+            "parse": {
+                "malformed_lines": self.stats.malformed_lines,
+                "blank_lines": self.stats.blank_lines,
+                "new_templates": self.stats.new_templates,
+                "invalid_utf8_lines": self.read_stats.invalid_utf8_lines,
+            },
+        }
+        write_checkpoint(self.state_dir, self.seq, meta, list(self.grouper.open.values()),
+                         self.parser.state_dict())  # fmt: skip
+        self._last_ckpt_lines = self.lines
+        self._last_ckpt_time = time.monotonic()
+        self.write_status()
+
+    def status(self) -> dict[str, Any]:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        drain = self.parser.drain_
+        return {
+            "lines_processed": self.lines,
+            "sources": [
+                {"path": s.state.path, "offset": s.state.offset, "lines": s.state.lines,
+                 "rotations": s.state.rotations, "truncations": s.state.truncations}
+                for s in self.sources
+            ],
+            "open_windows": len(self.grouper.open),
+            "alerts_emitted": self.alerts_emitted,
+            "alert_updates": len(self.updates),
+            "lines_per_second": round((self.lines - self.lines_at_start) / elapsed, 1),
+            "malformed_lines": self.stats.malformed_lines,
+            "invalid_utf8_lines": self.read_stats.invalid_utf8_lines,
+            "templates": 0 if drain is None else len(drain.clusters),
+            "windows": dict(self.grouper.counts),
+            "model": self.pipe.name,
+            "model_version": self.version,
+            "hook_failures": self.hook_failures,
+            "memo": None if self.scorer is None else
+            {"hits": self.scorer.hits, "misses": self.scorer.misses},
+            "checkpoint": self.seq,
+            "updated_at": time.time(),
+        }  # fmt: skip
+
+    def write_status(self) -> None:
+        write_json_synced(self.state_dir / STATUS_FILE, self.status(), sync=False)
+
+    def _maybe_progress(self) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < self.cfg.progress_seconds:
+            return
+        self._last_progress = now
+        status = self.status()
+        if self.cfg.on_progress is not None:
+            self.cfg.on_progress(status)
+
+    # ------------------------------------------------------------------ signals, notify
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def handler(signum: int, frame: Any) -> None:
+            self.stop = True
+
+        old: dict[int, Any] = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            old[sig] = signal.signal(sig, handler)
+        return old
+
+    @staticmethod
+    def _restore_signals(old: dict[int, Any]) -> None:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+    def _start_notify(self) -> threading.Event | None:
+        """Wake the loop on file changes (watchfiles, when installed); else poll."""
+        self._notify_stop = threading.Event()
+        if not self.cfg.follow:
+            return None
+        try:
+            import watchfiles
+        except ImportError:
+            return None
+        dirs = sorted({str(Path(p).resolve().parent) for p in self.cfg.inputs if p != "-"})
+        if not dirs:
+            return None
+        wake = threading.Event()
+        stop = self._notify_stop
+
+        def loop() -> None:
+            try:
+                for _ in watchfiles.watch(*dirs, stop_event=stop, debounce=0, step=1,
+                                          rust_timeout=200, yield_on_timeout=True,
+                                          raise_interrupt=False):  # fmt: skip
+                    wake.set()
+            except Exception as exc:  # notification is an optimisation: fall back to polling
+                logger.debug("file notification off: %s", exc)
+
+        self._notify_thread = threading.Thread(target=loop, daemon=True, name="watch-notify")
+        self._notify_thread.start()
+        return wake
+
+    def _stop_notify(self) -> None:
+        self._notify_stop.set()
+        t = getattr(self, "_notify_thread", None)
+        if t is not None:
+            t.join(timeout=2)
+

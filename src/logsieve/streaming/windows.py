@@ -1,0 +1,356 @@
+"""Windows assembled line by line, with the ids, contents and labels of batch ``group``.
+
+The rules are those of :mod:`logsieve.grouping.windows` and :mod:`logsieve.grouping.fields`
+(same keys, same ``key`` / ``key#n`` / ``w000042`` / epoch-aligned ISO ids, label = max of the
+lines' labels), applied as lines arrive. A window *closes*:
+
+- sessions (regex key or header field): with ``idle``, when a line of the key comes more than
+  ``idle`` after the key's previous timestamped line (the batch cut), or when the newest log
+  time seen (the watermark) is more than ``idle`` past the session's last timestamp; for
+  lines without timestamps, after ``idle`` of wall time (following only). Without ``idle``
+  a session stays open until the end of input, as in batch;
+- count windows: at their last position; time windows: when the watermark reaches their end;
+- at a cap: ``max_lines`` lines in one window (the rest of the key continues in a window
+  ``key~2``, ``key~3``...), or ``max_open`` open windows: the least recently updated window
+  is closed early (**eviction**). Both are counted (``capped``, ``evicted``); batch has no
+  such caps, so only they (and out-of-order timestamps) make online windows differ;
+- at the end of input (``--no-follow``): every window, with batch's rule for the final
+  partial count window (dropped when the window before it contains it).
+
+Online time windows assume timestamps that do not go back by more than a window: a line
+for a window that has already closed is dropped and counted (``late``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from logsieve.grouping.fields import FieldSessions
+from logsieve.grouping.specs import AnySpec
+from logsieve.grouping.windows import CountWindows, Sessions, TimeWindows
+from logsieve.schema import END, EVENT_IDS, LABEL, LINE_IDS, START, WINDOW_ID, WINDOW_SCHEMA
+
+__all__ = ["OnlineGrouper", "OpenWindow", "windows_frame"]
+
+Ref = tuple[str, int, str]  # source, line number in the source, text
+
+
+def _us(td: Any) -> int:
+    return (td.days * 86_400 + td.seconds) * 1_000_000 + td.microseconds
+
+
+class OpenWindow:
+    """One window being assembled (plus what scoring and alerting keep about it)."""
+
+    __slots__ = (
+        "wid", "key", "eids", "line_ids", "codes", "start", "end", "last_ts", "label",
+        "refs", "score", "alert_id", "wall", "k", "trigger",
+    )  # fmt: skip
+
+    def __init__(self, wid: str, key: Any, k: int = 0) -> None:
+        self.wid = wid
+        self.key = key
+        self.k = k
+        self.eids: list[str] = []
+        self.line_ids: list[int] = []
+        self.codes: list[int] = []  # model input codes (next-event scoring)
+        self.start: int | None = None
+        self.end: int | None = None
+        self.last_ts: int | None = None
+        self.label: int | None = None
+        self.refs: list[Ref] = []
+        self.score = 0.0
+        self.alert_id: str | None = None
+        self.trigger: dict[str, Any] | None = None
+        self.wall = 0.0
+
+    def append(self, line_id: int, ts: int | None, eid: str, label: int | None, ref: Ref,
+               keep: int) -> int:  # fmt: skip
+        pos = len(self.eids)
+        self.eids.append(eid)
+        self.line_ids.append(line_id)
+        if ts is not None:
+            if self.start is None or ts < self.start:
+                self.start = ts
+            if self.end is None or ts > self.end:
+                self.end = ts
+            self.last_ts = ts
+        if label is not None and (self.label is None or label > self.label):
+            self.label = label
+        refs = self.refs
+        refs.append(ref)
+        if len(refs) > keep:
+            del refs[0]
+        return pos
+
+    def to_row(self) -> dict[str, Any]:
+        return {s: getattr(self, s) for s in self.__slots__ if s not in ("codes", "wall")}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> OpenWindow:
+        w = cls(row["wid"], row["key"], int(row["k"] or 0))
+        for s in cls.__slots__:
+            if s in row and s not in ("wid", "key", "k", "codes", "wall"):
+                v = row[s]
+                if s in ("eids", "line_ids"):
+                    v = list(v)
+                elif s == "refs":
+                    v = [(a, int(b), c) for a, b, c in v]
+                setattr(w, s, v)
+        w.wall = time.monotonic()
+        return w
+
+
+def windows_frame(windows: Sequence[OpenWindow]) -> pl.DataFrame:
+    """A windows table (:data:`~logsieve.schema.WINDOW_SCHEMA`) of closed windows."""
+    frame = pl.DataFrame(
+        {
+            WINDOW_ID: [w.wid for w in windows],
+            EVENT_IDS: [w.eids for w in windows],
+            LINE_IDS: [w.line_ids for w in windows],
+            START: [w.start for w in windows],
+            END: [w.end for w in windows],
+            LABEL: [w.label for w in windows],
+        },
+        schema={WINDOW_ID: pl.String, EVENT_IDS: pl.List(pl.String),
+                LINE_IDS: pl.List(pl.Int64), START: pl.Int64, END: pl.Int64, LABEL: pl.Int8},
+    )  # fmt: skip
+    return frame.with_columns(
+        pl.from_epoch(pl.col(START), time_unit="us").dt.replace_time_zone("UTC"),
+        pl.from_epoch(pl.col(END), time_unit="us").dt.replace_time_zone("UTC"),
+    ).cast(WINDOW_SCHEMA)
+
+
+class OnlineGrouper:
+    """Assemble windows of ``spec`` from lines given in order (see the module docstring)."""
+
+    def __init__(
+        self,
+        spec: AnySpec,
+        *,
+        max_open: int = 1_000_000,
+        max_lines: int = 100_000,
+        keep_lines: int = 20,
+        wall_idle: bool = False,
+    ) -> None:
+        self.spec = spec
+        self.max_open = max_open
+        self.max_lines = max_lines
+        self.keep = keep_lines
+        self.wall_idle = wall_idle
+        self.open: OrderedDict[Any, OpenWindow] = OrderedDict()
+        self.closed: list[OpenWindow] = []
+        self.parts: dict[str, int] = {}  # key -> sessions started (idle ids key#n)
+        self.position = 0  # lines seen by count windows
+        self.watermark: int | None = None
+        self.counts = {"evicted": 0, "capped": 0, "late": 0, "no_window": 0, "closed": 0}
+        idle = getattr(spec, "idle", None)
+        self.idle_us = None if idle is None else _us(idle)
+        self.suffix = isinstance(spec, FieldSessions) or (
+            isinstance(spec, Sessions) and spec.idle is not None
+        )
+        if isinstance(spec, TimeWindows):
+            self.size_us, self.step_us = _us(spec.size), _us(spec.step)
+            self.fmt = "%Y-%m-%dT%H:%M:%SZ" if self.step_us % 1_000_000 == 0 else None
+
+    # ------------------------------------------------------------------ keys
+    def keys(self, events: pl.DataFrame) -> list[Any] | None:
+        """Per line, the session keys (a list) or field value; None for count/time windows."""
+        spec = self.spec
+        if isinstance(spec, Sessions):
+            return (
+                events["content"].str.extract_all(spec.pattern).list.unique(maintain_order=True)
+            ).to_list()
+        if isinstance(spec, FieldSessions):
+            if spec.field not in events.columns:
+                from logsieve.errors import LogsieveError
+
+                raise LogsieveError(f"events have no {spec.field!r} field for sessions")
+            return events[spec.field].cast(pl.String).to_list()
+        return None
+
+    # ------------------------------------------------------------------ lines
+    def add(
+        self,
+        line_ids: Sequence[int],
+        stamps: Sequence[int | None],
+        eids: Sequence[str],
+        labels: Sequence[int | None],
+        keys: Sequence[Any] | None,
+        refs: Sequence[Ref],
+    ) -> list[tuple[OpenWindow, int]]:
+        """Append lines; returns each (window, position) appended, in line order."""
+        spec = self.spec
+        out: list[tuple[OpenWindow, int]] = []
+        if isinstance(spec, (Sessions, FieldSessions)):
+            assert keys is not None
+            multi = isinstance(spec, Sessions)
+            for i, lid in enumerate(line_ids):
+                ks = keys[i]
+                if not ks:
+                    self.counts["no_window"] += 1
+                    continue
+                ts = stamps[i]
+                if ts is not None and (self.watermark is None or ts > self.watermark):
+                    self.watermark = ts
+                for key in ks if multi else (ks,):
+                    w = self._session(key, ts)
+                    out.append((w, w.append(lid, ts, eids[i], labels[i], refs[i], self.keep)))
+                    if len(w.eids) >= self.max_lines:
+                        self.counts["capped"] += 1
+                        self.parts.setdefault(key, 1)  # the key goes on in key~2
+                        self._close(key)
+        elif isinstance(spec, CountWindows):
+            size, step = spec.size, spec.step
+            assert step is not None
+            for i, lid in enumerate(line_ids):
+                p = self.position
+                self.position += 1
+                first = max(0, -((size - 1 - p) // step))  # ceil((p - size + 1) / step)
+                last = p // step
+                if first > last:
+                    self.counts["no_window"] += 1
+                for k in range(first, last + 1):
+                    w = self.open.get(k)  # type: ignore[assignment]
+                    if w is None:
+                        w = self.open[k] = OpenWindow(f"w{k:06d}", k, k)
+                    out.append((w, w.append(lid, stamps[i], eids[i], labels[i], refs[i],
+                                            self.keep)))  # fmt: skip
+                    if p == k * step + size - 1:
+                        self._close(k)
+        elif isinstance(spec, TimeWindows):
+            size, step = self.size_us, self.step_us
+            for i, lid in enumerate(line_ids):
+                ts = stamps[i]
+                if ts is None:
+                    self.counts["no_window"] += 1
+                    continue
+                if self.watermark is None or ts > self.watermark:
+                    self.watermark = ts
+                    self._close_time(ts)
+                first, last = (ts - size) // step + 1, ts // step
+                if first > last:
+                    self.counts["no_window"] += 1
+                for k in range(first, last + 1):
+                    w = self.open.get(k)  # type: ignore[assignment]
+                    if w is None:
+                        if self.watermark >= k * step + size:
+                            self.counts["late"] += 1
+                            continue
+                        w = self.open[k] = OpenWindow(self._time_id(k), k, k)
+                    out.append((w, w.append(lid, ts, eids[i], labels[i], refs[i], self.keep)))
+        self._evict()
+        return out
+
+    def _session(self, key: str, ts: int | None) -> OpenWindow:
+        w = self.open.get(key)
+        if w is not None:
+            idle = self.idle_us
+            if idle is not None and ts is not None and w.last_ts is not None \
+                    and ts - w.last_ts > idle:  # fmt: skip
+                self._close(key)
+                w = None
+            else:
+                self.open.move_to_end(key)
+                w.wall = time.monotonic()
+                return w
+        n = self.parts.get(key, 0) + 1
+        if self.suffix or n > 1:
+            self.parts[key] = n
+        wid = f"{key}#{n}" if self.suffix else key if n == 1 else f"{key}~{n}"
+        w = self.open[key] = OpenWindow(wid, key)
+        w.wall = time.monotonic()
+        return w
+
+    def _time_id(self, k: int) -> str:
+        moment = datetime.fromtimestamp(k * self.step_us / 1e6, tz=UTC)
+        if self.fmt is not None:
+            return moment.strftime(self.fmt)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def _close(self, key: Any) -> None:
+        w = self.open.pop(key, None)
+        if w is not None:
+            self.closed.append(w)
+            self.counts["closed"] += 1
+
+    def _close_time(self, watermark: int) -> None:
+        size, step = self.size_us, self.step_us
+        done = [k for k in self.open if k * step + size <= watermark]
+        for k in sorted(done):
+            self._close(k)
+
+    def _evict(self) -> None:
+        while len(self.open) > self.max_open:
+            key = next(iter(self.open))
+            self.counts["evicted"] += 1
+            self._close(key)
+
+    # ------------------------------------------------------------------ time passing
+    def advance(self, now: float | None = None) -> None:
+        """Close sessions idle past the watermark (log time) or, following, wall time."""
+        idle = self.idle_us
+        if idle is None or not isinstance(self.spec, (Sessions, FieldSessions)):
+            return
+        wm = self.watermark
+        now = time.monotonic() if now is None else now
+        stale: list[Any] = []
+        for key, w in self.open.items():  # least recently updated first
+            if w.last_ts is not None:
+                if wm is not None and wm - w.last_ts > idle:
+                    stale.append(key)
+                    continue
+            elif self.wall_idle and (now - w.wall) * 1e6 > idle:
+                stale.append(key)
+                continue
+            break
+        for key in stale:
+            self._close(key)
+
+    def close_all(self) -> None:
+        """End of input: close everything, with batch's final-partial-window rule."""
+        spec = self.spec
+        keys: Iterable[Any] = list(self.open)
+        if isinstance(spec, CountWindows):
+            size, step = spec.size, spec.step
+            assert step is not None
+            n = self.position
+            for k in sorted(self.open):
+                if step < size and k > 0 and not (k - 1) * step + size < n:
+                    del self.open[k]  # contained in the window before it
+            keys = sorted(self.open)
+        elif isinstance(spec, TimeWindows):
+            keys = sorted(self.open)
+        for key in keys:
+            self._close(key)
+
+    def take_closed(self) -> list[OpenWindow]:
+        out, self.closed = self.closed, []
+        return out
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict[str, Any]:
+        return {
+            "parts": self.parts,
+            "position": self.position,
+            "watermark": self.watermark,
+            "counts": dict(self.counts),
+        }
+
+    def restore(self, state: dict[str, Any], windows: Iterable[OpenWindow]) -> None:
+        self.parts = {str(k): int(v) for k, v in state.get("parts", {}).items()}
+        self.position = int(state.get("position", 0))
+        self.watermark = state.get("watermark")
+        self.counts.update(state.get("counts", {}))
+        self.open.clear()
+        numbered = isinstance(self.spec, (CountWindows, TimeWindows))
+        for w in windows:
+            if numbered:
+                w.key = w.k
+            self.open[w.key] = w
