@@ -279,11 +279,11 @@ class Pipeline:
                 "this model has no parser state, so it cannot read a raw log: retrain it from "
                 "windows made by `logsieve parse` + `group`, or pass `--state STATE.json`"
             )
-        parser = self._state_parser(fmt)
+        parser = self._state_parser(fmt, mine)
         parser.values = _needs_values(self.detector)
         return parser
 
-    def _state_parser(self, fmt: str | None) -> LogParser:
+    def _state_parser(self, fmt: str | None, mine: bool) -> LogParser:
         with tempfile.TemporaryDirectory(prefix=".logsieve-state-") as tmp:
             path = Path(tmp) / PARSER_STATE_FILE
             path.write_text(json.dumps(self.parser_state), encoding="utf-8")
