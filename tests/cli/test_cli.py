@@ -267,8 +267,14 @@ def test_package_import_is_light() -> None:
 def test_public_names_resolve() -> None:
     import logsieve
 
+    import importlib
+
     for name in logsieve.__all__:
-        assert getattr(logsieve, name) is not None
+        if name == "__version__":
+            continue
+        module, attr = logsieve._LAZY[name].split(":")
+        # the lazy name is the very object its target module defines
+        assert getattr(logsieve, name) is getattr(importlib.import_module(module), attr), name
 
 
 def test_experiment_and_report_commands(shared_data: Path, tmp_path: Path) -> None:

@@ -234,8 +234,16 @@ def test_run_records_everything(tmp_path: Path, fake) -> None:
     assert row["n_train"] == 108 and row["n_valid"] == 18 and row["n_test"] == 54
     assert 0 <= row["leakage_fraction"] <= 1 and row["leakage_count"] == round(row["leakage_fraction"] * 54)
     assert row["tp"] + row["fp"] + row["tn"] + row["fn"] == 54
-    for k in ("precision", "recall", "specificity", "f1", "roc_auc", "pr_auc", "mcc", "train_seconds", "detect_seconds"):
-        assert row[k] is not None
+    # the recorded metrics are those of the cell's own scores file
+    from logsieve.evaluation.metrics import evaluate
+
+    cell_scores = pl.read_parquet(tmp_path / "run" / "scores" / f"{row['key']}.parquet")
+    recomputed = evaluate(
+        cell_scores["label"].to_numpy(), cell_scores["pred"].to_numpy(), cell_scores["score"].to_numpy()
+    )
+    for k in ("precision", "recall", "specificity", "f1", "roc_auc", "pr_auc", "mcc", "tp", "fp", "tn", "fn"):
+        assert row[k] == pytest.approx(recomputed[k], nan_ok=True), k
+    assert row["train_seconds"] > 0 and row["detect_seconds"] >= 0
     resolved = json.loads(row["config_json"])
     assert resolved["model"] == FAKE and resolved["seed"] == 0 and resolved["dataset_spec"]["kind"] == "sequences"
     assert len(row["data_checksum"]) == 16 and len(row["windows_checksum"]) == 16
