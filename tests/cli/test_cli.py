@@ -265,9 +265,9 @@ def test_package_import_is_light() -> None:
 
 
 def test_public_names_resolve() -> None:
-    import logsieve
-
     import importlib
+
+    import logsieve
 
     for name in logsieve.__all__:
         if name == "__version__":
