@@ -32,6 +32,7 @@ _LAZY = {
     "list_detectors": "logsieve.detectors.registry:list_detectors",
     "load_detector": "logsieve.detectors.registry:load_detector",
     "generate": "logsieve.synth:generate",
+    "Pipeline": "logsieve.pipeline:Pipeline",
 }
 
 __all__ = ["__version__", *_LAZY]
