@@ -253,6 +253,7 @@ class DeepLog(NextEventMixin, TorchDetector):
 
     def _fit(self, train: pl.DataFrame, valid: pl.DataFrame, progress: Any) -> None:
         self.values_: WindowValueModel | None = None
+        self.taught_pairs_: list[list[str]] = []
         if self.parameter_model:
             WindowValueModel.check(train)
         super()._fit(train, valid, progress)
@@ -321,7 +322,62 @@ class DeepLog(NextEventMixin, TorchDetector):
             # a window that ends earlier than every training window did: like an unseen key
             short = (pairs.target == self._end_code) & (pairs.position < self.min_length_)
             ranks[short] = self.oov_rank_
+        if getattr(self, "taught_pairs_", None) and len(ranks):
+            flagged = np.flatnonzero(ranks > self.threshold_)
+            if len(flagged):
+                codes = self._taught_codes()
+                rows = self._pair_rows(pairs, flagged)
+                hit = np.fromiter((r.tobytes() in codes for r in rows), bool, len(rows))
+                ranks[flagged[hit]] = 0.0
         return pairs, ranks
+
+    # ------------------------------------------------------------------ feedback
+    @staticmethod
+    def _pair_rows(pairs: Pairs, idx: np.ndarray) -> np.ndarray:
+        return np.concatenate(
+            [pairs.history[idx], pairs.target[idx, None]], axis=1
+        ).astype(np.int64)
+
+    def _pair_code(self, token: str) -> int:
+        if token == "":
+            return PAD
+        if token == END_OF_WINDOW:
+            return self._end_code
+        return self.vocab_.index(token)
+
+    def _taught_codes(self) -> set[bytes]:
+        return {
+            np.array([self._pair_code(t) for t in pair], dtype=np.int64).tobytes()
+            for pair in self.taught_pairs_
+        }
+
+    def teach_pairs(self, windows: pl.DataFrame) -> int:
+        """Feedback: the (history, next key) pairs of ``windows`` still outside the top-g
+        are remembered as normal and rank 0 from now on; returns how many were added.
+
+        The fine-tuning of :meth:`update` generalises, but the ranks of rare keys (HDFS:
+        keys in 14 of 7,775 training sessions) sit among many near-equal low logits, so
+        the steps that lift them reorder that tail and flag other normal windows. An
+        exact pair is what the operator vouched for and changes no other prediction.
+        Pairs are stored as event ids (``""`` for padding, the end marker by name), so
+        they survive a growing vocabulary.
+        """
+        self._check_fitted()
+        pairs, ranks = self._pair_ranks(check_windows(windows))
+        flagged = np.flatnonzero(ranks > self.threshold_)
+        taught: list[list[str]] = [list(p) for p in getattr(self, "taught_pairs_", [])]
+        seen = {tuple(p) for p in taught}
+        for row in self._pair_rows(pairs, flagged).tolist():
+            names = ["" if c == PAD else self._key_name(int(c)) for c in row]
+            if any(n is None for n in names):  # an unseen key cannot be vouched for
+                continue
+            pair = tuple(cast(list[str], names))
+            if pair not in seen:
+                seen.add(pair)
+                taught.append(list(pair))
+        added = len(taught) - len(getattr(self, "taught_pairs_", []))
+        self.taught_pairs_ = taught
+        return added
 
     # ------------------------------------------------------------------ explanation
     def _position_notes(
@@ -412,6 +468,8 @@ class DeepLog(NextEventMixin, TorchDetector):
         workflow = getattr(self, "workflow_", None)
         if workflow is not None:
             state["workflow_"] = workflow.to_dict()
+        if getattr(self, "taught_pairs_", None):
+            state["taught_pairs_"] = [list(p) for p in self.taught_pairs_]
         return state, arrays
 
     def _set_state(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
@@ -421,4 +479,5 @@ class DeepLog(NextEventMixin, TorchDetector):
         self.values_ = WindowValueModel.from_state(vstate, arrays) if vstate else None
         wf = state.get("workflow_")
         self.workflow_ = Workflow.from_dict(wf) if wf else None
+        self.taught_pairs_ = [list(p) for p in state.get("taught_pairs_", [])]
         super()._set_state(state, arrays)

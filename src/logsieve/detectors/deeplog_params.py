@@ -536,6 +536,24 @@ class WindowValueModel:
             out[key] = (lines, np.nan_to_num(z, nan=0.0), lines.x - err)
         return out
 
+    def learn_normal(self, windows: pl.DataFrame) -> list[str]:
+        """Feedback: the values of ``windows`` are normal. Each Gaussian under which a
+        line of theirs is outside the range (``z > z_``) widens its sigma just enough to
+        take it in; every other key and parameter keeps its range. Returns the
+        ``KEY[#dim]`` names widened."""
+        widened: list[str] = []
+        for key, (lines, z, _) in self.line_scores(windows).items():
+            gauss = self.models_[key]["gauss"]
+            for i, j in zip(*np.nonzero(z > self.z_), strict=True):
+                which = 0 if lines.first[i] else 1
+                mu_sigma = gauss[which][j]
+                need = float(z[i, j]) * float(mu_sigma[1]) / float(self.z_)
+                mu_sigma[1] = float(np.nextafter(need * (1.0 + 1e-6), math.inf))
+                name = f"{key}[{int(j)}]"
+                if name not in widened:
+                    widened.append(name)
+        return widened
+
     def window_scores(self, windows: pl.DataFrame) -> np.ndarray:
         """Largest parameter z of each window (0 for windows without modelled lines)."""
         scores = np.zeros(windows.height)

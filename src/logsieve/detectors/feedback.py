@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
 
 from logsieve.detectors.base import BaseDetector
 from logsieve.errors import LogsieveError
-from logsieve.features.sequence import check_windows
+from logsieve.features.sequence import check_windows, event_id_series
 from logsieve.schema import LABEL
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ FINETUNE_LR = 1e-3
 REHEARSAL = 2000
 MARKED_WEIGHT = 10
 #: at most this many fine-tuning rounds before the threshold is raised instead
-MAX_ROUNDS = 8
+MAX_ROUNDS = 3
 
 
 class FeedbackRefused(LogsieveError):
@@ -81,8 +81,9 @@ def feedback_policy(det: BaseDetector, label: str) -> str:
     if _is_next_event(det):
         return (
             f"{name}: fine-tunes on the marked windows (lr {FINETUNE_LR}, {FINETUNE_EPOCHS} "
-            "epochs) rehearsing training windows; new keys join the vocabulary, length "
-            "bounds widen"
+            "epochs, undone if it flags more validation windows) rehearsing training "
+            "windows; new keys join the vocabulary, length bounds and value ranges widen, "
+            "pairs still outside the top-g are remembered as normal"
             if det.name == "deeplog"
             else f"{name}: fine-tunes on the marked windows (lr {FINETUNE_LR}, "
             f"{FINETUNE_EPOCHS} epochs) rehearsing training windows"
@@ -152,20 +153,7 @@ def learn_feedback(
         det.fit(data, valid=valid_w, templates=det.templates_)
         report["action"] = f"refit on {data.height} windows"
     else:
-        data = _concat(repeated, _rehearsal(train, det))
-        added = _grow(det, windows)
-        rounds = 0
-        while rounds < MAX_ROUNDS:  # a few short rounds, until no marked window is flagged
-            det.update(data, epochs=FINETUNE_EPOCHS, lr=FINETUNE_LR)  # type: ignore[attr-defined]
-            rounds += 1
-            if not (det.decision_function(windows) > det.threshold_).any():
-                break
-        report["action"] = (
-            f"fine-tuned on {data.height} windows ({windows.height} marked), "
-            f"{rounds} round(s) of {FINETUNE_EPOCHS} epochs"
-        )
-        if added:
-            report["new_keys"] = added
+        report.update(_finetune(det, windows, repeated, train, valid))
     after = det.decision_function(windows)
     if label == "normal" and (after > det.threshold_).any():
         top = float(after.max())
@@ -177,6 +165,83 @@ def learn_feedback(
         flagged_after=int((after > det.threshold_).sum()),
     )
     return report
+
+
+def _guard(
+    train: pl.DataFrame | None, valid: pl.DataFrame | None, det: BaseDetector
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """(normal windows fine-tuning must not start flagging, anomalies it must keep
+    flagging): the validation windows, else a rehearsal sample and no anomalies."""
+    if valid is not None and valid.height:
+        normal = valid.filter(pl.col(LABEL).is_null() | (pl.col(LABEL) == 0))
+        anomalies = valid.filter(pl.col(LABEL) == 1)
+        if normal.height:
+            return normal, anomalies
+    return _rehearsal(train, det), None
+
+
+def _flag_count(det: BaseDetector, windows: pl.DataFrame | None) -> int:
+    if windows is None or windows.height == 0:
+        return 0
+    return int((det.decision_function(windows) > det.threshold_).sum())
+
+
+def _finetune(
+    det: BaseDetector,
+    windows: pl.DataFrame,
+    repeated: pl.DataFrame,
+    train: pl.DataFrame | None,
+    valid: pl.DataFrame | None,
+) -> dict[str, Any]:
+    """Fine-tune a neural model on the marked windows (with rehearsal), guarded.
+
+    A few short rounds, stopping once no marked window is flagged. The rounds are
+    undone when they flag more normal validation windows than before (the tail of a
+    next-event model's ranking is easily reordered) or fewer anomalous ones. For DeepLog,
+    its value model first widens the ranges the marked values fall outside, and the
+    pairs still outside the top-g at the end are remembered (:meth:`DeepLog.teach_pairs`).
+    """
+    out: dict[str, Any] = {}
+    data = _concat(repeated, _rehearsal(train, det))
+    added = _grow(det, windows)
+    values = getattr(det, "values_", None)
+    if values is not None:
+        widened = values.learn_normal(windows)
+        if widened:
+            out["value_ranges_widened"] = widened
+    normal, anomalies = _guard(train, valid, det)
+    guard_before = (_flag_count(det, normal), _flag_count(det, anomalies))
+    module = det.module_  # type: ignore[attr-defined]
+    saved = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    min_length = getattr(det, "min_length_", None)
+    rounds = 0
+    while rounds < MAX_ROUNDS:  # a few short rounds, until no marked window is flagged
+        det.update(data, epochs=FINETUNE_EPOCHS, lr=FINETUNE_LR)  # type: ignore[attr-defined]
+        rounds += 1
+        if not (det.decision_function(windows) > det.threshold_).any():
+            break
+    guard_after = (_flag_count(det, normal), _flag_count(det, anomalies))
+    out["action"] = (
+        f"fine-tuned on {data.height} windows ({windows.height} marked), "
+        f"{rounds} round(s) of {FINETUNE_EPOCHS} epochs"
+    )
+    if guard_after[0] > guard_before[0] or guard_after[1] < guard_before[1]:
+        module.load_state_dict(saved)
+        out["action"] += (
+            f", undone: on validation windows it flagged {guard_after[0]} normal (before "
+            f"{guard_before[0]}) and {guard_after[1]} anomalous (before {guard_before[1]})"
+        )
+        if min_length is not None:
+            det.min_length_ = min(  # type: ignore[attr-defined]
+                int(min_length),
+                int(cast(int, event_id_series(windows).list.len().min()) or 0),
+            )
+    if added:
+        out["new_keys"] = added
+    teach = getattr(det, "teach_pairs", None)
+    if callable(teach) and (det.decision_function(windows) > det.threshold_).any():
+        out["pairs_taught"] = int(teach(windows))
+    return out
 
 
 def _grow(det: BaseDetector, windows: pl.DataFrame) -> list[str]:
