@@ -16,7 +16,7 @@ from logsieve.cli._common import app
 # isort: off
 from logsieve.cli import formats, parse, group, synth, datasets  # noqa: F401
 from logsieve.cli import models, train, detect, evaluate, compare  # noqa: F401
-from logsieve.cli import experiment, bench, demo  # noqa: F401
+from logsieve.cli import experiment, bench, demo, serve  # noqa: F401
 
 # isort: on
 
