@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import signal
 import socket
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from logsieve.errors import LogsieveError
@@ -13,6 +17,8 @@ from logsieve.service.app import ServiceConfig, create_app
 logger = logging.getLogger(__name__)
 
 __all__ = ["check_bind", "is_loopback", "make_server", "serve"]
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
 def is_loopback(host: str) -> bool:
@@ -40,12 +46,28 @@ def make_server(cfg: ServiceConfig, host: str, port: int) -> Any:
     """A ``uvicorn.Server`` for the service (not started)."""
     import uvicorn
 
+    class _Server(uvicorn.Server):
+        """SIGINT/SIGTERM stop the server gracefully and the process exits 0 (uvicorn would
+        re-raise the signal after shutdown)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            old = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED}
+            try:
+                yield
+            finally:
+                for sig, handler in old.items():
+                    signal.signal(sig, handler)
+
     check_bind(host, cfg.token)
     config = uvicorn.Config(
         create_app(cfg), host=host, port=port, log_level="warning", access_log=False,
         timeout_graceful_shutdown=3, lifespan="on", server_header=False,
     )  # fmt: skip
-    return uvicorn.Server(config)
+    return _Server(config)
 
 
 def serve(cfg: ServiceConfig, host: str = "127.0.0.1", port: int = 8321) -> None:
