@@ -61,7 +61,8 @@ class Server:
     def __init__(self, model: Path, state: Path, *extra: str, token: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
+        src = os.environ.get("LOGSIEVE_TEST_SRC", str(REPO / "src"))  # another tree to serve
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=src)
         env.pop("LOGSIEVE_TOKEN", None)
         if token is not None:
             env["LOGSIEVE_TOKEN"] = token
