@@ -17,7 +17,7 @@ from logsieve.cli._common import app
 from logsieve.cli import formats, parse, group, synth, datasets  # noqa: F401
 from logsieve.cli import models, train, detect, evaluate, compare  # noqa: F401
 from logsieve.cli import experiment, bench, demo  # noqa: F401
-from logsieve.cli import watch, feedback, workflow  # noqa: F401
+from logsieve.cli import watch, serve, feedback, workflow  # noqa: F401
 
 # isort: on
 
