@@ -7,16 +7,13 @@ one checkpoint for both sources, so what ``watch`` guarantees for a followed fil
 once across a restart, alerts at the breaking line) holds for ingested lines too, and a line
 the service answered ``accepted`` for is on disk before the answer.
 
-The engine is :class:`logsieve.streaming.watcher.Watcher` when it is importable, and the
-clearly marked :mod:`logsieve.service.standin` otherwise (the only wiring left when the
-watch engine lands on main is deleting that fallback). The engine runs on its own thread;
-its alerts reach the service through ``on_alert`` and its status through ``on_progress``.
+The engine is :class:`logsieve.streaming.watcher.Watcher`, on its own thread; its alerts
+reach the service through ``on_alert`` and its status through ``on_progress``.
 """
 
 from __future__ import annotations
 
 import bisect
-import importlib
 import logging
 import os
 import threading
@@ -39,18 +36,13 @@ LATENCY_MARKS = 100_000
 
 
 def _engine_classes() -> tuple[Any, Any, str]:
-    # Imported by name so that the stand-in and the real engine type-check alike.
-    try:
-        mod: Any = importlib.import_module("logsieve.streaming.watcher")
-        kind = "watch"
-    except ImportError:  # STAND-IN until the watch engine (issue 13) lands
-        mod = importlib.import_module("logsieve.service.standin")
-        kind = "stand-in"
-    return mod.WatchConfig, mod.Watcher, kind
+    from logsieve.streaming import watcher
+
+    return watcher.WatchConfig, watcher.Watcher, "watch"
 
 
 def engine_kind() -> str:
-    """``"watch"`` (the real engine) or ``"stand-in"``."""
+    """The streaming engine the service runs (``"watch"``)."""
     return _engine_classes()[2]
 
 

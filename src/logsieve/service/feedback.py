@@ -5,14 +5,10 @@
 library function behind ``logsieve feedback``), in place in the model directory. Feedback is
 serialised (one version at a time); the caller then swaps the new pipeline in.
 
-Uses :mod:`logsieve.pipeline.feedback` when it is importable and the clearly marked
-:mod:`logsieve.service.standin_feedback` otherwise (wiring left when it lands: delete that
-fallback).
 """
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,18 +20,13 @@ __all__ = ["FeedbackGate", "feedback_kind"]
 
 
 def _functions() -> tuple[Any, Any, str]:
-    # Imported by name so that the stand-in and the real functions type-check alike.
-    try:
-        mod: Any = importlib.import_module("logsieve.pipeline.feedback")
-        kind = "feedback"
-    except ImportError:  # STAND-IN until the feedback issue (12) lands
-        mod = importlib.import_module("logsieve.service.standin_feedback")
-        kind = "stand-in"
-    return mod.apply_feedback, mod.windows_for_alerts, kind
+    from logsieve.pipeline import feedback
+
+    return feedback.apply_feedback, feedback.windows_for_alerts, "feedback"
 
 
 def feedback_kind() -> str:
-    """``"feedback"`` (the real library function) or ``"stand-in"``."""
+    """What applies the feedback (``"feedback"``: :mod:`logsieve.pipeline.feedback`)."""
     return _functions()[2]
 
 
