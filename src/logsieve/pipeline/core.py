@@ -563,7 +563,8 @@ class Pipeline:
                 raise InputError(file, f"not a readable pipeline description ({exc})") from exc
             if not isinstance(desc, dict) or desc.get("format") != "logsieve-pipeline":
                 raise InputError(file, "not a logsieve pipeline description")
-            if int(desc.get("format_version", 0)) > PIPELINE_FORMAT_VERSION:
+            _check_desc_types(file, desc)
+            if (desc.get("format_version") or 0) > PIPELINE_FORMAT_VERSION:
                 raise InputError(file, "written by a newer logsieve; upgrade to read it")
         state = None
         state_file = path / PARSER_STATE_FILE
@@ -587,6 +588,31 @@ class Pipeline:
             templates=templates,
             templates_mined=bool(desc.get("templates_mined", True)),
         )
+
+
+#: the JSON type of every ``pipeline.json`` field (each may also be null or absent)
+_DESC_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "format_version": ((int,), "an integer"),
+    "log_format": ((str,), "a string"),
+    "masks": ((list,), "an array"),
+    "grouping": ((dict,), "an object"),
+    "templates_mined": ((bool,), "true or false"),
+    "parser_state_sha256": ((str,), "a string"),
+    "templates": ((dict,), "an object"),
+}
+
+
+def _check_desc_types(file: Path, desc: Mapping[str, Any]) -> None:
+    """One-line error for a ``pipeline.json`` field of the wrong JSON type."""
+    for key, (types, label) in _DESC_TYPES.items():
+        value = desc.get(key)
+        bad_bool = isinstance(value, bool) and bool not in types
+        if value is not None and (not isinstance(value, types) or bad_bool):
+            raise InputError(file, f"field {key!r} must be {label}, not {json.dumps(value)[:40]}")
+    if not all(isinstance(m, dict) for m in desc.get("masks") or []):
+        raise InputError(file, "field 'masks' must be an array of objects")
+    if not all(isinstance(v, str) for v in (desc.get("templates") or {}).values()):
+        raise InputError(file, "field 'templates' must map event ids to template text")
 
 
 def read_state_file(path: str | Path) -> dict[str, Any]:
