@@ -178,3 +178,15 @@ def test_damaged_run_directory(exp, damage: str, match: str, command: str) -> No
         assert json.loads((run / "plan.json").read_text())["cells"][0]["aspect"] == "split"
         return
     assert match in error_of(res)
+
+
+@pytest.mark.parametrize("file", ["pipeline.json", "model.json", "parser_state.json", "weights.safetensors"])
+def test_model_file_linked_to_dev_zero_is_not_read(fuzz_data: dict[str, Path], tmp_path: Path, file: str) -> None:
+    """Found by the fuzz suite: pipeline.json -> /dev/zero was read without end (memory)."""
+    model = tmp_path / "m"
+    shutil.copytree(fuzz_data["model"], model)
+    (model / file).unlink()
+    (model / file).symlink_to("/dev/zero")
+    out = tmp_path / "s.parquet"
+    res = check_case("regression", ["detect", fuzz_data["windows"], "-m", model, "-o", out], [out], timeout=10)
+    assert res.exit_code == 2, res.output

@@ -556,6 +556,8 @@ class Pipeline:
         detector = load_detector(path)
         desc: dict[str, Any] = {}
         file = path / PIPELINE_FILE
+        if file.exists() and not file.is_file():  # e.g. a link to /dev/zero: never read it
+            raise InputError(file, "not a regular file")
         if file.exists():
             try:
                 desc = json.loads(file.read_text(encoding="utf-8"))
