@@ -125,6 +125,26 @@ def experiment(
             retry_errors=retry_errors, jobs=jobs, progress=cb,
         )  # fmt: skip
     emit(summary, as_json, quiet, "experiment")
+    if not dry_run:
+        _fail_if_all_failed(output)
+
+
+def _fail_if_all_failed(run_dir: Path) -> None:
+    """Exit 2 with one line when every stored cell of the run is an error."""
+    from logsieve.errors import LogsieveError
+    from logsieve.evaluation.experiment import collect_results
+
+    results = collect_results(run_dir, write=False)
+    if results.height == 0 or "status" not in results.columns:
+        return
+    failed = results.filter(results["status"] != "ok")
+    if failed.height < results.height:
+        return
+    first = failed["error"][0] if "error" in failed.columns else "unknown error"
+    raise LogsieveError(
+        f"{run_dir}: all {failed['key'].n_unique()} cells failed (first: {first}); "
+        f"{run_dir / 'report.md'} lists every error"
+    )
 
 
 @app.command()

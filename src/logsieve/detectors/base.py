@@ -300,7 +300,15 @@ class BaseDetector(abc.ABC):
             train.height,
             valid_w.height,
         )
-        self._fit(train, valid_w, progress)
+        try:
+            self._fit(train, valid_w, progress)
+        except (MemoryError, RuntimeError) as exc:
+            if not _is_allocation_failure(exc):
+                raise
+            raise LogsieveError(
+                f"{self.name or type(self).__name__}: out of memory building or training the "
+                f"model ({_first_line(exc)[:120]}); choose smaller size parameters"
+            ) from exc
         self.n_train_windows_ = int(train.height)
         self._fit_threshold(train, valid_w)
         return self
@@ -322,11 +330,38 @@ class BaseDetector(abc.ABC):
         return train.filter(labels.is_null() | (labels == 0))
 
     def _validate_params(self) -> None:
+        self._check_param_types()
         check_threshold(self.threshold)
         if not 0.0 <= float(self.contamination) < 1.0:
             raise LogsieveError(f"contamination must be in [0, 1), not {self.contamination!r}")
         if not 0.0 <= float(self.valid_fraction) < 1.0:
             raise LogsieveError(f"valid_fraction must be in [0, 1), not {self.valid_fraction!r}")
+
+    def _check_param_types(self) -> None:
+        """Each parameter (unless None) has the JSON type of its default: a number where the
+        default is a number, true/false for a flag, a string or a number for a named choice;
+        ``random_state`` and ``num_threads`` are integers. Catches a wrong-typed ``--set``
+        value or an edited model.json before they fail deep inside a fit or a score."""
+        for p in inspect.signature(type(self).__init__).parameters.values():
+            value = getattr(self, p.name, None)
+            if p.name == "self" or value is None:
+                continue
+            default, number = p.default, (int, float, np.integer, np.floating)
+            if p.name in ("random_state", "num_threads"):
+                ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+                ok = ok and (p.name == "random_state" or value >= 1)
+                want = "an integer" if p.name == "random_state" else "a positive integer"
+            elif isinstance(default, bool):
+                ok, want = isinstance(value, bool), "true or false"
+            elif isinstance(default, number):
+                ok, want = isinstance(value, number) and not isinstance(value, bool), "a number"
+            elif isinstance(default, str):
+                ok = isinstance(value, (str, *number)) and not isinstance(value, bool)
+                want = "a string or a number"
+            else:
+                continue
+            if not ok:
+                raise LogsieveError(f"{p.name} must be {want}, not {value!r}")
 
     def _natural_threshold(self) -> float | None:
         """The model's own decision rule as a threshold (None: use the quantile rule)."""
@@ -527,7 +562,8 @@ class BaseDetector(abc.ABC):
             )
         try:
             detector = cls(**params)  # a saved None (e.g. random_state=None) stays None
-        except TypeError as exc:
+            detector._validate_params()
+        except (LogsieveError, TypeError, ValueError) as exc:
             raise LogsieveError(f"{manifest}: bad parameters ({exc})") from exc
         state = dict(doc.get("state") or {})
         for key, attr in _HOISTED.items():
@@ -537,12 +573,25 @@ class BaseDetector(abc.ABC):
             detector._set_state(state, arrays)
         except LogsieveError:
             raise
-        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError) as exc:
             raise LogsieveError(
                 f"{path}: saved state does not fit a {cls.__name__} ({type(exc).__name__}: {exc})"
             ) from exc
         logger.info("loaded %s from %s", doc["name"], path)
         return detector
+
+
+def _is_allocation_failure(exc: BaseException) -> bool:
+    """A MemoryError, or torch's allocator failing (CPU or CUDA out of memory)."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc).lower()
+    return "can't allocate memory" in text or "out of memory" in text
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _templates_dict(templates: Mapping[str, str] | pl.DataFrame | None) -> dict[str, str]:

@@ -176,7 +176,44 @@ def _read_doc(path: Path) -> dict[str, Any]:
     for key in ("name", "params", "weights"):
         if key not in doc:
             raise LogsieveError(f"{manifest}: missing {key!r}")
+    _check_doc_types(manifest, doc)
     return doc
+
+
+#: the JSON type of every top-level ``model.json`` field (optional ones may also be null)
+_DOC_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "name": ((str,), "a string"),
+    "class": ((str,), "a string"),
+    "params": ((dict,), "an object"),
+    "weights": ((dict,), "an object"),
+    "state": ((dict,), "an object"),
+    "versions": ((dict,), "an object"),
+    "threshold": ((int, float), "a number"),
+    "templates": ((dict,), "an object"),
+    "vocabulary": ((list,), "an array"),
+}
+_REQUIRED = ("name", "params", "weights")
+
+
+def _check_doc_types(manifest: Path, doc: Mapping[str, Any]) -> None:
+    """One-line error for a ``model.json`` field of the wrong JSON type (edited or damaged)."""
+    for key, (types, label) in _DOC_TYPES.items():
+        value = doc.get(key)
+        if value is None and key not in _REQUIRED:
+            continue
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise LogsieveError(
+                f"{manifest}: field {key!r} must be {label}, not {json.dumps(value)[:40]}"
+            )
+    templates = doc.get("templates") or {}
+    if not all(isinstance(v, str) for v in templates.values()):
+        raise LogsieveError(f"{manifest}: field 'templates' must map event ids to template text")
+    weights = doc["weights"]
+    for key, want, label in (("file", str, "a string"), ("sha256", str, "a string"),
+                             ("bytes", int, "an integer")):  # fmt: skip
+        value = weights.get(key)
+        if key in weights and (not isinstance(value, want) or isinstance(value, bool)):
+            raise LogsieveError(f"{manifest}: field 'weights.{key}' must be {label}")
 
 
 def _read_weights(path: Path, doc: Mapping[str, Any]) -> dict[str, np.ndarray]:

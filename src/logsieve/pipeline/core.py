@@ -617,6 +617,8 @@ class Pipeline:
         detector = load_detector(path)
         desc: dict[str, Any] = {}
         file = path / PIPELINE_FILE
+        if file.exists() and not file.is_file():  # e.g. a link to /dev/zero: never read it
+            raise InputError(file, "not a regular file")
         if file.exists():
             try:
                 desc = json.loads(file.read_text(encoding="utf-8"))
@@ -624,7 +626,8 @@ class Pipeline:
                 raise InputError(file, f"not a readable pipeline description ({exc})") from exc
             if not isinstance(desc, dict) or desc.get("format") != "logsieve-pipeline":
                 raise InputError(file, "not a logsieve pipeline description")
-            if int(desc.get("format_version", 0)) > PIPELINE_FORMAT_VERSION:
+            _check_desc_types(file, desc)
+            if (desc.get("format_version") or 0) > PIPELINE_FORMAT_VERSION:
                 raise InputError(file, "written by a newer logsieve; upgrade to read it")
         state = None
         state_file = path / PARSER_STATE_FILE
@@ -658,6 +661,33 @@ def _seen(train: pl.DataFrame, valid: pl.DataFrame | None) -> pl.DataFrame:
     if valid is not None and valid.height:
         parts.append(valid.with_columns(pl.lit("valid").alias(PART)))
     return pl.concat(parts, how="diagonal_relaxed")
+
+
+#: the JSON type of every ``pipeline.json`` field (each may also be null or absent)
+_DESC_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "format_version": ((int,), "an integer"),
+    "log_format": ((str,), "a string"),
+    "masks": ((list,), "an array"),
+    "grouping": ((dict,), "an object"),
+    "templates_mined": ((bool,), "true or false"),
+    "parser_state_sha256": ((str,), "a string"),
+    "templates": ((dict,), "an object"),
+    "model_version": ((int,), "an integer"),
+    "parent_version": ((int,), "an integer"),
+}
+
+
+def _check_desc_types(file: Path, desc: Mapping[str, Any]) -> None:
+    """One-line error for a ``pipeline.json`` field of the wrong JSON type."""
+    for key, (types, label) in _DESC_TYPES.items():
+        value = desc.get(key)
+        bad_bool = isinstance(value, bool) and bool not in types
+        if value is not None and (not isinstance(value, types) or bad_bool):
+            raise InputError(file, f"field {key!r} must be {label}, not {json.dumps(value)[:40]}")
+    if not all(isinstance(m, dict) for m in desc.get("masks") or []):
+        raise InputError(file, "field 'masks' must be an array of objects")
+    if not all(isinstance(v, str) for v in (desc.get("templates") or {}).values()):
+        raise InputError(file, "field 'templates' must map event ids to template text")
 
 
 def read_state_file(path: str | Path) -> dict[str, Any]:

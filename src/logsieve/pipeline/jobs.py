@@ -28,7 +28,7 @@ from logsieve.io.atomic import (
     prepare_output,
     sweep_stale_temp,
 )
-from logsieve.io.tables import read_meta, write_table
+from logsieve.io.tables import read_meta, read_table, write_table
 from logsieve.parsing.parser import parse_file, template_counts
 from logsieve.pipeline.core import (
     Pipeline,
@@ -235,6 +235,8 @@ def train_job(
         raise LogsieveError("give either a validation file or a validation fraction, not both")
     state_dict = read_state_file(state) if state is not None else None  # validated up front
     template_map = read_templates_file(templates) if templates is not None else None
+    if events is not None:
+        read_meta(events)  # a missing or non-Parquet events file: one line, before training
     windows, meta = read_windows(windows_path)
     params = dict(params or {})
     if include_anomalies:
@@ -301,9 +303,9 @@ def detect_job(
         meta = read_meta(first)
         names = pl.read_parquet_schema(first)
         if EVENT_IDS in names:
-            windows = pl.read_parquet(first)
+            windows = read_table(first)[0]
         elif EVENT_ID in names and LINE_ID in names:
-            events_df = pl.read_parquet(first)
+            events_df = read_table(first)[0]
             windows = pipe.group(events_df, labels=labels, grouping=grouping)
         else:
             raise InputError(first, "neither a windows nor an events table")
@@ -317,7 +319,7 @@ def detect_job(
             inputs, format=format, labels=labels, grouping=grouping, mine=True
         )
     if events is not None and events_df is None:
-        events_df = pl.read_parquet(events)
+        events_df = read_table(events)[0]
     windows = pipe.prepare(windows, meta, events_df)
     result = pipe.detect(windows, explain_top=max(top, 0))
     write_table(result.table, output, {"table": "scores", "model": pipe.name})

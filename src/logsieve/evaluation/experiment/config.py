@@ -405,6 +405,10 @@ def load_config(path: str | Path) -> ExperimentConfig:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise LogsieveError(f"{path}: no such config file") from None
+    except UnicodeDecodeError as exc:
+        raise LogsieveError(
+            f"{path}: not UTF-8 text (byte {exc.start}); a config file is UTF-8 TOML"
+        ) from None
     except OSError as exc:
         raise LogsieveError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:

@@ -10,8 +10,9 @@ from typing import Any, cast
 
 import polars as pl
 
-from logsieve.errors import LogsieveError
+from logsieve.errors import InputError, LogsieveError
 from logsieve.evaluation.experiment.plan import Cell
+from logsieve.evaluation.experiment.store import read_cell
 from logsieve.io.atomic import write_parquet
 
 
@@ -52,7 +53,7 @@ def _estimate(run_dir: Path, pending: Sequence[Cell]) -> float | None:
         return None if pending else 0.0
     frames = []
     for p in files:
-        frame = pl.read_parquet(p)
+        frame = read_cell(p)
         col = "cpu_seconds" if "cpu_seconds" in frame.columns else "seconds"
         frames.append(
             frame.select(
@@ -77,25 +78,50 @@ def _estimate(run_dir: Path, pending: Sequence[Cell]) -> float | None:
     return total
 
 
+def read_plan(run_dir: str | Path) -> dict[str, Any]:
+    """``plan.json`` of a run directory, checked (one-line error naming a damaged one)."""
+    path = Path(run_dir) / "plan.json"
+    if not path.exists():
+        raise LogsieveError(
+            f"{run_dir}: not a run directory (no plan.json); run `logsieve experiment` first"
+        )
+    try:
+        plan = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(path, f"damaged plan ({exc}); run `logsieve experiment` again") from exc
+    cells = plan.get("cells", []) if isinstance(plan, dict) else None
+    good = isinstance(cells, list) and all(
+        isinstance(c, dict)
+        and isinstance(c.get("aspect"), str)
+        and isinstance(c.get("key"), str)
+        and c["key"]
+        and Path(c["key"]).name == c["key"]
+        and not c["key"].startswith(".")
+        for c in cells
+    )
+    if not good:
+        raise InputError(
+            path,
+            "damaged plan (expected an object with a 'cells' list of {aspect, key} objects); "
+            "run `logsieve experiment` again",
+        )
+    return {**plan, "cells": cells}
+
+
 def collect_results(run_dir: str | Path, write: bool = True) -> pl.DataFrame:
     """``results.parquet``: one row per (aspect, cell) of ``plan.json`` that is stored.
 
     Pending cells are left out. Written atomically when ``write``.
     """
     run_dir = Path(run_dir)
-    plan_path = run_dir / "plan.json"
-    if not plan_path.exists():
-        raise LogsieveError(
-            f"{run_dir}: not a run directory (no plan.json); run `logsieve experiment` first"
-        )
-    plan = json.loads(plan_path.read_text(encoding="utf-8"))
-    pairs = plan.get("cells", [])
+    plan = read_plan(run_dir)
+    pairs = plan["cells"]
     keys = sorted({p["key"] for p in pairs})
     rows = []
     for key in keys:
         path = run_dir / "cells" / f"{key}.parquet"
         if path.exists():
-            rows.append(pl.read_parquet(path).drop("aspect", strict=False))
+            rows.append(read_cell(path).drop("aspect", strict=False))
     if rows:
         stored = pl.concat(rows, how="diagonal_relaxed")
         mapping = pl.DataFrame(

@@ -28,17 +28,14 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
     written and counts (JSON-able).
     """
     from logsieve.evaluation.experiment import collect_results
+    from logsieve.evaluation.experiment.results import read_plan
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise LogsieveError(f"{run_dir}: no such run directory")
     results = collect_results(run_dir)
-    plan = json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
-    run_info = (
-        json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        if (run_dir / "run.json").exists()
-        else {}
-    )
+    plan = read_plan(run_dir)
+    run_info = _run_info(run_dir / "run.json")
     name = plan.get("name", run_dir.name)
     ok = _ok(results)
     n_planned = len({c["key"] for c in plan.get("cells", [])})
@@ -238,3 +235,18 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
         "failed": n_errors,
         "pending": n_planned - n_stored,
     }
+
+
+def _run_info(path: Path) -> dict[str, Any]:
+    """``run.json`` (versions only feed the report): a damaged one is warned about, skipped."""
+    if not path.exists():
+        return {}
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        logger.warning("%s: unreadable (%s); the report leaves out the versions", path, exc)
+        return {}
+    if not isinstance(info, dict) or not isinstance(info.get("versions", {}), dict):
+        logger.warning("%s: not a run description; the report leaves out the versions", path)
+        return {}
+    return info

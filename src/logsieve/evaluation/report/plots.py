@@ -14,7 +14,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from logsieve.evaluation.experiment.store import read_run_table
 from logsieve.evaluation.report.blocks import METRIC_NAMES, _is_robust, _knob_value
+
+_FIX = "delete it and the cell's file under cells/ to run the cell again"
 
 
 def _color(i: int) -> Any:
@@ -66,7 +69,8 @@ def _pr_plot(run_dir: Path, rows: pl.DataFrame, title: str) -> bytes | None:
         path = run_dir / "scores" / f"{r['key']}.parquet"
         if not path.exists():
             continue
-        sc = pl.read_parquet(path).filter(pl.col("label").is_not_null())
+        sc = read_run_table(path, needs=("label", "score"), fix=_FIX)
+        sc = sc.filter(pl.col("label").is_not_null())
         y = sc.get_column("label").to_numpy().astype(np.int64)
         if y.sum() == 0 or y.sum() == y.size:
             continue
@@ -190,7 +194,7 @@ def _box_plot(run_dir: Path, rows: pl.DataFrame, title: str) -> bytes | None:
         for k in part.get_column("key").to_list():
             path = run_dir / "early" / f"{k}.parquet"
             if path.exists():
-                frame = pl.read_parquet(path)
+                frame = read_run_table(path, needs=("lines_seen",), fix=_FIX)
                 if "label" in frame.columns:  # normal windows are there for the false-alarm rate
                     frame = frame.filter(pl.col("label") == 1)
                 seen.append(frame.get_column("lines_seen").drop_nulls().to_numpy())
