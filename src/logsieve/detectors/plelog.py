@@ -79,7 +79,12 @@ from logsieve.detectors.semantic_events import SemanticEventsMixin
 from logsieve.detectors.trainer import Batch, TorchDetector
 from logsieve.errors import LogsieveError
 from logsieve.features.semantic import window_mean_vectors
-from logsieve.features.sequence import check_windows, distinct_windows, event_id_series, pad_sequences
+from logsieve.features.sequence import (
+    check_windows,
+    distinct_windows,
+    event_id_series,
+    pad_sequences,
+)
 from logsieve.schema import LABEL
 
 logger = logging.getLogger(__name__)
@@ -94,7 +99,13 @@ CITATION = (
 
 # provenance codes of LabelEstimate.source
 KNOWN_NORMAL, NORMAL_CLUSTER, OTHER_CLUSTER, NOISE_AS_NORMAL, NOISE_AS_ANOMALY = range(5)
-SOURCE_NAMES = ("known_normal", "normal_cluster", "other_cluster", "noise_as_normal", "noise_as_anomaly")
+SOURCE_NAMES = (
+    "known_normal",
+    "normal_cluster",
+    "other_cluster",
+    "noise_as_normal",
+    "noise_as_anomaly",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -308,7 +319,9 @@ class PLELog(SemanticEventsMixin, TorchDetector):
     module_ : AttentionGRU
     """
 
-    description = "semi-supervised: HDBSCAN probabilistic labels from known normals, attention-GRU classifier"
+    description = (
+        "semi-supervised: HDBSCAN probabilistic labels from known normals, attention-GRU classifier"
+    )
     citation = CITATION
     input_kind = "semantic"
     requires_labels = False
@@ -351,10 +364,13 @@ class PLELog(SemanticEventsMixin, TorchDetector):
         check_positive_ints(
             self, "hidden_size", "num_layers", "max_len", "min_cluster_size", "min_samples"
         )
-        if self.reduce_dim is not None and (isinstance(self.reduce_dim, bool) or int(self.reduce_dim) < 1):
-            raise LogsieveError(f"reduce_dim must be a positive integer or None, not {self.reduce_dim!r}")
+        rd = self.reduce_dim
+        if rd is not None and (isinstance(rd, bool) or int(rd) < 1):
+            raise LogsieveError(f"reduce_dim must be a positive integer or None, not {rd!r}")
         if not 0.0 < float(self.known_normal_fraction) <= 1.0:
-            raise LogsieveError(f"known_normal_fraction must be in (0, 1], not {self.known_normal_fraction!r}")
+            raise LogsieveError(
+                f"known_normal_fraction must be in (0, 1], not {self.known_normal_fraction!r}"
+            )
         if not 0.0 <= float(self.dropout) < 1.0:
             raise LogsieveError(f"dropout must be in [0, 1), not {self.dropout!r}")
         self._validate_semantic_params()
@@ -365,7 +381,8 @@ class PLELog(SemanticEventsMixin, TorchDetector):
         normal = np.flatnonzero(labels == 0)
         if len(normal) == 0:
             raise LogsieveError(
-                "PLELog is semi-supervised: it needs training windows labelled 0 (known normal); found none"
+                "PLELog is semi-supervised: it needs training windows labelled 0 (known normal); "
+                "found none"
             )
         n_keep = max(1, int(round(float(self.known_normal_fraction) * len(normal))))
         rng = np.random.default_rng(self._semantic_seed())
@@ -442,7 +459,8 @@ class PLELog(SemanticEventsMixin, TorchDetector):
 
     def training_step(self, module: nn.Module, batch: Batch) -> torch.Tensor:
         logits, _ = self._forward(module, batch)
-        return F.binary_cross_entropy_with_logits(logits, batch["target"].to(logits.dtype), reduction="none")
+        target = batch["target"].to(logits.dtype)
+        return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
 
     def _natural_threshold(self) -> float:
         return 0.5
@@ -474,7 +492,8 @@ class PLELog(SemanticEventsMixin, TorchDetector):
 
         def step(module: nn.Module, batch: Batch) -> tuple[torch.Tensor, list[np.ndarray]]:
             logits, weights = self._forward(module, batch)
-            rows = [weights[i, : int(n)].cpu().numpy() for i, n in enumerate(batch["length"].tolist())]
+            lengths = batch["length"].tolist()
+            rows = [weights[i, : int(n)].cpu().numpy() for i, n in enumerate(lengths)]
             return torch.sigmoid(logits).double().cpu(), rows
 
         out = self._infer(step, arrays) if distinct.height else []
