@@ -18,6 +18,7 @@ from logsieve.detectors.plelog import (
     SOURCE_NAMES,
     AttentionGRU,
     PLELog,
+    composition_means,
     estimate_labels,
 )
 from logsieve.detectors.registry import create_detector, load_detector
@@ -85,6 +86,46 @@ def test_estimate_labels_caps_cluster_sizes_and_reduces_dimension():
     np.testing.assert_array_equal(est.p_anomalous, again.p_anomalous)  # deterministic
 
 
+def test_composition_means_are_exact_and_position_independent():
+    rng = np.random.default_rng(3)
+    table = np.vstack([np.zeros((2, 5)), rng.normal(size=(4, 5))]).astype(np.float32)
+    windows = [[2, 3], [3, 2, 2, 3], [2, 2, 4], [], [5, 5, 5], [4, 2, 2], [5]]
+    codes = np.array([c for w in windows for c in w], dtype=np.int64)
+    lengths = np.array([len(w) for w in windows])
+    means, inverse = composition_means(codes, lengths, table)
+    assert means.dtype == np.float64 and inverse.shape == (len(windows),)
+    rows = means[inverse]
+    # proportional counts ([A, B] and [B, A, A, B]), reordered ([A, A, C] and [C, A, A]) and
+    # repeated ([E, E, E] and [E]) windows share one composition, hence bit-identical features
+    assert inverse[0] == inverse[1] and inverse[2] == inverse[5] and inverse[4] == inverse[6]
+    assert len(means) == 4
+    expected = [table[w].astype(np.float64).mean(0) if w else np.zeros(5) for w in windows]
+    np.testing.assert_allclose(rows, np.vstack(expected), rtol=1e-12, atol=1e-15)
+    # a window's row does not depend on the other windows or on its position
+    for i, w in enumerate(windows):
+        alone, _ = composition_means(np.array(w, dtype=np.int64), np.array([len(w)]), table)
+        np.testing.assert_array_equal(alone[0], rows[i])
+    empty, inv = composition_means(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), table)
+    assert empty.shape == (0, 5) and inv.shape == (0,)
+
+
+def test_estimate_labels_projects_identical_rows_identically():
+    # duplicates at many positions of a PCA product: identical rows must stay identical
+    # (last-bit differences split a block of duplicates into a cloud HDBSCAN cuts at random)
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=(6, 30)) * np.r_[1e3, np.ones(29)]
+    pick = rng.integers(0, 6, 997)
+    x = base[pick]
+    known = np.zeros(len(x), dtype=bool)
+    known[rng.choice(len(x), 300, replace=False)] = True
+    est = estimate_labels(x, known, min_cluster_size=20, min_samples=10, reduce_dim=5)
+    for g in range(6):
+        rows = pick == g
+        assert len(np.unique(est.cluster[rows])) == 1
+        assert len(np.unique(est.membership[rows])) == 1
+        assert len(np.unique(est.p_anomalous[rows & ~known])) <= 1
+
+
 def test_estimate_labels_errors():
     x, _ = blobs()
     with pytest.raises(LogsieveError, match="known-normal"):
@@ -126,6 +167,63 @@ def test_semi_supervised_rule_uses_only_a_fraction_of_normal_labels(train):
     # without label-1 windows (include_anomalies=False) they are simply dropped
     dropped = PLELog(**TINY, valid_fraction=0.0, include_anomalies=False).fit(train, templates=RICH)
     assert dropped.n_train_windows_ == int((labels == 0).sum())
+
+
+def test_window_features_identical_for_same_event_proportions(fitted, train):
+    w = pl.DataFrame(
+        {
+            "window_id": ["a", "b", "c", "d"],
+            "event_ids": [["E1", "E2"], ["E2", "E1", "E1", "E2"], ["E1", "E3"], ["E1", "ZZ"]],
+        }
+    )
+    feats = fitted.window_features(w)
+    np.testing.assert_array_equal(feats[0], feats[1])
+    assert not np.array_equal(feats[0], feats[2])
+    table = fitted._semantic_table().astype(np.float64)
+    vocab = fitted._input_vocab()
+    e1, e2 = table[vocab.index("E1")], table[vocab.index("E2")]
+    np.testing.assert_allclose(feats[0], (e1 + e2) / 2, rtol=1e-12)
+    np.testing.assert_allclose(feats[3], e1 / 2, rtol=1e-12)  # an unknown event counts as zero
+    # each training window's features are those it gets alone: no dependence on neighbours
+    every = fitted.window_features(train)
+    for i in (0, 7, train.height - 1):
+        np.testing.assert_array_equal(every[i], fitted.window_features(train[i : i + 1])[0])
+
+
+def test_label_estimation_does_not_depend_on_blas_threads(train):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def estimate(threads: int) -> np.ndarray:
+        det = PLELog(**{**TINY, "reduce_dim": 4}, valid_fraction=0.0)
+        det.templates_ = dict(RICH)
+        with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
+            det._prepare_fit(train)
+        return det.label_estimate_.p_anomalous
+
+    np.testing.assert_array_equal(estimate(1), estimate(2))
+
+
+def test_noise_rule_matches_windows_by_event_proportions(train):
+    # a known normal and an unlabelled window with the same event proportions (here three
+    # times as long, reordered) are identical for the label estimation. With float32
+    # features (2a + b) / 3 and (6a + 3b) / 9 differed in their last bits, and the noise
+    # window was labelled anomalous with certainty
+    odd = pl.DataFrame(
+        {
+            "window_id": ["k", "u"],
+            "event_ids": [["E99", "E2", "E99"], ["E99", "E99", "E2", "E99", "E2", "E99", "E99", "E2", "E99"]],
+            "label": [0, None],
+        },
+        schema_overrides={"label": pl.Int8},
+    )
+    data = pl.concat([train.select(odd.columns), odd], how="vertical_relaxed")
+    det = PLELog(**TINY, valid_fraction=0.0, known_normal_fraction=1.0)
+    det.templates_ = dict(RICH)
+    det._prepare_fit(data)
+    est = det.label_estimate_
+    k, u = data.height - 2, data.height - 1
+    assert est.source[k] == KNOWN_NORMAL and est.cluster[k] == est.cluster[u] == -1
+    assert est.source[u] == NOISE_AS_NORMAL and est.p_anomalous[u] == 0.0
 
 
 def test_needs_known_normal_windows(train):
