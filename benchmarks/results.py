@@ -31,7 +31,20 @@ import sys
 import traceback
 from pathlib import Path
 
-import numpy as np
+
+def _early_threads(argv: list[str]) -> str:
+    """``--threads N`` read before NumPy loads, since BLAS fixes its thread count at import."""
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return "2"
+
+
+os.environ.setdefault("OMP_NUM_THREADS", _early_threads(sys.argv))
+
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "out" / "data"
@@ -362,7 +375,6 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     from logsieve.detectors.registry import get_detector_class, list_detectors
 
-    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads or 2))
     models = [m for m in args.models.split(",") if m] if args.models is not None else list_detectors()
     # (row name, registry name, parameters): the default rows, then the variants
     runs_of: list[tuple[str, str, dict]] = [(m, m, {}) for m in models]
