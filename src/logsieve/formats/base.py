@@ -34,6 +34,7 @@ import polars as pl
 from logsieve.errors import LogsieveError
 from logsieve.schema import (
     CONTENT,
+    ELAPSED,
     END,
     EVENT_ID,
     EVENT_IDS,
@@ -45,6 +46,7 @@ from logsieve.schema import (
     TEMPLATE,
     TIMESTAMP,
     TS_DTYPE,
+    VALUES,
     WINDOW_ID,
 )
 
@@ -54,7 +56,7 @@ MAX_FORMAT_FIELDS = 64
 """Most fields (placeholders, Content included) a format may have."""
 RESERVED_NAMES = frozenset(
     {CONTENT, END, EVENT_ID, EVENT_IDS, LABEL, LINE_ID, LINE_IDS, SOURCE, START, TEMPLATE}
-    | {TIMESTAMP, WINDOW_ID, "line"}
+    | {TIMESTAMP, WINDOW_ID, VALUES, ELAPSED, "line"}
 )
 """Field names refused because logsieve's own tables (or its internals) use them."""
 
