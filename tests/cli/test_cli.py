@@ -256,6 +256,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["lines"] == 20000 and summary["windows"] > 0 and summary["test_windows"] > 0
     assert set(summary["caught_by_kind"]) == {"extra_error", "missing_step", "stalled", "unusual_param", "wrong_order"}
+    parts = {"deeplog_keys", "deeplog_values", "invariants", "deeplog"}
+    assert all(set(row) == parts for row in summary["caught_by_kind"].values())
+    assert set(summary["by_design"]) == {"stalled", "missing_step"} and set(summary["normal_flagged"]) == parts
 
 
 def test_package_import_is_light() -> None:

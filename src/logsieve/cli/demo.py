@@ -29,7 +29,7 @@ def demo(
     as_json: Json = False,
 ) -> None:
     """Generate (or take) an HDFS log, parse it, group it by block, and summarise."""
-    from logsieve.cli.ui import byte_progress, epoch_progress, print_alerts
+    from logsieve.cli.ui import byte_progress, epoch_progress, print_alerts, print_table
     from logsieve.evaluation.demo import DEMO_EPOCHS, run_demo
 
     show = not as_json
@@ -43,4 +43,13 @@ def demo(
         )  # fmt: skip
     if show:
         print_alerts(alerts)
+    kinds = summary.pop("caught_by_kind", None) if show else None
+    notes = summary.pop("by_design", None) if show else None
     emit(summary, as_json, False, "demo")
+    if kinds:
+        print_table(
+            "caught per injected kind (test windows)",
+            [{"kind": kind, **row} for kind, row in kinds.items()],
+        )
+    for kind, note in (notes or {}).items():
+        typer.echo(f"{kind}: {note}")

@@ -456,10 +456,12 @@ class WindowValueModel:
             info: dict[str, Any] = {"mean": mean.tolist(), "std": std.tolist()}
             lines = self._lines(rows, key, info)
             d = lines.x.shape[1]
-            module = _VectorLSTM(d + 1, self.hidden_size, self.num_layers)
-            module.out = nn.Linear(self.hidden_size, d)
             mask = np.isfinite(lines.x).astype(np.float32)
             with torch_session(self.random_state, self.device, self.num_threads) as (dev, gen):
+                # built inside the seeded session: torch's global RNG is seeded from OS
+                # entropy at start-up, so initial weights made outside it differ per run
+                module = _VectorLSTM(d + 1, self.hidden_size, self.num_layers)
+                module.out = nn.Linear(self.hidden_size, d)
                 train_module(
                     module, _value_step,
                     {"history": lines.hist, "target": np.nan_to_num(lines.x).astype(np.float32),
