@@ -28,6 +28,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from logsieve.detectors.thresholds import best_f1_threshold
+from logsieve.detectors.thresholds import check_labels as _labels
+from logsieve.detectors.thresholds import check_scores as _scores
+from logsieve.detectors.thresholds import score_curve as _curve
 from logsieve.errors import LogsieveError
 
 __all__ = [
@@ -42,26 +45,6 @@ __all__ = [
     "best_f1_threshold",
     "evaluate",
 ]
-
-
-def _labels(y: ArrayLike, what: str = "y_true") -> np.ndarray:
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise LogsieveError(f"{what} must be one-dimensional, not shape {arr.shape}")
-    if arr.dtype == bool:
-        return arr.astype(np.int8)
-    if arr.size and not np.isin(arr, (0, 1)).all():
-        raise LogsieveError(f"{what} must hold only 0 and 1")
-    return arr.astype(np.int8)
-
-
-def _scores(s: ArrayLike, n: int) -> np.ndarray:
-    arr = np.asarray(s, dtype=np.float64)
-    if arr.shape != (n,):
-        raise LogsieveError(f"scores must have shape ({n},), not {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise LogsieveError("scores must be finite (no nan or inf)")
-    return arr
 
 
 def _div(num: float, den: float) -> float:
@@ -135,17 +118,6 @@ def roc_auc(y_true: ArrayLike, scores: ArrayLike) -> float:
     ranks[order] = avg_rank[group]
     u = ranks[t == 1].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u / (n_pos * n_neg))
-
-
-def _curve(t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cumulative TP and FP counts at each distinct score, highest score first."""
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted = s[order]
-    t_sorted = t[order].astype(np.int64)
-    last = np.r_[s_sorted[1:] != s_sorted[:-1], True]  # last index of each tie group
-    tps = np.cumsum(t_sorted)[last]
-    fps = np.cumsum(1 - t_sorted)[last]
-    return tps, fps, s_sorted[last]
 
 
 def average_precision(y_true: ArrayLike, scores: ArrayLike) -> float:
