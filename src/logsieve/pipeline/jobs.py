@@ -27,7 +27,7 @@ from logsieve.io.atomic import (
     prepare_output,
     sweep_stale_temp,
 )
-from logsieve.io.tables import read_meta, write_table
+from logsieve.io.tables import read_meta, scan_table, table_parts, write_table
 from logsieve.parsing.parser import parse_file, template_counts
 from logsieve.pipeline.core import (
     Pipeline,
@@ -56,6 +56,8 @@ __all__ = [
 def is_parquet(path: str | Path) -> bool:
     """True when ``path`` is a Parquet file (by its magic bytes, not its name)."""
     p = Path(path)
+    if p.is_dir():  # a partitioned table: its first part decides
+        p = table_parts(p)[0]
     if not p.is_file():
         return False
     try:
@@ -126,14 +128,14 @@ def parse_job(
     if templates_out is not None:
         if no_templates:
             raise LogsieveError("--templates-out needs templates: drop --no-templates")
-        counts = template_counts(pl.scan_parquet(output))
+        counts = template_counts(scan_table(output))
         with atomic_path(templates_out, suffix=".csv") as tmp:
             counts.write_csv(tmp)
         summary["templates_out"] = str(templates_out)
     if truth is not None:
         from logsieve.parsing.accuracy import evaluate, load_truth
 
-        pred = pl.read_parquet(output, columns=[LINE_ID, EVENT_ID, "template"])
+        pred = scan_table(output).select(LINE_ID, EVENT_ID, "template").collect()
         summary["accuracy"] = evaluate(load_truth(truth), pred)
     return summary
 
@@ -163,7 +165,7 @@ def group_job(
     the raw-text models need no parser at all.
     """
     events = Path(events_path)
-    if not events.is_file():
+    if not (events.is_file() or events.is_dir()):
         raise InputError(events, "events file not found (run `logsieve parse` first)")
     _outputs([events, labels], output)
     meta = read_meta(events)
@@ -293,11 +295,11 @@ def detect_job(
     first = inputs[0]
     if len(inputs) == 1 and is_parquet(first) and format is None:
         meta = read_meta(first)
-        names = pl.read_parquet_schema(first)
+        names = scan_table(first).collect_schema().names()
         if EVENT_IDS in names:
-            windows = pl.read_parquet(first)
+            windows = scan_table(first).collect()
         elif EVENT_ID in names and LINE_ID in names:
-            events_df = pl.read_parquet(first)
+            events_df = scan_table(first).collect()
             windows = pipe.group(events_df, labels=labels, grouping=grouping)
         else:
             raise InputError(first, "neither a windows nor an events table")
@@ -309,7 +311,7 @@ def detect_job(
             inputs, format=format, labels=labels, grouping=grouping
         )
     if events is not None and events_df is None:
-        events_df = pl.read_parquet(events)
+        events_df = scan_table(events).collect()
     windows = pipe.prepare(windows, meta, events_df)
     result = pipe.detect(windows, explain_top=max(top, 0))
     write_table(result.table, output, {"table": "scores", "model": pipe.name})
