@@ -131,9 +131,7 @@ def _scan_block(
             per = np.bincount(codes.to_numpy(), minlength=len(messages))
             for i, n in enumerate(per.tolist()):
                 counts[int(local[i])] += n
-            events = events.with_columns(
-                pl.Series(_CODE, local).gather(codes).alias(_CODE)
-            )
+            events = events.with_columns(pl.Series(_CODE, local).gather(codes).alias(_CODE))
         part = Path(workdir) / f"scan-{block.index:06d}-{k:05d}.parquet"
         events.write_parquet(part, compression="lz4")
         parts.append(str(part))
