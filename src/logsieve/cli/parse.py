@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from logsieve.cli._common import Json, Quiet, app, emit, quiet_logs
+from logsieve.cli.options import Engine, Scheduler, Workers
 
 
 @app.command()
@@ -62,6 +63,9 @@ def parse(
             help="Skip template mining: raw messages only (for raw-text models).",
         ),
     ] = False,
+    engine: Engine = "local",
+    scheduler: Scheduler = None,
+    workers: Workers = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -69,9 +73,20 @@ def parse(
     from logsieve.cli.ui import byte_progress
     from logsieve.parsing.masks import Mask
     from logsieve.pipeline.jobs import parse_job
+    from logsieve.scale.cluster import check_engine
 
     quiet_logs(quiet or as_json)
     masks = [Mask.parse(m) for m in mask or []]
+    if check_engine(engine, scheduler, workers) == "dask":
+        from logsieve.scale.jobs import dask_parse_job
+
+        summary = dask_parse_job(
+            inputs, output, scheduler=scheduler, workers=workers, format=format, masks=masks,
+            state=state, match_only=match_only, templates_out=templates_out, truth=truth,
+            no_templates=no_templates, depth=depth, sim_th=sim_th,
+        )  # fmt: skip
+        emit(summary, as_json, quiet, "parse")
+        return
     with byte_progress("parsing", enabled=not (quiet or as_json)) as progress:
         summary = parse_job(
             inputs, output, format=format, masks=masks, state=state, match_only=match_only,
