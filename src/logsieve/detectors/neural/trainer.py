@@ -84,6 +84,14 @@ from logsieve.detectors.base import (
     check_positive_ints,
     resolve_seed,
 )
+from logsieve.detectors.neural.distributed import (
+    Checkpoint,
+    all_sum,
+    average_gradients,
+    broadcast_parameters,
+    shard,
+    world,
+)
 from logsieve.errors import LogsieveError
 from logsieve.schema import LABEL
 
@@ -254,6 +262,13 @@ def train_module(
     best weights. ``on_epoch_start(epoch)`` (1-based) runs before each epoch, for
     schedules that depend on it. Call inside :func:`torch_session` for seeding and
     thread limits.
+
+    Under a ``torch.distributed`` process group (``logsieve train --ddp N``) each process
+    trains on its shard of every epoch and gradients are averaged (see
+    :mod:`~logsieve.detectors.neural.distributed`); each process takes
+    ``ceil(batch_size / N)`` examples per step, so a step sees ``batch_size`` examples in
+    all, as in one process. Inside ``distributed.checkpointing(DIR)`` every epoch is
+    checkpointed and a restarted run resumes.
     """
     device = device or torch.device("cpu")
     data = _to_tensors(train)
@@ -264,24 +279,41 @@ def train_module(
     if n == 0:
         raise LogsieveError(f"{name}: no training examples (windows too short or empty?)")
     module.to(device)
+    broadcast_parameters(module)
     optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
     history: list[EpochReport] = []
     best_loss, best_epoch, best_state = math.inf, 0, None
-    for epoch in range(1, int(epochs) + 1):
+    _rank, procs = world()
+    step_size = batch_size if procs == 1 else max(1, -(-batch_size // procs))
+    shard_seed = (
+        int(torch.randint(0, 2**31 - 1, (1,), generator=generator).item()) if procs > 1 else 0
+    )
+    ckpt = Checkpoint(name)
+    fingerprint = {"n": n, "epochs": int(epochs), "batch_size": batch_size, "world": procs}
+    first = 1
+    resumed = ckpt.load(module, optimizer, fingerprint, generator)
+    if resumed is not None:
+        history = [EpochReport(**h) for h in resumed["history"]]
+        best_loss, best_epoch = resumed["best_loss"], resumed["best_epoch"]
+        best_state = resumed["best_state"]
+        first = int(resumed["epoch"]) + 1 if not (history and history[-1].stopped) else epochs + 1
+    for epoch in range(first, int(epochs) + 1):
         t0 = time.perf_counter()
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         module.train()
-        order = torch.randperm(n, generator=generator)
+        order = shard(n, epoch, shard_seed, generator)
         total, weight = 0.0, 0.0
-        for start in range(0, n, batch_size):
-            batch = _batch(data, order[start : start + batch_size], device)
+        for start in range(0, len(order), step_size):
+            batch = _batch(data, order[start : start + step_size], device)
             loss, w = _weighted(step(module, batch), batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            average_gradients(module)
             optimizer.step()
             total += float(loss.detach()) * float(w)
             weight += float(w)
+        total, weight = all_sum([total, weight], device)
         train_loss = total / weight if weight else math.nan
         valid_loss = (
             _evaluate(module, step, vdata, batch_size, device) if vdata is not None else None
@@ -298,6 +330,19 @@ def train_module(
             epoch, int(epochs), train_loss, valid_loss, time.perf_counter() - t0, best_epoch, stop
         )
         history.append(report)
+        ckpt.save(
+            module,
+            optimizer,
+            {
+                "fingerprint": fingerprint,
+                "epoch": epoch,
+                "best_loss": best_loss,
+                "best_epoch": best_epoch,
+                "history": [h.to_dict() for h in history],
+            },
+            best_state,
+            generator,
+        )
         logger.info(
             "%s epoch %d/%d: train_loss=%.4f%s (%.2fs)",
             name,
