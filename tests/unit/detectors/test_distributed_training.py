@@ -1,0 +1,81 @@
+"""The shared trainer's data-parallel pieces: shards, per-epoch checkpoints and resuming,
+and `--ddp 2` (gloo on CPU) end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from logsieve.detectors.neural.distributed import checkpointing, shard, world
+from logsieve.detectors.neural.trainer import torch_session, train_module
+
+
+def _data(n: int = 200) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    return {"x": x, "y": (x @ np.array([1.0, -2.0, 0.5, 3.0], dtype=np.float32))}
+
+
+def _step(module: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return (module(batch["x"]).squeeze(-1) - batch["y"]) ** 2
+
+
+class _Stop(Exception):
+    pass
+
+
+def _train(epochs: int, ckpt: Path | None, stop_after: int | None = None):
+    def progress(report) -> None:
+        if stop_after is not None and report.epoch == stop_after:
+            raise _Stop
+
+    with torch_session(0, "cpu", 1) as (dev, gen), checkpointing(ckpt):
+        module = nn.Linear(4, 1)
+        history = train_module(module, _step, _data(), epochs=epochs, batch_size=32, lr=0.05,
+                               device=dev, generator=gen, progress=progress, name="lin")  # fmt: skip
+    return module.state_dict(), history
+
+
+def test_one_process_order_is_unchanged() -> None:
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    assert world() == (0, 1)
+    assert torch.equal(shard(50, 1, 0, g1), torch.randperm(50, generator=g2))
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    straight, hist = _train(4, None)
+    with pytest.raises(_Stop):
+        _train(4, tmp_path / "ckpt", stop_after=2)
+    saved = list((tmp_path / "ckpt").iterdir())
+    assert [p.name for p in saved] == ["001-lin"]
+    assert sorted(f.name for f in saved[0].iterdir()) == ["state.json", "tensors.safetensors"]
+    resumed, hist2 = _train(4, tmp_path / "ckpt")
+    assert [h.epoch for h in hist2] == [1, 2, 3, 4]
+    for k in straight:
+        assert torch.equal(straight[k], resumed[k])
+    assert [h.train_loss for h in hist2] == pytest.approx([h.train_loss for h in hist])
+
+
+def test_ddp_two_processes_train_and_rank0_writes(tmp_path: Path) -> None:
+    from logsieve.grouping.windows import Sessions
+    from logsieve.parsing.parser import LogParser
+    from logsieve.pipeline.jobs import group_job
+    from logsieve.scale.ddp import ddp_train
+    from logsieve.synth import generate
+
+    generate(tmp_path / "s.log", 20_000, seed=2, labels_path=tmp_path / "labels.csv")
+    LogParser("hdfs").parse_files([tmp_path / "s.log"], tmp_path / "ev.parquet")
+    group_job(tmp_path / "ev.parquet", tmp_path / "w.parquet", Sessions(),
+              labels=tmp_path / "labels.csv")  # fmt: skip
+    args = dict(windows_path=str(tmp_path / "w.parquet"), model="deeplog",
+                params={"epochs": 2, "hidden_size": 16, "num_threads": 1},
+                output_dir=str(tmp_path / "model"), split="0.7,0.1,0.2", seed=0)  # fmt: skip
+    summary = ddp_train(2, args)
+    assert summary["ddp"] == {"processes": 2, "backend": "gloo"}
+    assert (tmp_path / "model" / "model.json").exists()
+    assert not (tmp_path / ".model.ddp-ckpt").exists()  # checkpoints go after success
+    assert not any(p.name.startswith(".logsieve") for p in tmp_path.iterdir())
