@@ -2,9 +2,10 @@
 
 Every process runs the same :func:`logsieve.pipeline.jobs.train_job` on the same windows:
 the same split, the same seeded initial weights. Inside the training loop each process
-takes its ``DistributedSampler`` shard of every epoch and gradients are averaged after
-each backward pass (:mod:`logsieve.detectors.neural.distributed`), so every process ends
-with the same weights; only rank 0 writes the model directory (the others write to a
+takes its ``DistributedSampler``-style share of every batch and the gradients are combined
+into the batch's one-process gradient after each backward pass
+(:mod:`logsieve.detectors.neural.distributed`), so every process ends with the same
+weights; only rank 0 writes the model directory (the others write to a
 private temporary directory that is removed).
 
 Backends: ``gloo`` on CPU, ``nccl`` when CUDA is available (one GPU per process, chosen

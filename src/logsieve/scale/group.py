@@ -264,8 +264,8 @@ def _gather_part(files: list[str], picks: pl.DataFrame, target: str, meta: dict[
     for i, rows in picks.group_by("_file", maintain_order=True):
         frame = pl.read_parquet(files[int(i[0])]).with_row_index("_row")
         out.append(frame.join(rows.select("_row", "_rank"), on="_row", how="inner"))
-    schema = pl.Schema({**dict(WINDOW_SCHEMA), "_rank": pl.UInt64})
-    merged = pl.concat(out) if out else pl.DataFrame(schema=schema)
+    empty = pl.DataFrame(schema=WINDOW_SCHEMA).with_columns(pl.lit(0, pl.UInt64).alias("_rank"))
+    merged = pl.concat(out) if out else empty
     table = merged.sort("_rank").select(list(WINDOW_SCHEMA)).cast(WINDOW_SCHEMA).to_arrow()
     import pyarrow.parquet as pq
 

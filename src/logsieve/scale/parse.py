@@ -157,7 +157,8 @@ def _write_block(
     unseen = 0
     writer = None
     try:
-        for part in scan_parts or [None]:
+        todo: list[str | None] = [*scan_parts] if scan_parts else [None]
+        for part in todo:
             if part is None:
                 frame = parser._empty_events()
             else:

@@ -40,10 +40,12 @@ def _train(epochs: int, ckpt: Path | None, stop_after: int | None = None):
     return module.state_dict(), history
 
 
-def test_one_process_order_is_unchanged() -> None:
-    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+def test_shares_of_a_batch_cover_it_once() -> None:
     assert world() == (0, 1)
-    assert torch.equal(shard(50, 1, 0, g1), torch.randperm(50, generator=g2))
+    batch = torch.randperm(11, generator=torch.Generator().manual_seed(1))
+    shares = [shard(batch, r, 3) for r in range(3)]
+    assert sorted(torch.cat(shares).tolist()) == list(range(11))
+    assert [len(s) for s in shares] == [4, 4, 3]
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path: Path) -> None:

@@ -2,12 +2,16 @@
 
 :func:`~logsieve.detectors.neural.trainer.train_module` calls these helpers. When a
 ``torch.distributed`` process group is initialised (by ``logsieve train --ddp N``, which
-:mod:`logsieve.scale.ddp` launches, or by ``torchrun``), each of the ``world`` processes
-trains on its shard of every epoch's permutation, as ``DistributedSampler`` cuts it, and
-gradients are averaged over the processes after every backward pass, which is what DDP
-does. Gradients are reduced explicitly rather than through the DDP wrapper because model
-steps call submodules directly, not ``module.forward``. Without a process group every helper
-is a no-op, so single-process training is unchanged.
+:mod:`logsieve.scale.ddp` launches, or by ``torchrun``), every process draws the same
+seeded order of examples as one process would, and each batch of it is cut among the
+processes as ``DistributedSampler`` cuts a data set (every ``world``-th example from the
+process's rank). Each process backpropagates the weighted loss *sum* of its share; one
+all-reduce adds the gradients and the weights, and dividing by the batch's total weight
+gives exactly the gradient one process computes for that batch (up to the order of float
+additions). So ``--ddp N`` trains the same model as one process, N times wider per step.
+Gradients are reduced explicitly rather than through the DDP wrapper because model steps
+call submodules directly, not ``module.forward``. Without a process group every helper is
+a no-op and single-process training is unchanged.
 
 Checkpoints: inside :func:`checkpointing` (a directory), rank 0 writes after every epoch the
 module and optimizer tensors (safetensors) and the loop's counters (JSON), atomically.
@@ -58,21 +62,10 @@ def is_rank0() -> bool:
     return world()[0] == 0
 
 
-def shard(n: int, epoch: int, seed: int, generator: torch.Generator | None) -> torch.Tensor:
-    """This process's example order for one epoch.
-
-    One process: a permutation from ``generator`` (the single-process order). Several: the
-    ``DistributedSampler`` cut of the epoch's permutation (seeded by ``seed + epoch``,
-    padded to a multiple of the world size, every ``world``-th index from ``rank``).
-    """
-    rank, size = world()
-    if size == 1:
-        return torch.randperm(n, generator=generator)
-    from torch.utils.data import DistributedSampler
-
-    sampler = DistributedSampler(range(n), num_replicas=size, rank=rank, shuffle=True, seed=seed)
-    sampler.set_epoch(epoch)
-    return torch.tensor(list(iter(sampler)), dtype=torch.long)
+def shard(batch: torch.Tensor, rank: int, size: int) -> torch.Tensor:
+    """This process's share of a batch: every ``size``-th example from ``rank`` (the cut
+    ``DistributedSampler`` makes, applied to each batch of the one-process order)."""
+    return batch[rank::size]
 
 
 def broadcast_parameters(module: nn.Module) -> None:
@@ -85,22 +78,21 @@ def broadcast_parameters(module: nn.Module) -> None:
         dist.broadcast(p, src=0)
 
 
-def average_gradients(module: nn.Module) -> None:
-    """Average the gradients over the processes (one all-reduce of a flat buffer)."""
-    size = world()[1]
-    if size == 1:
-        return
+def average_gradients(module: nn.Module, weight: float) -> None:
+    """Turn each process's gradient of its weighted loss *sum* into the gradient of the
+    batch's weighted *mean*: sum over the processes (one all-reduce of a flat buffer, with
+    the weights), divided by the batch's total weight, as one process computes it."""
     import torch.distributed as dist
 
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    params = [p for p in module.parameters() if p.requires_grad]
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads] + [grads[0].new_tensor([weight])])
     dist.all_reduce(flat)
-    flat /= size
+    total = float(flat[-1])
+    flat /= total if total > 0 else 1.0
     offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+    for p, g in zip(params, grads, strict=True):
+        p.grad = flat[offset : offset + g.numel()].view_as(g).clone()
         offset += g.numel()
 
 

@@ -218,6 +218,28 @@ def _weighted(loss: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Ten
     return (loss * w).sum() / total.clamp_min(1e-12), total
 
 
+def _shard_loss(
+    module: nn.Module,
+    step: StepFn,
+    data: Mapping[str, torch.Tensor],
+    idx: torch.Tensor,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weighted loss sum, weight sum) of this process's share of a batch; an empty share
+    gives a zero loss that still reaches every parameter (so every process reduces)."""
+    if len(idx) == 0:
+        zero = sum((p.sum() * 0.0 for p in module.parameters()), torch.zeros((), device=device))
+        return zero, torch.zeros((), device=device)
+    batch = _batch(data, idx, device)
+    loss = step(module, batch)
+    _weighted(loss, batch)  # checks the shape
+    w = batch.get("weight")
+    if w is None:
+        return loss.sum(), torch.tensor(float(loss.numel()), device=loss.device)
+    w = w.to(loss.dtype)
+    return (loss * w).sum(), w.sum()
+
+
 def _evaluate(
     module: nn.Module,
     step: StepFn,
@@ -264,10 +286,9 @@ def train_module(
     thread limits.
 
     Under a ``torch.distributed`` process group (``logsieve train --ddp N``) each process
-    trains on its shard of every epoch and gradients are averaged (see
-    :mod:`~logsieve.detectors.neural.distributed`); each process takes
-    ``ceil(batch_size / N)`` examples per step, so a step sees ``batch_size`` examples in
-    all, as in one process. Inside ``distributed.checkpointing(DIR)`` every epoch is
+    takes its share of every batch and the gradients are combined into the one-process
+    gradient of that batch (see :mod:`~logsieve.detectors.neural.distributed`).
+    Inside ``distributed.checkpointing(DIR)`` every epoch is
     checkpointed and a restarted run resumes.
     """
     device = device or torch.device("cpu")
@@ -283,11 +304,7 @@ def train_module(
     optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
     history: list[EpochReport] = []
     best_loss, best_epoch, best_state = math.inf, 0, None
-    _rank, procs = world()
-    step_size = batch_size if procs == 1 else max(1, -(-batch_size // procs))
-    shard_seed = (
-        int(torch.randint(0, 2**31 - 1, (1,), generator=generator).item()) if procs > 1 else 0
-    )
+    rank, procs = world()
     ckpt = Checkpoint(name)
     fingerprint = {"n": n, "epochs": int(epochs), "batch_size": batch_size, "world": procs}
     first = 1
@@ -302,16 +319,22 @@ def train_module(
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         module.train()
-        order = shard(n, epoch, shard_seed, generator)
+        order = torch.randperm(n, generator=generator)
         total, weight = 0.0, 0.0
-        for start in range(0, len(order), step_size):
-            batch = _batch(data, order[start : start + step_size], device)
-            loss, w = _weighted(step(module, batch), batch)
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            average_gradients(module)
+            if procs == 1:
+                batch = _batch(data, idx, device)
+                loss, w = _weighted(step(module, batch), batch)
+                loss.backward()
+                total += float(loss.detach()) * float(w)
+            else:
+                loss_sum, w = _shard_loss(module, step, data, shard(idx, rank, procs), device)
+                loss_sum.backward()
+                average_gradients(module, float(w))
+                total += float(loss_sum.detach())
             optimizer.step()
-            total += float(loss.detach()) * float(w)
             weight += float(w)
         total, weight = all_sum([total, weight], device)
         train_loss = total / weight if weight else math.nan
