@@ -65,7 +65,8 @@ def run_one(engine: str, lines: int, workers: int) -> dict:
         row["parse_peak_mb"] = {"client": _peak_mb(), **{f"worker{i}": v for i, v in enumerate(peaks.values())}}
         client.restart()  # fresh workers, so group's peaks are its own
         t = time.perf_counter()
-        dask_group(client, events, windows, Sessions(), labels=labels)
+        summary = dask_group(client, events, windows, Sessions(), labels=labels)
+        row["shuffle_bytes"] = summary["shuffle_bytes"]
         row["group_s"] = time.perf_counter() - t
         peaks = client.run(_peak_mb)
         row["group_peak_mb"] = {"client": _peak_mb(), **{f"worker{i}": v for i, v in enumerate(peaks.values())}}
@@ -100,6 +101,9 @@ def main() -> None:
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
+    for r in rows:
+        if "shuffle_bytes" in r:
+            print(f"{r['lines']:,} lines: session shuffle {r['shuffle_bytes'] / 2**20:,.0f} MiB")
     print("| lines | engine | step | wall s | lines/s per worker | peak RSS MB (each process) |")
     print("|---|---|---|---|---|---|")
     for r in rows:

@@ -318,6 +318,7 @@ def dask_group(
         work = tmp / "work"
         work.mkdir()
         tag = f"{id(work)}"
+        shuffled = 0  # bytes written by the map side for the reduce side (count: none)
         if isinstance(spec, CountWindows):
             assert spec.step is not None
             last = (total - 1) // spec.step if total else 0
@@ -347,6 +348,7 @@ def dask_group(
             infos = client.gather(scatter)
             _check_sorted(infos)
             files: dict[int, list[str]] = {}
+            shuffled = sum(f.stat().st_size for f in work.glob("s-*.parquet"))
             for f in work.glob("s-*.parquet"):
                 files.setdefault(int(f.name[2:7]), []).append(str(f))
             futures = [
@@ -373,7 +375,13 @@ def dask_group(
         work.rmdir()
     summary = _summary(target, total, dropped)
     log.info("dask: %d windows from %d lines", n_windows, total)
-    return {"grouping": spec_to_dict(spec), **summary, "output": str(output)}
+    log.info("dask: shuffle of %d bytes (lz4 Parquet)", shuffled)
+    return {
+        "grouping": spec_to_dict(spec),
+        **summary,
+        "output": str(output),
+        "shuffle_bytes": shuffled,
+    }
 
 
 def _window_range(
