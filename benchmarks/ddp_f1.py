@@ -33,7 +33,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--models", default="deeplog,logrobust")
     ap.add_argument("--procs", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds (mean reported)")
     args = ap.parse_args()
     if not WINDOWS.exists():
         raise SystemExit(f"{WINDOWS} missing: run python benchmarks/prepare.py first")
@@ -44,21 +44,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ddp-f1-") as tmpdir:
         tmp = Path(tmpdir)
         for model in args.models.split(","):
-            base = dict(windows_path=str(WINDOWS), model=model, params={"num_threads": 1},
-                        split="0.6,0.1,0.3", seed=args.seed)
-            t0 = time.perf_counter()
-            train_job(**base, output_dir=tmp / f"{model}-single")
-            t_single = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            ddp_train(args.procs, {**base, "output_dir": str(tmp / f"{model}-ddp")})
-            t_ddp = time.perf_counter() - t0
-            single = f1_of(tmp / f"{model}-single", tmp)
-            ddp = f1_of(tmp / f"{model}-ddp", tmp)
-            rows.append((model, single["f1"], ddp["f1"], t_single, t_ddp))
-    print(f"| model | F1 one process | F1 --ddp {args.procs} | difference | train s (one) | train s (ddp) |")
-    print("|---|---|---|---|---|---|")
-    for model, a, b, ta, tb in rows:
-        print(f"| {model} | {a:.3f} | {b:.3f} | {b - a:+.3f} | {ta:.1f} | {tb:.1f} |")
+            for seed in [int(s) for s in args.seeds.split(",")]:
+                base = dict(windows_path=str(WINDOWS), model=model, params={"num_threads": 1},
+                            split="0.6,0.1,0.3", seed=seed)
+                t0 = time.perf_counter()
+                train_job(**base, output_dir=tmp / f"{model}-single")
+                t_single = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                ddp_train(args.procs, {**base, "output_dir": str(tmp / f"{model}-ddp")})
+                t_ddp = time.perf_counter() - t0
+                single = f1_of(tmp / f"{model}-single", tmp)
+                ddp = f1_of(tmp / f"{model}-ddp", tmp)
+                rows.append((model, seed, single["f1"], ddp["f1"], t_single, t_ddp))
+                print(rows[-1], flush=True)
+    print(f"| model | seed | F1 one process | F1 --ddp {args.procs} | difference | train s (one) | train s (ddp) |")
+    print("|---|---|---|---|---|---|---|")
+    for model, seed, a, b, ta, tb in rows:
+        print(f"| {model} | {seed} | {a:.3f} | {b:.3f} | {b - a:+.3f} | {ta:.1f} | {tb:.1f} |")
 
 
 if __name__ == "__main__":

@@ -81,3 +81,45 @@ def test_ddp_two_processes_train_and_rank0_writes(tmp_path: Path) -> None:
     assert (tmp_path / "model" / "model.json").exists()
     assert not (tmp_path / ".model.ddp-ckpt").exists()  # checkpoints go after success
     assert not any(p.name.startswith(".logsieve") for p in tmp_path.iterdir())
+
+
+def _weighted_data() -> dict[str, np.ndarray]:
+    data = _data(203)
+    data["weight"] = np.random.default_rng(1).integers(1, 1000, size=203).astype(np.float32)
+    return data
+
+
+def _train_plain() -> dict[str, torch.Tensor]:
+    with torch_session(0, "cpu", 1) as (dev, gen):
+        module = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+        train_module(module, _step, _weighted_data(), epochs=3, batch_size=32, lr=0.05,
+                     device=dev, generator=gen)  # fmt: skip
+    return module.state_dict()
+
+
+def _ddp_rank(rank: int, port: int, out: str) -> None:
+    import torch.distributed as dist
+    from safetensors.torch import save_file
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        state = _train_plain()
+        if rank == 0:
+            save_file({k: v.contiguous() for k, v in state.items()}, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_processes_compute_the_one_process_gradients(tmp_path: Path) -> None:
+    """Same order, same batches, weighted losses: the weights match one process's."""
+    import torch.multiprocessing as mp
+    from safetensors.torch import load_file
+
+    from logsieve.scale.ddp import _free_port
+
+    single = _train_plain()
+    out = str(tmp_path / "rank0.safetensors")
+    mp.start_processes(_ddp_rank, args=(_free_port(), out), nprocs=2, start_method="spawn")
+    ddp = load_file(out)
+    for k, v in single.items():
+        torch.testing.assert_close(ddp[k], v, rtol=1e-5, atol=1e-5)

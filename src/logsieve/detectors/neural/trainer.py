@@ -300,11 +300,13 @@ def train_module(
     if n == 0:
         raise LogsieveError(f"{name}: no training examples (windows too short or empty?)")
     module.to(device)
+    rank, procs = world()
     broadcast_parameters(module)
+    if procs > 1:  # same weights everywhere, but each process its own dropout masks
+        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,)).item()) + rank)
     optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
     history: list[EpochReport] = []
     best_loss, best_epoch, best_state = math.inf, 0, None
-    rank, procs = world()
     ckpt = Checkpoint(name)
     fingerprint = {"n": n, "epochs": int(epochs), "batch_size": batch_size, "world": procs}
     first = 1
