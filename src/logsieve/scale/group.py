@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 PIECE_ROWS = 1_000_000
 """Rows of an events file one task reads (a part of a dataset is one piece or more)."""
 _FIRST = "_first"
+_ROW_GROUP = 32_768  # windows per row group of the intermediate files (what a slice reads)
 
 __all__ = ["PIECE_ROWS", "dask_group"]
 
@@ -253,8 +254,9 @@ def _count_piece(
 
 
 def _write_ranked(windows: pl.DataFrame, target: str) -> None:
-    windows.with_columns(pl.col(LINE_IDS).list.first().alias(_FIRST)).write_parquet(
-        target, compression="lz4"
+    ranked = windows.with_columns(pl.col(LINE_IDS).list.first().alias(_FIRST))
+    ranked.sort([START, _FIRST, WINDOW_ID], nulls_last=True).write_parquet(
+        target, compression="lz4", row_group_size=_ROW_GROUP
     )
 
 
@@ -262,7 +264,14 @@ def _gather_part(files: list[str], picks: pl.DataFrame, target: str, meta: dict[
     """One output part: the rows ``picks`` names (file index, row, rank), in rank order."""
     out = []
     for i, rows in picks.group_by("_file", maintain_order=True):
-        frame = pl.read_parquet(files[int(i[0])]).with_row_index("_row")
+        # each file is sorted by the order key, so its rows of one rank range are one run
+        lo, hi = int(rows["_row"].min()), int(rows["_row"].max())  # type: ignore[arg-type]
+        frame = (
+            pl.scan_parquet(files[int(i[0])])
+            .slice(lo, hi - lo + 1)
+            .collect()
+            .with_row_index("_row", offset=lo)
+        )
         out.append(frame.join(rows.select("_row", "_rank"), on="_row", how="inner"))
     empty = pl.DataFrame(schema=WINDOW_SCHEMA).with_columns(pl.lit(0, pl.UInt64).alias("_rank"))
     merged = pl.concat(out) if out else empty
