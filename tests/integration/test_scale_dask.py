@@ -125,3 +125,21 @@ def test_group_reads_a_dataset_on_the_local_path_too(work: Path, dask_events: Pa
     other = work / "from-file.parquet"
     group_job(work / "local.parquet", other, CountWindows(50))
     assert pl.read_parquet(out).equals(pl.read_parquet(other))
+
+
+def test_experiment_cells_on_dask_equal_local(tmp_path: Path, client) -> None:
+    from logsieve.evaluation.experiment import run_experiment
+    from logsieve.scale.experiment import dask_executor
+
+    repo = Path(__file__).resolve().parents[2]
+    config = repo / "experiments" / "quick.toml"
+    if not (repo.parent / "shared" / "data").is_dir():
+        pytest.skip("experiments/quick.toml reads ../shared/data")
+    local = run_experiment(config, tmp_path / "local", max_cells=2, jobs=1)
+    remote = run_experiment(config, tmp_path / "dask", max_cells=2,
+                            executor=dask_executor(client.scheduler.address, None))  # fmt: skip
+    assert local.computed == remote.computed == 2 and remote.errors == 0
+    cols = ["key", "status", "precision", "recall", "f1", "n_test", "threshold"]
+    a = pl.read_parquet(tmp_path / "local" / "results.parquet").select(cols).sort("key")
+    b = pl.read_parquet(tmp_path / "dask" / "results.parquet").select(cols).sort("key")
+    assert a.equals(b)
