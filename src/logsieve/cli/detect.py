@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from logsieve.cli._common import Json, Quiet, app, echo_json, quiet_logs
+from logsieve.cli.options import Engine, Scheduler, Workers
 
 
 @app.command()
@@ -58,12 +59,16 @@ def detect(
         Path | None,
         typer.Option("--templates", help="Templates file: semantic models embed new templates."),
     ] = None,
+    engine: Engine = "local",
+    scheduler: Scheduler = None,
+    workers: Workers = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
     """Score windows, events or a raw log with a trained model; explain the worst ones."""
     from logsieve.grouping.specs import build_spec
     from logsieve.pipeline.jobs import detect_job
+    from logsieve.scale.cluster import check_engine
 
     quiet_logs(quiet or as_json)
     given = session or window or time or session_field or idle
@@ -74,10 +79,23 @@ def detect(
         if given
         else None
     )
-    summary, shown = detect_job(
-        input, model, output, format=format, events=events, state=state, grouping=grouping,
-        labels=labels, top=top, templates=templates,
-    )  # fmt: skip
+    if check_engine(engine, scheduler, workers) == "dask":
+        from logsieve.errors import LogsieveError
+        from logsieve.scale.jobs import dask_detect_job
+
+        if given or format or events or state or labels or templates:
+            raise LogsieveError(
+                "--engine dask scores a windows table as the model sees it: drop --format, "
+                "--events, --state, grouping options, --labels and --templates"
+            )
+        summary, shown = dask_detect_job(
+            input, model, output, top=top, scheduler=scheduler, workers=workers
+        )
+    else:
+        summary, shown = detect_job(
+            input, model, output, format=format, events=events, state=state,
+            grouping=grouping, labels=labels, top=top, templates=templates,
+        )  # fmt: skip
     if as_json:
         echo_json({**summary, "top": shown})
         return

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from logsieve.cli._common import Json, Quiet, app, emit, quiet_logs
+from logsieve.cli.options import Engine, Scheduler, Workers
 
 if TYPE_CHECKING:
     from logsieve.evaluation.experiment import CellEvent
@@ -54,6 +55,7 @@ def experiment_command(
     retry_errors: bool = False,
     report: bool = True,
     progress: Callable[[CellEvent], None] | None = None,
+    executor: Any = None,
 ) -> dict[str, Any]:
     """Run or resume an experiment; write the report unless ``dry_run`` or ``report=False``.
 
@@ -73,6 +75,7 @@ def experiment_command(
         retry_errors=retry_errors,
         jobs=jobs,
         progress=progress,
+        executor=executor,
     ).to_dict()
     if report and not dry_run:
         built = build_report(run_dir)
@@ -111,18 +114,27 @@ def experiment(
         int | None,
         typer.Option("--jobs", "-j", min=1, help="Worker processes (one torch thread each)."),
     ] = None,
+    engine: Engine = "local",
+    scheduler: Scheduler = None,
+    workers: Workers = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
     """Run the study grid (datasets x grouping x split x models x seeds); resumes where it
     stopped."""
     from logsieve.cli.ui import cell_progress
+    from logsieve.scale.cluster import check_engine
 
     quiet_logs(quiet or as_json)
+    executor = None
+    if check_engine(engine, scheduler, workers) == "dask":
+        from logsieve.scale.experiment import dask_executor
+
+        executor = dask_executor(scheduler, workers)
     with cell_progress(enabled=not (quiet or as_json or dry_run)) as cb:
         summary = experiment_command(
             config, output, max_cells=max_cells, dry_run=dry_run, only=only,
-            retry_errors=retry_errors, jobs=jobs, progress=cb,
+            retry_errors=retry_errors, jobs=jobs, progress=cb, executor=executor,
         )  # fmt: skip
     emit(summary, as_json, quiet, "experiment")
     if not dry_run:

@@ -20,6 +20,7 @@ from typing import Annotated
 import typer
 
 from logsieve.cli._common import Json, Quiet, app, emit, quiet_logs
+from logsieve.cli.options import Engine, Scheduler, Workers
 
 
 @app.command()
@@ -52,16 +53,27 @@ def group(
             "--idle 30m by default.",
         ),
     ] = None,
+    engine: Engine = "local",
+    scheduler: Scheduler = None,
+    workers: Workers = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
     """Group events into sessions or count/time windows."""
     from logsieve.grouping.specs import build_spec
     from logsieve.pipeline.jobs import group_job
+    from logsieve.scale.cluster import check_engine
 
     quiet_logs(quiet or as_json)
     spec = build_spec(session, window, time, idle, session_field=session_field)
-    summary = group_job(events, output, spec, labels=labels)
+    if check_engine(engine, scheduler, workers) == "dask":
+        from logsieve.scale.jobs import dask_group_job
+
+        summary = dask_group_job(
+            events, output, spec, labels=labels, scheduler=scheduler, workers=workers
+        )
+    else:
+        summary = group_job(events, output, spec, labels=labels)
     emit(summary, as_json, quiet, "group")
 
 

@@ -5,11 +5,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from logsieve.errors import LogsieveError
 
-__all__ = ["parse_model_params", "parse_sets", "parse_value"]
+__all__ = ["Engine", "Scheduler", "Workers", "parse_model_params", "parse_sets", "parse_value"]
+
+Engine = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="local, or dask: run on a Dask cluster and write a partitioned dataset (a directory).",
+    ),
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Existing Dask scheduler, tcp://HOST:PORT (--engine dask)."),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", help="Worker processes of a LocalCluster (--engine dask; default 2)."
+    ),
+]
 
 
 def parse_value(text: str) -> Any:

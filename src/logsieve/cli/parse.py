@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from logsieve.cli._common import Json, Quiet, app, emit, quiet_logs
+from logsieve.cli.options import Engine, Scheduler, Workers
 
 
 @app.command()
@@ -69,6 +70,9 @@ def parse(
             help="Also record each line's parameter values (for DeepLog's value model).",
         ),
     ] = False,
+    engine: Engine = "local",
+    scheduler: Scheduler = None,
+    workers: Workers = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -76,9 +80,24 @@ def parse(
     from logsieve.cli.ui import byte_progress
     from logsieve.parsing.masks import Mask
     from logsieve.pipeline.jobs import parse_job
+    from logsieve.scale.cluster import check_engine
 
     quiet_logs(quiet or as_json)
     masks = [Mask.parse(m) for m in mask or []]
+    if check_engine(engine, scheduler, workers) == "dask":
+        from logsieve.errors import LogsieveError
+        from logsieve.scale.jobs import dask_parse_job
+
+        if values:
+            raise LogsieveError("--values is not available with --engine dask yet: parse locally")
+
+        summary = dask_parse_job(
+            inputs, output, scheduler=scheduler, workers=workers, format=format, masks=masks,
+            state=state, match_only=match_only, templates_out=templates_out, truth=truth,
+            no_templates=no_templates, depth=depth, sim_th=sim_th,
+        )  # fmt: skip
+        emit(summary, as_json, quiet, "parse")
+        return
     with byte_progress("parsing", enabled=not (quiet or as_json)) as progress:
         summary = parse_job(
             inputs, output, format=format, masks=masks, state=state, match_only=match_only,

@@ -77,6 +77,22 @@ def train(
         Path | None,
         typer.Option("--state", help="Parser state overriding the one the windows table carries."),
     ] = None,
+    ddp: Annotated[
+        int | None,
+        typer.Option(
+            "--ddp",
+            help="Train a neural model data-parallel in N processes (torch DDP: gloo on CPU, "
+            "nccl on GPU); also runs under torchrun.",
+        ),
+    ] = None,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint-dir",
+            help="With --ddp: per-epoch checkpoints, so a restarted job resumes "
+            "(default: beside the output, removed after success).",
+        ),
+    ] = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -89,6 +105,23 @@ def train(
     params = parse_sets(set_)
     epochs = params.get("epochs")
     total = epochs if isinstance(epochs, int) else None
+    if checkpoint_dir is not None and ddp is None:
+        from logsieve.errors import LogsieveError
+
+        raise LogsieveError("--checkpoint-dir goes with --ddp")
+    if ddp is not None:
+        from logsieve.scale.ddp import ddp_train
+
+        args = dict(
+            windows_path=windows, model=model, params=params, output_dir=output,
+            split=split_fractions(valid, test, valid_file), valid=valid_file, split_method=split,
+            seed=seed, train_normal_only=normal_only, include_anomalies=include_anomalies,
+            templates=templates, events=events, state=state,
+        )  # fmt: skip
+        summary = ddp_train(ddp, args, checkpoint_dir)
+        summary.pop("history", None)
+        emit(summary, as_json, quiet, "train")
+        return
     with epoch_progress(f"training {model}", total=total, enabled=not (quiet or as_json)) as cb:
         summary = train_job(
             windows, model, params, output, split=split_fractions(valid, test, valid_file),

@@ -16,6 +16,7 @@ import polars as pl
 
 from logsieve.errors import LogsieveError
 from logsieve.grouping.windows import parse_duration
+from logsieve.io.tables import scan_table
 from logsieve.schema import (
     END,
     EVENT_ID,
@@ -65,7 +66,7 @@ def client_sessions(
     chronological split is a row slice.
     """
     if isinstance(events, (str, Path)):
-        lf = pl.scan_parquet(events)
+        lf = scan_table(events)
     elif isinstance(events, (pl.DataFrame, pl.LazyFrame)):
         lf = events.lazy()
     else:

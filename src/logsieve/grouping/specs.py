@@ -25,6 +25,7 @@ from logsieve.grouping.windows import (
     TimeWindows,
     group,
 )
+from logsieve.io.tables import scan_table
 from logsieve.schema import EVENT_IDS
 
 AnySpec = Sessions | CountWindows | TimeWindows | FieldSessions
@@ -149,7 +150,7 @@ def group_any(
             "--labels does not apply to --session-field: window labels come from the lines"
         )
     windows = client_sessions(events, spec.field, spec.idle)
-    lf = pl.scan_parquet(events) if isinstance(events, (str, Path)) else events.lazy()
+    lf = scan_table(events) if isinstance(events, (str, Path)) else events.lazy()
     lines = int(lf.select(pl.len()).collect().item())
     grouped = int(windows[EVENT_IDS].list.len().sum() or 0)
     return GroupResult(windows, lines, lines - grouped)  # dropped: lines whose field is empty

@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from logsieve.errors import LogsieveError
+from logsieve.io.tables import scan_table
 from logsieve.schema import CONTENT, LINE_ID, LINE_IDS, WINDOW_ID
 
 MESSAGES = "messages"
@@ -23,7 +24,7 @@ def attach_messages(
     a LogsieveError, since the windows and events would then not belong together.
     """
     if isinstance(events, (str, Path)):
-        events = pl.scan_parquet(events)
+        events = scan_table(events)
     lf = events.lazy()
     if column not in lf.collect_schema().names():
         raise LogsieveError(f"events table has no {column!r} column")

@@ -70,6 +70,7 @@ import pyarrow as pa
 from logsieve.errors import LogsieveError
 from logsieve.formats import regex_error
 from logsieve.grouping.labels import as_label_table, key_label_expr, label_coverage
+from logsieve.io.tables import scan_table
 from logsieve.schema import (
     CONTENT,
     END,
@@ -281,7 +282,7 @@ def _scan(events: EventsInput) -> pl.LazyFrame:
         path = Path(events)
         if not path.exists():
             raise LogsieveError(f"{path}: events table not found")
-        return pl.scan_parquet(path)
+        return scan_table(path)
     raise LogsieveError(
         f"events must be a DataFrame, LazyFrame or parquet path, not {type(events).__name__}"
     )

@@ -130,6 +130,24 @@ def _open(path: Path) -> tuple[_Stream, _Counting, bool]:
     return counted, counted, close
 
 
+class _Range(_Counting):
+    """Bytes ``[start, end)`` of a plain file (a block of ``--engine dask`` parsing)."""
+
+    def __init__(self, raw: BinaryIO, start: int, end: int):
+        super().__init__(raw)
+        raw.seek(start)
+        self.left = end - start
+
+    def read(self, size: int = -1, /) -> bytes:
+        return self.read1(size)
+
+    def read1(self, size: int = -1, /) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        data = super().read1(size) if size > 0 else b""
+        self.left -= len(data)
+        return data
+
+
 def _read_block(fh: _Stream, n: int, pieces: list[bytes]) -> None:
     """Append up to ``n`` bytes from ``fh`` to ``pieces`` (fewer at end of stream).
 
@@ -159,13 +177,15 @@ def iter_line_chunks(
     first_line: int = 1,
     stats: ReadStats | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    byte_range: tuple[int, int] | None = None,
 ) -> Generator[LineChunk, None, None]:
     """Yield the lines of ``path`` in chunks of about ``chunk_bytes`` decompressed bytes.
 
     ``path`` may be ``"-"`` (standard input), a FIFO or any other non-seekable stream.
     Line endings (``\\n`` or ``\\r\\n``) are removed. Gzip is detected by its magic bytes,
     whatever the file is called. Lines longer than ``max_line_bytes`` are truncated and
-    counted (see the module docstring).
+    counted (see the module docstring). ``byte_range`` reads only the bytes ``[start, end)``
+    of a plain (not gzip) file, both at line starts: one block of ``--engine dask`` parsing.
     """
     if max_line_bytes < 1 or chunk_bytes < 1:
         raise ValueError(
@@ -177,7 +197,15 @@ def iter_line_chunks(
     line_no = first_line
     carry = b""  # start of an unfinished line (at most max_line_bytes + 1 bytes)
     skipping = False  # inside the remainder of a truncated line
-    fh, counted, close = _open(path)
+    if byte_range is None:
+        fh, counted, close = _open(path)
+    else:
+        try:
+            raw = path.open("rb")
+        except OSError as exc:
+            raise InputError(name, f"cannot open: {exc.strerror or exc}") from exc
+        counted = _Range(raw, *byte_range)
+        fh, close = counted, True
     try:
         while True:
             pieces: list[bytes] = []

@@ -23,7 +23,35 @@ from logsieve.io.atomic import atomic_path
 
 META_KEY = "logsieve"
 
-__all__ = ["META_KEY", "encode_meta", "read_meta", "read_table", "state_hash", "write_table"]
+__all__ = [
+    "META_KEY",
+    "encode_meta",
+    "read_meta",
+    "read_table",
+    "state_hash",
+    "scan_table",
+    "table_parts",
+    "write_table",
+]
+
+PART_GLOB = "part-*.parquet"
+"""The files of a partitioned table (a directory written by ``--engine dask``), in name order."""
+
+
+def table_parts(path: str | Path) -> list[Path]:
+    """The Parquet files of a table: ``[path]`` for a file, its sorted parts for a directory.
+
+    A directory is a partitioned dataset (``part-000000.parquet``, ...) committed whole, so
+    its parts in name order are the table's rows in order.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    parts = sorted(path.glob(PART_GLOB))
+    if not parts:
+        raise InputError(path, f"a directory with no {PART_GLOB} files: not a logsieve table")
+    return parts
+
 
 
 def state_hash(state: Mapping[str, Any] | None) -> str | None:
@@ -47,9 +75,19 @@ def write_table(df: pl.DataFrame, path: str | Path, meta: Mapping[str, Any] | No
         df.write_parquet(tmp, metadata=encode_meta(meta) or None)
 
 
+def scan_table(path: str | Path) -> pl.LazyFrame:
+    """A lazy scan of a table: a Parquet file or a partitioned directory (parts in order)."""
+    parts = table_parts(path)
+    return pl.scan_parquet(parts if len(parts) > 1 else parts[0])
+
+
 def read_meta(path: str | Path) -> dict[str, Any]:
-    """The provenance of a table written by logsieve (an empty dict for any other Parquet)."""
-    path = Path(path)
+    """The provenance of a table written by logsieve (an empty dict for any other Parquet).
+
+    ``path`` may be a partitioned dataset (a directory); every part carries the same
+    provenance, so the first part's is read.
+    """
+    path = table_parts(path)[0]
     try:
         raw = pl.read_parquet_metadata(path)
     except FileNotFoundError as exc:
@@ -71,11 +109,13 @@ def read_meta(path: str | Path) -> dict[str, Any]:
 def read_table(
     path: str | Path, columns: list[str] | None = None
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Read a Parquet table and its provenance, with one-line errors naming the file."""
+    """Read a Parquet table (a file or a partitioned directory) and its provenance, with
+    one-line errors naming the file."""
     path = Path(path)
     meta = read_meta(path)
     try:
-        df = pl.read_parquet(path, columns=columns)
+        parts = table_parts(path)
+        df = pl.read_parquet(parts if len(parts) > 1 else parts[0], columns=columns)
     except Exception as exc:
         raise InputError(path, f"not a readable Parquet table ({_first_line(exc)})") from exc
     return df, meta

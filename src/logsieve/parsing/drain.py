@@ -270,6 +270,13 @@ class Drain:
             raise ValueError(f"count must be >= 1, got {count}")
         return self._add(_tokens(message), count)
 
+    def count(self, cluster_id: int, count: int) -> None:
+        """Add ``count`` lines to a cluster's size without relearning its message (a
+        message met again); nothing happens for a cluster no longer held."""
+        cl = self._clusters.get(cluster_id)
+        if cl is not None:
+            cl.size += int(count)
+
     def _add(self, tokens: list[str], count: int) -> int:
         leaf = self._search_leaf(tokens)
         cl = self._best(leaf, tokens) if leaf is not None else None

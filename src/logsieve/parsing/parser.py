@@ -388,8 +388,15 @@ class LogParser:
             if cid == -1:
                 cid = self.drain_.match(msg) if self.match_only else self.drain_.add(msg, cnt)
                 cache[msg] = cid
+            elif cid is not None and not self.match_only:
+                self.drain_.count(cid, cnt)  # sizes sum every line, whatever the chunking
             ids.append(UNSEEN_EVENT_ID if cid is None else f"E{cid}")
         return ids
+
+    def assign(self, messages: pl.Series, counts: list[int]) -> list[str]:
+        """Event ids for distinct masked messages in order of first appearance (mines them
+        unless ``match_only``); a message seen before keeps its id."""
+        return self._assign(messages, counts)
 
     def parse_lines(
         self,
@@ -404,6 +411,41 @@ class LogParser:
         each event id is attached once at the end (:meth:`attach_templates`).
         """
         stats = stats if stats is not None else ParseStats()
+        events = self.structure_lines(lines, first_line, stats)
+        if self.mine_templates:
+            messages, codes = self._mask(events[CONTENT])
+            counts = codes.to_numpy().astype("int64", copy=False)
+            counts = np.bincount(counts, minlength=len(messages)).tolist()
+            stats.distinct_messages += len(messages)
+            ids = pl.Series(EVENT_ID, self._assign(messages, counts), dtype=pl.String)
+            events = events.with_columns(ids.gather(codes).alias(EVENT_ID))
+            stats.unseen_lines += int((events[EVENT_ID] == UNSEEN_EVENT_ID).sum())
+        else:
+            events = events.with_columns(pl.lit(None, dtype=pl.String).alias(EVENT_ID))
+        return self.select_event_columns(events, source)
+
+    def select_event_columns(self, events: pl.DataFrame, source: str) -> pl.DataFrame:
+        """The events table's columns, in order, without ``template``."""
+        header = [] if self.format_ is None else list(self.format_.header_fields)
+        return events.select(
+            LINE_ID,
+            TIMESTAMP,
+            *header,
+            CONTENT,
+            EVENT_ID,
+            LABEL,
+            pl.lit(source, dtype=pl.String).alias(SOURCE),
+        )
+
+    def mask_messages(self, content: pl.Series) -> tuple[pl.Series, pl.Series]:
+        """Distinct masked messages in order of first appearance, and each line's index
+        into them (what template mining sees; a pure function of the text)."""
+        return self._mask(content)
+
+    def structure_lines(
+        self, lines: pl.Series, first_line: int, stats: ParseStats
+    ) -> pl.DataFrame:
+        """Number, filter and split one chunk of lines (everything before template mining)."""
         frame = pl.DataFrame({"line": lines}).with_row_index(LINE_ID, offset=first_line)
         frame = frame.with_columns(pl.col(LINE_ID).cast(pl.Int64))
         blank = pl.col("line").str.strip_chars() == ""
@@ -418,26 +460,7 @@ class LogParser:
         events = self._structure(frame)
         self._note_malformed(events, stats)
         stats.missing_timestamps += int(events[TIMESTAMP].null_count())
-        if self.mine_templates:
-            messages, codes = self._mask(events[CONTENT])
-            counts = codes.to_numpy().astype("int64", copy=False)
-            counts = np.bincount(counts, minlength=len(messages)).tolist()
-            stats.distinct_messages += len(messages)
-            ids = pl.Series(EVENT_ID, self._assign(messages, counts), dtype=pl.String)
-            events = events.with_columns(ids.gather(codes).alias(EVENT_ID))
-            stats.unseen_lines += int((events[EVENT_ID] == UNSEEN_EVENT_ID).sum())
-        else:
-            events = events.with_columns(pl.lit(None, dtype=pl.String).alias(EVENT_ID))
-        header = [] if self.format_ is None else list(self.format_.header_fields)
-        return events.select(
-            LINE_ID,
-            TIMESTAMP,
-            *header,
-            CONTENT,
-            EVENT_ID,
-            LABEL,
-            pl.lit(source, dtype=pl.String).alias(SOURCE),
-        )
+        return events
 
     def _note_malformed(self, events: pl.DataFrame, stats: ParseStats) -> None:
         bad = events.filter(~pl.col(_MATCHED))

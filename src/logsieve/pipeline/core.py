@@ -51,7 +51,7 @@ from logsieve.grouping.split import split_windows
 from logsieve.grouping.text import MESSAGES, attach_messages
 from logsieve.grouping.values import attach_values, has_values
 from logsieve.io.atomic import cleanup_on_sigterm, sweep_stale_temp, write_json
-from logsieve.io.tables import read_meta, read_table, state_hash, write_table
+from logsieve.io.tables import read_meta, read_table, scan_table, state_hash, write_table
 from logsieve.parsing.parser import LogParser, ParseStats
 from logsieve.schema import EVENT_IDS, LABEL, WINDOW_ID
 
@@ -129,12 +129,12 @@ def read_templates_file(path: str | Path) -> dict[str, str]:
     from logsieve.grouping.sequences import read_templates
 
     path = Path(path)
-    if path.suffix == ".parquet":
+    if path.suffix == ".parquet" or path.is_dir():
         meta = read_meta(path)
         if meta.get("templates"):
             return dict(meta["templates"])
         try:
-            df = pl.read_parquet(path, columns=["event_id", "template"])
+            df = scan_table(path).select("event_id", "template").collect()
         except Exception as exc:
             raise InputError(path, f"need 'event_id' and 'template' columns ({exc})") from exc
         df = df.drop_nulls().unique("event_id", keep="first", maintain_order=True)

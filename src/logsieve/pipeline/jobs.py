@@ -28,7 +28,7 @@ from logsieve.io.atomic import (
     prepare_output,
     sweep_stale_temp,
 )
-from logsieve.io.tables import read_meta, read_table, write_table
+from logsieve.io.tables import read_meta, read_table, scan_table, table_parts, write_table
 from logsieve.parsing.parser import parse_file, template_counts
 from logsieve.pipeline.core import (
     Pipeline,
@@ -57,6 +57,8 @@ __all__ = [
 def is_parquet(path: str | Path) -> bool:
     """True when ``path`` is a Parquet file (by its magic bytes, not its name)."""
     p = Path(path)
+    if p.is_dir():  # a partitioned table: its first part decides
+        p = table_parts(p)[0]
     if not p.is_file():
         return False
     try:
@@ -128,14 +130,14 @@ def parse_job(
     if templates_out is not None:
         if no_templates:
             raise LogsieveError("--templates-out needs templates: drop --no-templates")
-        counts = template_counts(pl.scan_parquet(output))
+        counts = template_counts(scan_table(output))
         with atomic_path(templates_out, suffix=".csv") as tmp:
             counts.write_csv(tmp)
         summary["templates_out"] = str(templates_out)
     if truth is not None:
         from logsieve.parsing.accuracy import evaluate, load_truth
 
-        pred = pl.read_parquet(output, columns=[LINE_ID, EVENT_ID, "template"])
+        pred = scan_table(output).select(LINE_ID, EVENT_ID, "template").collect()
         summary["accuracy"] = evaluate(load_truth(truth), pred)
     return summary
 
@@ -165,7 +167,7 @@ def group_job(
     the raw-text models need no parser at all.
     """
     events = Path(events_path)
-    if not events.is_file():
+    if not (events.is_file() or events.is_dir()):
         raise InputError(events, "events file not found (run `logsieve parse` first)")
     _outputs([events, labels], output)
     meta = read_meta(events)
@@ -301,7 +303,7 @@ def detect_job(
     first = inputs[0]
     if len(inputs) == 1 and is_parquet(first) and format is None:
         meta = read_meta(first)
-        names = pl.read_parquet_schema(first)
+        names = scan_table(first).collect_schema().names()
         if EVENT_IDS in names:
             windows = read_table(first)[0]
         elif EVENT_ID in names and LINE_ID in names:

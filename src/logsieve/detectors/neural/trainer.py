@@ -84,6 +84,14 @@ from logsieve.detectors.base import (
     check_positive_ints,
     resolve_seed,
 )
+from logsieve.detectors.neural.distributed import (
+    Checkpoint,
+    all_sum,
+    average_gradients,
+    broadcast_parameters,
+    shard,
+    world,
+)
 from logsieve.errors import LogsieveError
 from logsieve.schema import LABEL
 
@@ -210,6 +218,28 @@ def _weighted(loss: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Ten
     return (loss * w).sum() / total.clamp_min(1e-12), total
 
 
+def _shard_loss(
+    module: nn.Module,
+    step: StepFn,
+    data: Mapping[str, torch.Tensor],
+    idx: torch.Tensor,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weighted loss sum, weight sum) of this process's share of a batch; an empty share
+    gives a zero loss that still reaches every parameter (so every process reduces)."""
+    if len(idx) == 0:
+        zero = sum((p.sum() * 0.0 for p in module.parameters()), torch.zeros((), device=device))
+        return zero, torch.zeros((), device=device)
+    batch = _batch(data, idx, device)
+    loss = step(module, batch)
+    _weighted(loss, batch)  # checks the shape
+    w = batch.get("weight")
+    if w is None:
+        return loss.sum(), torch.tensor(float(loss.numel()), device=loss.device)
+    w = w.to(loss.dtype)
+    return (loss * w).sum(), w.sum()
+
+
 def _evaluate(
     module: nn.Module,
     step: StepFn,
@@ -254,6 +284,12 @@ def train_module(
     best weights. ``on_epoch_start(epoch)`` (1-based) runs before each epoch, for
     schedules that depend on it. Call inside :func:`torch_session` for seeding and
     thread limits.
+
+    Under a ``torch.distributed`` process group (``logsieve train --ddp N``) each process
+    takes its share of every batch and the gradients are combined into the one-process
+    gradient of that batch (see :mod:`~logsieve.detectors.neural.distributed`).
+    Inside ``distributed.checkpointing(DIR)`` every epoch is
+    checkpointed and a restarted run resumes.
     """
     device = device or torch.device("cpu")
     data = _to_tensors(train)
@@ -264,10 +300,23 @@ def train_module(
     if n == 0:
         raise LogsieveError(f"{name}: no training examples (windows too short or empty?)")
     module.to(device)
+    rank, procs = world()
+    broadcast_parameters(module)
+    if procs > 1:  # same weights everywhere, but each process its own dropout masks
+        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,)).item()) + rank)
     optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
     history: list[EpochReport] = []
     best_loss, best_epoch, best_state = math.inf, 0, None
-    for epoch in range(1, int(epochs) + 1):
+    ckpt = Checkpoint(name)
+    fingerprint = {"n": n, "epochs": int(epochs), "batch_size": batch_size, "world": procs}
+    first = 1
+    resumed = ckpt.load(module, optimizer, fingerprint, generator)
+    if resumed is not None:
+        history = [EpochReport(**h) for h in resumed["history"]]
+        best_loss, best_epoch = resumed["best_loss"], resumed["best_epoch"]
+        best_state = resumed["best_state"]
+        first = int(resumed["epoch"]) + 1 if not (history and history[-1].stopped) else epochs + 1
+    for epoch in range(first, int(epochs) + 1):
         t0 = time.perf_counter()
         if on_epoch_start is not None:
             on_epoch_start(epoch)
@@ -275,13 +324,21 @@ def train_module(
         order = torch.randperm(n, generator=generator)
         total, weight = 0.0, 0.0
         for start in range(0, n, batch_size):
-            batch = _batch(data, order[start : start + batch_size], device)
-            loss, w = _weighted(step(module, batch), batch)
+            idx = order[start : start + batch_size]
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if procs == 1:
+                batch = _batch(data, idx, device)
+                loss, w = _weighted(step(module, batch), batch)
+                loss.backward()
+                total += float(loss.detach()) * float(w)
+            else:
+                loss_sum, w = _shard_loss(module, step, data, shard(idx, rank, procs), device)
+                loss_sum.backward()
+                average_gradients(module, float(w))
+                total += float(loss_sum.detach())
             optimizer.step()
-            total += float(loss.detach()) * float(w)
             weight += float(w)
+        total, weight = all_sum([total, weight], device)
         train_loss = total / weight if weight else math.nan
         valid_loss = (
             _evaluate(module, step, vdata, batch_size, device) if vdata is not None else None
@@ -298,6 +355,19 @@ def train_module(
             epoch, int(epochs), train_loss, valid_loss, time.perf_counter() - t0, best_epoch, stop
         )
         history.append(report)
+        ckpt.save(
+            module,
+            optimizer,
+            {
+                "fingerprint": fingerprint,
+                "epoch": epoch,
+                "best_loss": best_loss,
+                "best_epoch": best_epoch,
+                "history": [h.to_dict() for h in history],
+            },
+            best_state,
+            generator,
+        )
         logger.info(
             "%s epoch %d/%d: train_loss=%.4f%s (%.2fs)",
             name,

@@ -7,6 +7,7 @@ exits as soon as its parent process ends.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -78,6 +79,22 @@ def _worker_run(aspect: str, cell_settings: dict[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in ("key", "status", "error", "seconds")}
 
 
+ExecutorFactory = Callable[
+    [int, Callable[..., None], tuple[Any, ...]], contextlib.AbstractContextManager[cf.Executor]
+]
+"""``(jobs, initializer, initargs) -> context manager of an Executor`` that runs the cells
+(``--engine dask``: :func:`logsieve.scale.experiment.dask_executor`)."""
+
+
+def _process_pool(
+    n_jobs: int, initializer: Callable[..., None], initargs: tuple[Any, ...]
+) -> contextlib.AbstractContextManager[cf.Executor]:
+    ctx = multiprocessing.get_context("spawn")
+    return cf.ProcessPoolExecutor(
+        n_jobs, mp_context=ctx, initializer=initializer, initargs=initargs
+    )
+
+
 @dataclass(frozen=True)
 class CellEvent:
     """Progress report: sent when a cell starts (``status="running"``) and when it ends."""
@@ -100,6 +117,7 @@ def run_experiment(
     retry_errors: bool = False,
     jobs: int | None = None,
     progress: Callable[[CellEvent], None] | None = None,
+    executor: ExecutorFactory | None = None,
 ) -> RunSummary:
     """Run (or resume) an experiment.
 
@@ -128,6 +146,10 @@ def run_experiment(
         at run time (not importable by name) need ``jobs=1``.
     progress
         Called with a :class:`CellEvent` when each cell starts and ends.
+    executor
+        Runs the cells elsewhere than in a local process pool: called as
+        ``executor(jobs, initializer, initargs)``, it gives a context manager of a
+        ``concurrent.futures.Executor`` whose workers ran ``initializer(*initargs)``.
     """
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
@@ -190,7 +212,7 @@ def run_experiment(
             progress(event)
 
     try:
-        if n_jobs == 1 or total <= 1:
+        if (n_jobs == 1 or total <= 1) and executor is None:
             store = DataStore(config, run_dir)
             vers = versions()
             for aspect, cell in todo:
@@ -209,13 +231,8 @@ def run_experiment(
                     store.get(*key)
                 except Exception as exc:  # noqa: BLE001 - the cells report it
                     logger.warning("data %s: %s", key, exc)
-            ctx = multiprocessing.get_context("spawn")
-            with cf.ProcessPoolExecutor(
-                n_jobs,
-                mp_context=ctx,
-                initializer=_worker_init,
-                initargs=(str(config.path), str(run_dir)),
-            ) as pool:
+            make = executor if executor is not None else _process_pool
+            with make(n_jobs, _worker_init, (str(config.path), str(run_dir))) as pool:
                 futures = {pool.submit(_worker_run, a, c.settings()): (a, c) for a, c in todo}
                 try:
                     for fut in cf.as_completed(futures):

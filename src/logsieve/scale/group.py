@@ -1,0 +1,500 @@
+"""``group --engine dask``: an events table -> a partitioned windows dataset, equal to local.
+
+Every partition is grouped by the library's own :func:`logsieve.grouping.windows.group`;
+what this module adds is which lines each partition sees, and the global order.
+
+* **Sessions:** a shuffle on the session key. Each line goes to the hash partition of every
+  key it names (a line naming two keys goes to both); each partition is grouped locally and
+  keeps the sessions of its own keys, which saw every line of their key.
+* **Count windows:** by ordered partition. The windows starting in a partition are built
+  from its rows plus, for sliding windows, the rows they reach into in the next
+  partitions; window numbers are made global from the partition's row offset.
+* **Time windows:** a range shuffle on the window number: each line goes to the partition
+  of every window it falls in (two or more partitions only near a boundary, for sliding
+  windows); each partition keeps its own windows.
+* **Labels** from a side file are folded in by the partitions with the library's
+  :func:`~logsieve.grouping.labels.key_label_expr`; the check that some labelled key occurs
+  is done once over the whole input.
+* **Order:** the client sorts the windows' order keys (start, first line, window id) as
+  the local path does and each output part gathers its run of that order, so the dataset
+  read back part after part is the local windows table, row for row.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from logsieve.errors import LogsieveError
+from logsieve.grouping.fields import FieldSessions
+from logsieve.grouping.labels import as_label_table, key_label_expr
+from logsieve.grouping.specs import AnySpec, spec_to_dict
+from logsieve.grouping.windows import (
+    CountWindows,
+    GroupResult,
+    Sessions,
+    TimeWindows,
+    group,
+)
+from logsieve.io.tables import encode_meta, read_meta, table_parts
+from logsieve.pipeline.jobs import windows_meta
+from logsieve.scale.dataset import atomic_dataset, check_dataset_output, part_name
+from logsieve.schema import (
+    CONTENT,
+    END,
+    EVENT_ID,
+    EVENT_IDS,
+    LABEL,
+    LINE_ID,
+    LINE_IDS,
+    START,
+    TIMESTAMP,
+    TS_DTYPE,
+    WINDOW_ID,
+    WINDOW_SCHEMA,
+)
+
+log = logging.getLogger(__name__)
+
+PIECE_ROWS = 1_000_000
+"""Rows of an events file one task reads (a part of a dataset is one piece or more)."""
+_FIRST = "_first"
+_ROW_GROUP = 32_768  # windows per row group of the intermediate files (what a slice reads)
+
+__all__ = ["PIECE_ROWS", "dask_group"]
+
+
+@dataclass(frozen=True)
+class _Piece:
+    path: str
+    start: int  # first row within the file
+    rows: int
+    offset: int  # global row number of the first row
+
+
+def _pieces(events: Path, piece_rows: int) -> list[_Piece]:
+    pieces: list[_Piece] = []
+    offset = 0
+    for part in table_parts(events):
+        n = int(pl.scan_parquet(part).select(pl.len()).collect().item())
+        for s in range(0, max(n, 1), piece_rows):
+            rows = min(piece_rows, n - s)
+            pieces.append(_Piece(str(part), s, rows, offset))
+            offset += rows
+    return pieces
+
+
+def _columns(path: str, spec: Any, labels: bool) -> list[str]:
+    names = pl.scan_parquet(path).collect_schema().names()
+    want = [LINE_ID, EVENT_ID, TIMESTAMP, LABEL]
+    if labels or isinstance(spec, Sessions):
+        want.append(CONTENT)
+    return [c for c in want if c in names]
+
+
+def _read(
+    piece: _Piece, columns: list[str], start: int = 0, rows: int | None = None
+) -> pl.DataFrame:
+    n = piece.rows - start if rows is None else rows
+    return pl.scan_parquet(piece.path).slice(piece.start + start, n).select(columns).collect()
+
+
+def _typed(df: pl.DataFrame) -> pl.DataFrame:
+    """The columns grouping needs, typed as the library types them (missing ones null)."""
+    exprs = [pl.col(LINE_ID).cast(pl.Int64), pl.col(EVENT_ID).cast(pl.String)]
+    for name, dtype in ((TIMESTAMP, TS_DTYPE), (LABEL, pl.Int8)):
+        exprs.append(
+            pl.col(name).cast(dtype) if name in df.columns else pl.lit(None, dtype).alias(name)
+        )
+    if CONTENT in df.columns:
+        exprs.append(pl.col(CONTENT).cast(pl.String))
+    return df.select(exprs)
+
+
+def _fold_line_labels(
+    df: pl.DataFrame, table: pl.DataFrame | None, key_pattern: str
+) -> tuple[pl.DataFrame, list[str]]:
+    """Line labels from side-file keys, as the local path folds them; also the labelled
+    keys that occur here (for the global coverage check)."""
+    if table is None:
+        return df, []
+    keys = pl.col(CONTENT).str.extract_all(key_pattern)
+    df = df.with_columns(keys.alias("_keys"))
+    found = df["_keys"].explode().drop_nulls().unique()
+    matched = table.filter(pl.col("key").is_in(found.implode()))["key"].to_list()
+    label = pl.max_horizontal(pl.col(LABEL), key_label_expr(pl.col("_keys"), table))
+    return df.with_columns(label.alias(LABEL)).drop("_keys", CONTENT), matched
+
+
+# ----------------------------------------------------------------------------- map side
+def _scatter_piece(
+    piece: _Piece,
+    spec: Sessions | TimeWindows,
+    columns: list[str],
+    n_out: int,
+    k_range: tuple[int, int],
+    table: pl.DataFrame | None,
+    key_pattern: str,
+    workdir: str,
+) -> dict[str, Any]:
+    """Split one piece's lines among the output partitions (sessions: by key hash; time
+    windows: by window-number range). Writes one file per partition it feeds."""
+    df = _typed(_read(piece, columns))
+    info: dict[str, Any] = {"rows": df.height, "dropped": 0, "matched": [], "lo": [], "hi": []}
+    if not df.height:
+        return info
+    first, last = df[LINE_ID][0], df[LINE_ID][-1]
+    info.update(lo=[first], hi=[last], sorted=bool(df[LINE_ID].is_sorted()))
+    if isinstance(spec, Sessions):
+        keys = df[CONTENT].str.extract_all(spec.pattern).list.unique(maintain_order=True)
+        info["dropped"] = int((keys.list.len() == 0).sum())
+        buckets = keys.list.eval((pl.element().hash(seed=0) % n_out).cast(pl.Int64)).list.unique()
+    else:
+        size_us, step_us = _us(spec.size), _us(spec.step)
+        df = df.filter(pl.col(TIMESTAMP).is_not_null())
+        df, info["matched"] = _fold_line_labels(df, table, key_pattern)
+        t = pl.col(TIMESTAMP).dt.epoch("us")
+        ks = df.select(pl.int_ranges((t - size_us) // step_us + 1, t // step_us + 1))[TIMESTAMP]
+        info["dropped"] = int((ks.list.len() == 0).sum())
+        lo, width = k_range
+        buckets = ks.list.eval(
+            ((pl.element() - lo) * n_out // width).clip(0, n_out - 1)
+        ).list.unique()
+    frame = df.with_columns(buckets.alias("_b")).with_row_index("_row")
+    pairs = frame.select("_row", "_b").explode("_b").drop_nulls("_b")
+    for b, rows in pairs.group_by("_b"):
+        sub = frame.drop("_b").join(rows.select("_row"), on="_row", how="semi").drop("_row")
+        sub.write_parquet(Path(workdir) / f"s-{int(b[0]):05d}-{piece.offset:012d}.parquet")
+    return info
+
+
+def _group_bucket(
+    bucket: int,
+    files: list[str],
+    spec: Sessions | TimeWindows,
+    n_out: int,
+    k_range: tuple[int, int],
+    table: pl.DataFrame | None,
+    target: str,
+) -> dict[str, Any]:
+    """Group one partition's lines locally; keep the windows the partition owns."""
+    if not files:
+        return {"windows": 0, "matched": []}
+    df = pl.concat([pl.read_parquet(f) for f in sorted(files)]).sort(LINE_ID)
+    if isinstance(spec, Sessions):
+        windows = group(df, spec).windows
+        key = pl.col(WINDOW_ID)
+        if spec.idle is not None:
+            key = key.str.replace(r"#\d+$", "")
+        windows = windows.with_columns(key.alias("_key"))
+        own = (pl.col("_key").hash(seed=0) % n_out).cast(pl.Int64) == bucket
+        windows = windows.filter(own)
+        matched: list[str] = []
+        if table is not None:
+            keys = windows["_key"].unique()
+            matched = table.filter(pl.col("key").is_in(keys.implode()))["key"].to_list()
+            key_label = key_label_expr(pl.concat_list(pl.col("_key")), table)
+            windows = windows.with_columns(pl.max_horizontal(pl.col(LABEL), key_label).alias(LABEL))
+        windows = windows.drop("_key")
+    else:
+        windows = group(df, spec).windows
+        step_us = _us(spec.step)
+        fmt = "%Y-%m-%dT%H:%M:%SZ" if step_us % 1_000_000 == 0 else "%Y-%m-%dT%H:%M:%S%.6fZ"
+        k = pl.col(WINDOW_ID).str.strptime(pl.Datetime("us"), fmt).dt.epoch("us") // step_us
+        lo, width = k_range
+        windows = windows.filter(((k - lo) * n_out // width).clip(0, n_out - 1) == bucket)
+        matched = []
+    _write_ranked(windows, target)
+    return {"windows": windows.height, "matched": matched}
+
+
+def _count_piece(
+    pieces: list[_Piece],
+    j: int,
+    spec: CountWindows,
+    columns: list[str],
+    total: int,
+    width: int,
+    table: pl.DataFrame | None,
+    key_pattern: str,
+    target: str,
+) -> dict[str, Any]:
+    """The count windows starting in piece ``j`` (reading on into later pieces as needed)."""
+    size, step = spec.size, spec.step
+    assert step is not None
+    piece = pieces[j]
+    lo, hi = piece.offset, piece.offset + piece.rows
+    k0, k1 = -(-lo // step), (hi - 1) // step  # windows starting in [lo, hi)
+    if piece.rows == 0 or k0 > k1:
+        return {"windows": 0, "matched": [], "covered": 0}
+    a, b = k0 * step, min(k1 * step + size, total)
+    frames = []
+    for p in pieces:
+        s, e = max(a, p.offset), min(b, p.offset + p.rows)
+        if s < e:
+            frames.append(_read(p, columns, s - p.offset, e - s))
+    df = _typed(pl.concat(frames))
+    df, matched = _fold_line_labels(df, table, key_pattern)
+    windows = group(df, spec).windows
+    k = pl.col(WINDOW_ID).str.slice(1).cast(pl.Int64) + k0
+    keep = (k <= k1) & ((k == 0) | ((k - 1) * step + size < total))
+    windows = windows.filter(keep).with_columns(
+        ("w" + k.cast(pl.String).str.zfill(width)).alias(WINDOW_ID)
+    )
+    covered = int(windows[EVENT_IDS].list.len().sum() or 0)
+    _write_ranked(windows, target)
+    return {"windows": windows.height, "matched": matched, "covered": covered}
+
+
+def _write_ranked(windows: pl.DataFrame, target: str) -> None:
+    ranked = windows.with_columns(pl.col(LINE_IDS).list.first().alias(_FIRST))
+    ranked.sort([START, _FIRST, WINDOW_ID], nulls_last=True).write_parquet(
+        target, compression="lz4", row_group_size=_ROW_GROUP
+    )
+
+
+def _gather_part(files: list[str], picks: pl.DataFrame, target: str, meta: dict[str, str]) -> int:
+    """One output part: the rows ``picks`` names (file index, row, rank), in rank order."""
+    out = []
+    for i, rows in picks.group_by("_file", maintain_order=True):
+        # each file is sorted by the order key, so its rows of one rank range are one run
+        lo, hi = int(rows["_row"].min()), int(rows["_row"].max())  # type: ignore[arg-type]
+        frame = (
+            pl.scan_parquet(files[int(i[0])])
+            .slice(lo, hi - lo + 1)
+            .collect()
+            .with_row_index("_row", offset=lo)
+        )
+        out.append(frame.join(rows.select("_row", "_rank"), on="_row", how="inner"))
+    empty = pl.DataFrame(schema=WINDOW_SCHEMA).with_columns(pl.lit(0, pl.UInt64).alias("_rank"))
+    merged = pl.concat(out) if out else empty
+    table = merged.sort("_rank").select(list(WINDOW_SCHEMA)).cast(WINDOW_SCHEMA).to_arrow()
+    import pyarrow.parquet as pq
+
+    pq.write_table(table.replace_schema_metadata(meta), target, compression="zstd")
+    return merged.height
+
+
+# ----------------------------------------------------------------------------- client
+def _us(td: Any) -> int:
+    return (td.days * 86_400 + td.seconds) * 1_000_000 + td.microseconds
+
+
+def dask_group(
+    client: Any,
+    events: str | Path,
+    output: str | Path,
+    spec: AnySpec,
+    *,
+    labels: str | Path | None = None,
+    key_pattern: str | None = None,
+    piece_rows: int = PIECE_ROWS,
+) -> dict[str, Any]:
+    """Group ``events`` (a file or dataset) on the Dask ``client`` into the dataset ``output``.
+
+    Returns the same summary as :func:`logsieve.pipeline.jobs.group_job`.
+    """
+    from logsieve.grouping.windows import HDFS_BLOCK_PATTERN
+
+    if isinstance(spec, FieldSessions):
+        raise LogsieveError("--session-field is not available with --engine dask yet")
+    events = Path(events)
+    meta = read_meta(events)
+    if not meta.get("templates_mined", True):
+        raise LogsieveError(
+            "windows of raw messages (parse --no-templates) need --engine local for now"
+        )
+    inputs = [events] + ([Path(labels)] if labels is not None else [])
+    target = check_dataset_output(output, inputs)
+    table = as_label_table(labels)
+    key_pattern = key_pattern or HDFS_BLOCK_PATTERN
+    pieces = _pieces(events, piece_rows)
+    total = sum(p.rows for p in pieces)
+    columns = _columns(pieces[0].path, spec, table is not None)
+    for need in (LINE_ID, EVENT_ID):
+        if need not in columns:
+            raise LogsieveError(f"events table lacks column(s) {need}")
+    n_out = max(1, len(pieces))
+    out_meta = encode_meta(windows_meta(meta, spec, labels))
+    with atomic_dataset(target) as tmp:
+        work = tmp / "work"
+        work.mkdir()
+        tag = f"{id(work)}"
+        shuffled = 0  # bytes written by the map side for the reduce side (count: none)
+        if isinstance(spec, CountWindows):
+            assert spec.step is not None
+            last = (total - 1) // spec.step if total else 0
+            width = max(6, len(str(last)))
+            futures = [
+                client.submit(
+                    _count_piece, pieces, j, spec, columns, total, width, table, key_pattern,
+                    str(work / f"w-{j:05d}.parquet"), key=f"logsieve-count-{j}-{tag}",
+                )
+                for j in range(len(pieces))
+            ]  # fmt: skip
+            results = client.gather(futures)
+            covered = sum(r["covered"] for r in results)
+            dropped = total - covered if spec.step > spec.size else 0
+            _check_sorted_pieces(client, pieces)
+        else:
+            k_range = (0, 1)
+            if isinstance(spec, TimeWindows):
+                k_range = _window_range(client, pieces, spec, total)
+            scatter = [
+                client.submit(
+                    _scatter_piece, p, spec, columns, n_out, k_range, table, key_pattern,
+                    str(work), key=f"logsieve-scatter-{i}-{tag}",
+                )
+                for i, p in enumerate(pieces)
+            ]  # fmt: skip
+            infos = client.gather(scatter)
+            _check_sorted(infos)
+            files: dict[int, list[str]] = {}
+            shuffled = sum(f.stat().st_size for f in work.glob("s-*.parquet"))
+            for f in work.glob("s-*.parquet"):
+                files.setdefault(int(f.name[2:7]), []).append(str(f))
+            futures = [
+                client.submit(
+                    _group_bucket, b, files.get(b, []), spec, n_out, k_range, table,
+                    str(work / f"w-{b:05d}.parquet"), key=f"logsieve-bucket-{b}-{tag}",
+                )
+                for b in range(n_out)
+            ]  # fmt: skip
+            results = client.gather(futures)
+            dropped = sum(i["dropped"] for i in infos)
+            if isinstance(spec, TimeWindows):
+                dropped += total - sum(i["rows"] for i in infos)  # null timestamps
+                for i in infos:
+                    results.append({"matched": i["matched"]})
+        if table is not None:
+            _check_coverage(table, results, spec, key_pattern)
+        files_out = sorted(str(f) for f in work.glob("w-*.parquet"))
+        n_windows = _write_ordered(
+            client, files_out, target_dir=tmp, n_parts=n_out, meta=out_meta, tag=tag
+        )
+        for f in work.iterdir():
+            f.unlink()
+        work.rmdir()
+    summary = _summary(target, total, dropped)
+    log.info("dask: %d windows from %d lines", n_windows, total)
+    log.info("dask: shuffle of %d bytes (lz4 Parquet)", shuffled)
+    return {
+        "grouping": spec_to_dict(spec),
+        **summary,
+        "output": str(output),
+        "shuffle_bytes": shuffled,
+    }
+
+
+def _window_range(
+    client: Any, pieces: list[_Piece], spec: TimeWindows, total: int
+) -> tuple[int, int]:
+    """The smallest window number and the span of window numbers over the input."""
+    size_us, step_us = _us(spec.size), _us(spec.step)
+
+    def bounds(p: _Piece) -> tuple[Any, Any]:
+        t = _read(p, [TIMESTAMP]).select(pl.col(TIMESTAMP).cast(TS_DTYPE).dt.epoch("us"))
+        return t[TIMESTAMP].min(), t[TIMESTAMP].max()
+
+    found = [b for b in client.gather(client.map(bounds, pieces)) if b[0] is not None]
+    if not found:
+        if total:
+            raise LogsieveError(
+                "time windows need timestamps, and no line has one (check the log format)"
+            )
+        return (0, 1)
+    t0 = min(int(b[0]) for b in found)
+    t1 = max(int(b[1]) for b in found)
+    lo = (t0 - size_us) // step_us + 1
+    hi = t1 // step_us
+    return lo, hi - lo + 1
+
+
+def _check_sorted(infos: list[dict[str, Any]]) -> None:
+    prev = None
+    for info in infos:
+        if not info["lo"]:
+            continue
+        if not info.get("sorted", True) or (prev is not None and info["lo"][0] <= prev):
+            raise LogsieveError(
+                "--engine dask needs the events in line order, as parse writes them"
+            )
+        prev = info["hi"][0]
+
+
+def _check_sorted_pieces(client: Any, pieces: list[_Piece]) -> None:
+    def bounds(p: _Piece) -> dict[str, Any]:
+        ids = _read(p, [LINE_ID])[LINE_ID]
+        if not len(ids):
+            return {"lo": [], "hi": []}
+        return {"lo": [ids[0]], "hi": [ids[-1]], "sorted": bool(ids.is_sorted())}
+
+    _check_sorted(client.gather(client.map(bounds, pieces)))
+
+
+def _check_coverage(
+    table: pl.DataFrame, results: list[dict[str, Any]], spec: Any, key_pattern: str
+) -> None:
+    matched = {k for r in results for k in r.get("matched", [])}
+    total = table["key"].n_unique()
+    what = (
+        f"session keys found with {spec.pattern!r}"
+        if isinstance(spec, Sessions)
+        else f"keys found with {key_pattern!r}"
+    )
+    log.info("labels: %d of %d labelled keys occur among the %s", len(matched), total, what)
+    if not matched and total:
+        raise LogsieveError(
+            f"labels: none of the {total:,} labelled keys occurs among the {what}; "
+            "wrong labels file, or wrong key pattern?"
+        )
+
+
+def _write_ordered(
+    client: Any, files: list[str], *, target_dir: Path, n_parts: int, meta: dict[str, str], tag: str
+) -> int:
+    """Sort the windows as the local path does and write them as ``n_parts`` parts."""
+    keys = []
+    for i, f in enumerate(files):
+        k = pl.scan_parquet(f).select(START, _FIRST, WINDOW_ID).collect()
+        keys.append(k.with_row_index("_row").with_columns(pl.lit(i, pl.UInt32).alias("_file")))
+    order = (
+        pl.concat(keys).sort([START, _FIRST, WINDOW_ID], nulls_last=True).with_row_index("_rank")
+        if keys
+        else pl.DataFrame(schema={"_rank": pl.UInt64, "_file": pl.UInt32, "_row": pl.UInt32})
+    )
+    n = order.height
+    per = max(1, math.ceil(n / n_parts))
+    futures = []
+    for j in range(max(1, math.ceil(n / per)) if n else 1):
+        picks = order.slice(j * per, per).select("_file", "_row", "_rank")
+        futures.append(
+            client.submit(
+                _gather_part, files, picks, str(target_dir / part_name(j)), meta,
+                key=f"logsieve-order-{j}-{tag}",
+            )
+        )  # fmt: skip
+    client.gather(futures)
+    return n
+
+
+def _summary(target: Path, lines: int, dropped: int) -> dict[str, int]:
+    lab = pl.scan_parquet(sorted(target.glob("part-*.parquet"))).select(LABEL).collect()[LABEL]
+    return {
+        "windows": lab.len(),
+        "anomalous": int((lab == 1).sum()),
+        "normal": int((lab == 0).sum()),
+        "unlabelled": int(lab.null_count()),
+        "lines": lines,
+        "lines_dropped": dropped,
+    }
+
+
+_ = (np, re, END, GroupResult)
