@@ -90,6 +90,7 @@ class WatchConfig:
     grouping: AnySpec | None = None
     max_open: int = 1_000_000
     max_window_lines: int = 100_000
+    max_window_seconds: float | None = None
     keep_lines: int = 20
     batch_bytes: int = 4 * 1024 * 1024
     checkpoint_lines: int = 1_000_000
@@ -145,6 +146,7 @@ class Watcher:
             raise LogsieveError("the model does not know its grouping: pass --session, "
                                 "--session-field, --window or --time")  # fmt: skip
         self.grouper = OnlineGrouper(spec, max_open=cfg.max_open, max_lines=cfg.max_window_lines,
+                                     max_seconds=cfg.max_window_seconds,
                                      keep_lines=cfg.keep_lines, wall_idle=cfg.follow)  # fmt: skip
         self.scorer = NextEventScorer(self.pipe) if is_next_event(self.pipe) else None
         self.stats = ParseStats()
