@@ -112,13 +112,17 @@ class NextEventScorer:
         new = inp[rows]
         ends = np.cumsum(lens)
         # each segment laid out as [h codes before it (PAD-filled), its new codes]
-        tails = np.full((len(segs), h), PAD, dtype=np.int64)
-        for j, (w, p, _) in enumerate(segs):
-            if p:
-                t = w.codes[max(0, p - h) : p]
-                tails[j, h - len(t) :] = np.frombuffer(t, dtype=np.int64)
-            a = ends[j] - lens[j]
-            w.codes.frombytes(new[a : ends[j]].tobytes())
+        pad = np.full(h, PAD, dtype=np.int64).tobytes()
+        new_b = new.tobytes()
+        parts = []
+        a = 0
+        for (w, p, _), e in zip(segs, ends.tolist(), strict=True):
+            codes = w.codes
+            t = codes[p - h : p].tobytes() if p >= h else pad[: (h - p) * 8] + codes.tobytes()
+            parts.append(t)
+            codes.frombytes(new_b[a * 8 : e * 8])
+            a = e
+        tails = np.frombuffer(b"".join(parts), dtype=np.int64).reshape(len(segs), h)
         seg = np.repeat(np.arange(len(segs)), lens)
         within = np.arange(len(rows)) - np.repeat(ends - lens, lens)
         flat = np.empty(len(segs) * h + len(rows), dtype=np.int64)

@@ -328,41 +328,45 @@ class OnlineGrouper:
                 pl.col(CONTENT).str.extract_all(spec.pattern)
                 .list.unique(maintain_order=True).alias("key"),
             ).explode("key").filter(pl.col("key").is_not_null())  # fmt: skip
-            keyed = keyed.with_columns(pl.int_range(pl.len()).over("row").alias("j"))
         else:
             if spec.field not in events.columns:
                 raise LogsieveError(f"events have no {spec.field!r} field for sessions")
             keyed = events.select(*cols, pl.col(spec.field).cast(pl.String).alias("key"))
             keyed = keyed.filter(pl.col("key").is_not_null() & (pl.col("key") != ""))
-            keyed = keyed.with_columns(pl.lit(0).alias("j"))
         self.counts["no_window"] += events.height - keyed["row"].n_unique()
         if keyed.height == 0:
             return []
         ts = pl.col("ts").drop_nulls()
-        per_key = keyed.group_by("key", maintain_order=True).agg(
-            pl.col("row").max().alias("last"), pl.col("j").last().alias("lastj"),
-            pl.len().alias("n"),
+        # the LRU order: each key's last (line, key within the line) in the batch
+        per_key = keyed.with_row_index("x").group_by("key", maintain_order=True).agg(
+            pl.col("x").max().alias("last"), pl.col("row"), pl.len().alias("n"),
             pl.col("ts").min().alias("tmin"), pl.col("ts").max().alias("tmax"),
             ts.first().alias("tfirst"), ts.last().alias("tlast"), ts.diff().max().alias("gap"),
             pl.col("lab").max().alias("lab"),
-        ).sort("last", "lastj").with_row_index("o")  # LRU order: as line by line  # fmt: skip
-        order = keyed.join(per_key.select("key", "o"), on="key").sort("o", "row")
-        rows_all = order["row"].to_numpy()
+        ).sort("last")  # fmt: skip
+        rows_all = per_key["row"].explode().to_numpy()
         wm = per_key["tmax"].max()
         if wm is not None and (self.watermark is None or wm > self.watermark):  # type: ignore[operator]
             self.watermark = int(wm)  # type: ignore[arg-type]
         eid_obj = np.array(eids, dtype=object)
         take = getattr(refs, "take", None)
+        # every gather done once for the batch, in key order; each key takes its slices
+        ns = per_key["n"].to_numpy().astype(np.int64)
+        ends = np.cumsum(ns)
+        eids_k = eid_obj[rows_all].tolist()
+        lids_k = lids[rows_all].tolist()
+        kept_rows = rows_all[np.repeat(ends, ns) - np.arange(len(rows_all)) <= self.keep]
+        refs_k = take(kept_rows) if take is not None else [refs[r] for r in kept_rows.tolist()]
+        kends = np.cumsum(np.minimum(ns, self.keep)).tolist()
         segs: list[Segment] = []
         idle, dur, keep, opened = self.idle_us, self.max_us, self.keep, self.open
-        begin = 0
-        for key, n, tmin, tmax, tfirst, tlast, gap, lab in per_key.select(
+        max_lines = self.max_lines
+        b = kb = 0
+        for (key, n, tmin, tmax, tfirst, tlast, gap, lab), e, ke in zip(per_key.select(
             "key", "n", "tmin", "tmax", "tfirst", "tlast", "gap", "lab"
-        ).iter_rows():  # fmt: skip
-            rows = rows_all[begin : begin + n]
-            begin += n
+        ).iter_rows(), ends.tolist(), kends, strict=True):  # fmt: skip
             w = opened.get(key)
-            slow = (0 if w is None else len(w.eids)) + n >= self.max_lines
+            slow = (0 if w is None else len(w.eids)) + n >= max_lines
             if idle is not None and not slow:
                 slow = (gap is not None and gap > idle) or (
                     w is not None and w.last_ts is not None and tfirst is not None
@@ -375,13 +379,14 @@ class OnlineGrouper:
                 segs.extend(_segments([
                     (*self._add_line(key, int(lids[r]), _opt(stamps[r]), eids[r],
                                      _opt(events[LABEL][r]), refs[r]), r)
-                    for r in rows.tolist()
+                    for r in rows_all[b:e].tolist()
                 ]))  # fmt: skip
+                b, kb = e, ke
                 continue
             w = self._session(key, tfirst)
             pos = len(w.eids)
-            w.eids.extend(eid_obj[rows].tolist())
-            w.line_ids.extend(lids[rows].tolist())
+            w.eids += eids_k[b:e]
+            w.line_ids += lids_k[b:e]
             if tmin is not None:
                 w.start = tmin if w.start is None else min(w.start, tmin)
                 w.end = tmax if w.end is None else max(w.end, tmax)
@@ -389,11 +394,11 @@ class OnlineGrouper:
             if lab is not None and (w.label is None or lab > w.label):
                 w.label = lab
             kept = w.refs
-            kept.extend(take(rows[-keep:]) if take is not None else
-                        [refs[r] for r in rows[-keep:].tolist()])  # fmt: skip
+            kept += refs_k[kb:ke]
             if len(kept) > keep:
                 del kept[:-keep]
-            segs.append((w, pos, rows))
+            segs.append((w, pos, rows_all[b:e]))
+            b, kb = e, ke
         for w, _, _ in segs:
             self.dirty[id(w)] = w
         self._evict()
