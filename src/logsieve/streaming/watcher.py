@@ -553,6 +553,7 @@ class Watcher:
             return
         self._last_progress = now
         status = self.status()
+        write_json_synced(self.state_dir / STATUS_FILE, status, sync=False)  # for operators
         if self.cfg.on_progress is not None:
             self.cfg.on_progress(status)
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from logsieve.errors import LogsieveError
 from logsieve.grouping.fields import FieldSessions
@@ -139,20 +140,29 @@ class OpenWindow:
         return w
 
 
+def _list_series(name: str, values: list[list[Any]], inner: pa.DataType) -> pl.Series:
+    """A list column from one flat list and offsets (Polars builds per-row lists slowly)."""
+    flat: list[Any] = []
+    offsets = [0]
+    for v in values:
+        flat.extend(v)
+        offsets.append(len(flat))
+    arr = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), pa.array(flat, inner))
+    return pl.Series(name, arr)
+
+
 def windows_frame(windows: Sequence[OpenWindow]) -> pl.DataFrame:
     """A windows table (:data:`~logsieve.schema.WINDOW_SCHEMA`) of closed windows."""
     frame = pl.DataFrame(
-        {
-            WINDOW_ID: [w.wid for w in windows],
-            EVENT_IDS: [w.eids for w in windows],
-            LINE_IDS: [w.line_ids for w in windows],
-            START: [w.start for w in windows],
-            END: [w.end for w in windows],
-            LABEL: [w.label for w in windows],
-        },
-        schema={WINDOW_ID: pl.String, EVENT_IDS: pl.List(pl.String),
-                LINE_IDS: pl.List(pl.Int64), START: pl.Int64, END: pl.Int64, LABEL: pl.Int8},
-    )  # fmt: skip
+        [
+            pl.Series(WINDOW_ID, [w.wid for w in windows], pl.String),
+            _list_series(EVENT_IDS, [w.eids for w in windows], pa.string()),
+            _list_series(LINE_IDS, [w.line_ids for w in windows], pa.int64()),
+            pl.Series(START, [w.start for w in windows], pl.Int64),
+            pl.Series(END, [w.end for w in windows], pl.Int64),
+            pl.Series(LABEL, [w.label for w in windows], pl.Int8),
+        ]
+    )
     return frame.with_columns(
         pl.from_epoch(pl.col(START), time_unit="us").dt.replace_time_zone("UTC"),
         pl.from_epoch(pl.col(END), time_unit="us").dt.replace_time_zone("UTC"),
