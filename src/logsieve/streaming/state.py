@@ -88,16 +88,26 @@ def _list_column(values: list[list[Any]], inner: pa.DataType) -> pa.Array:
     )
 
 
-def _windows_table(windows: list[OpenWindow], gone: list[str] | None = None) -> pa.Table:
-    """Rows of open windows, then (deltas) one row per closed window id, ``gone`` true."""
-    refs = [w.refs for w in windows]
+def _windows_table(windows: list[OpenWindow], gone: list[str] | None = None,
+                   delta: bool = False) -> pa.Table:  # fmt: skip
+    """Rows of open windows, then (deltas) one row per closed window id, ``gone`` true.
+
+    In a delta a window's row holds only the events appended since it was last written
+    (from position ``from_pos``) and the kept lines among them; a base holds them all."""
+    start = [w.saved if delta else 0 for w in windows]
+    new = [len(w.eids) - a for w, a in zip(windows, start, strict=True)]
+    refs = [w.refs if a == 0 or n >= len(w.refs) else w.refs[len(w.refs) - n :]
+            for w, a, n in zip(windows, start, new, strict=True)]  # fmt: skip
     cols = {
         "wid": pa.array([w.wid for w in windows], pa.string()),
+        "from_pos": pa.array(start, pa.int64()),
         "touch": pa.array([w.touch for w in windows], pa.int64()),
         "key": pa.array([str(w.key) for w in windows], pa.string()),
         "k": pa.array([w.k for w in windows], pa.int64()),
-        "eids": _list_column([w.eids for w in windows], pa.string()),
-        "line_ids": _list_column([w.line_ids for w in windows], pa.int64()),
+        "eids": _list_column([w.eids[a:] if a else w.eids
+                              for w, a in zip(windows, start, strict=True)], pa.string()),
+        "line_ids": _list_column([w.line_ids[a:] if a else w.line_ids
+                                  for w, a in zip(windows, start, strict=True)], pa.int64()),
         "start": pa.array([w.start for w in windows], pa.int64()),
         "end": pa.array([w.end for w in windows], pa.int64()),
         "last_ts": pa.array([w.last_ts for w in windows], pa.int64()),
@@ -142,13 +152,16 @@ class CheckpointWriter:
               parser_state: dict[str, Any] | None) -> str:  # fmt: skip
         """Write checkpoint ``seq`` and point ``state.json`` at it; returns 'base'/'delta'."""
         opened = all_open()
-        rows = len(updated) + len(gone)
+        rows = len(gone) + sum(len(w.eids) - w.saved + 1 for w in updated)
+        total = sum(len(w.eids) for w in opened) + len(opened)
         if not self.chain or len(self.chain) >= self.max_chain or \
-                self.delta_rows + rows > max(len(opened), 1000):  # fmt: skip
-            kind, table, chain = "base", _windows_table(opened), []
+                self.delta_rows + rows > max(total, 10_000):  # fmt: skip
+            kind, written, chain = "base", opened, []
+            table = _windows_table(opened)
             self.delta_rows = 0
         else:
-            kind, table, chain = "delta", _windows_table(updated, gone), list(self.chain)
+            kind, written, chain = "delta", updated, list(self.chain)
+            table = _windows_table(updated, gone, delta=True)
             self.delta_rows += rows
         name = f"win-{seq:08d}-{kind}.parquet"
         _write_parquet_synced(self.state_dir / name, table)
@@ -156,6 +169,8 @@ class CheckpointWriter:
         meta = {**meta, "windows": chain}
         write_checkpoint(self.state_dir, seq, meta, parser_state)
         self.chain = chain
+        for w in written:
+            w.saved = len(w.eids)
         keep = set(chain)
         for old in self.state_dir.glob("win-*.parquet"):
             if old.name not in keep:
@@ -227,8 +242,17 @@ def load_checkpoint(
                 if r["gone"]:
                     rows.pop(r["wid"], None)
             for r in part:
-                if not r["gone"]:
-                    rows[r["wid"]] = r
+                if r["gone"]:
+                    continue
+                old = rows.get(r["wid"]) if r["from_pos"] else None
+                if r["from_pos"]:  # events appended since the row before
+                    if old is None or len(old["eids"]) != r["from_pos"]:
+                        raise ValueError(f"window {r['wid']}: delta does not continue it")
+                    r["eids"] = old["eids"] + r["eids"]
+                    r["line_ids"] = old["line_ids"] + r["line_ids"]
+                    for c in ("ref_source", "ref_line", "ref_text"):
+                        r[c] = old[c] + r[c]  # the watcher keeps the last ones
+                rows[r["wid"]] = r
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise InputError(file, f"damaged watcher state ({exc}); move the directory away") from exc
     out = list(rows.values())

@@ -82,7 +82,7 @@ class OpenWindow:
 
     __slots__ = (
         "wid", "key", "eids", "line_ids", "codes", "start", "end", "last_ts", "label",
-        "refs", "score", "alert_id", "wall", "k", "trigger", "touch",
+        "refs", "score", "alert_id", "wall", "k", "trigger", "touch", "saved",
     )  # fmt: skip
 
     def __init__(self, wid: str, key: Any, k: int = 0) -> None:
@@ -102,6 +102,7 @@ class OpenWindow:
         self.trigger: dict[str, Any] | None = None
         self.wall = 0.0
         self.touch = 0  # order of the last update (the LRU order, kept across restarts)
+        self.saved = 0  # events already in the checkpoint files (deltas append the rest)
 
     def append(self, line_id: int, ts: int | None, eid: str, label: int | None, ref: Ref,
                keep: int) -> int:  # fmt: skip
@@ -123,13 +124,14 @@ class OpenWindow:
         return pos
 
     def to_row(self) -> dict[str, Any]:
-        return {s: getattr(self, s) for s in self.__slots__ if s not in ("codes", "wall")}
+        return {s: getattr(self, s) for s in self.__slots__
+                if s not in ("codes", "wall", "saved")}  # fmt: skip
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> OpenWindow:
         w = cls(row["wid"], row["key"], int(row["k"] or 0))
         for s in cls.__slots__:
-            if s in row and s not in ("wid", "key", "k", "codes", "wall"):
+            if s in row and s not in ("wid", "key", "k", "codes", "wall", "saved"):
                 v = row[s]
                 if s in ("eids", "line_ids"):
                     v = list(v)
@@ -137,6 +139,7 @@ class OpenWindow:
                     v = [(a, int(b), c) for a, b, c in v]
                 setattr(w, s, v)
         w.wall = time.monotonic()
+        w.saved = len(w.eids)
         return w
 
 
@@ -546,6 +549,8 @@ class OnlineGrouper:
         self.gone.clear()
         numbered = isinstance(self.spec, (CountWindows, TimeWindows))
         for w in sorted(windows, key=lambda x: x.touch):
+            if len(w.refs) > self.keep:
+                del w.refs[: -self.keep]
             if numbered:
                 w.key = w.k
             self.open[w.key] = w
