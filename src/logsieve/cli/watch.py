@@ -43,6 +43,10 @@ def watch(
     max_window_lines: Annotated[
         int, typer.Option("--max-window-lines", help="Close a window at this many lines.")
     ] = 100_000,
+    max_window_seconds: Annotated[
+        float | None,
+        typer.Option("--max-window-seconds", help="Close a window spanning more log seconds."),
+    ] = None,
     checkpoint_lines: Annotated[
         int, typer.Option("--checkpoint-lines", help="Checkpoint every N lines...")
     ] = 1_000_000,
@@ -83,6 +87,8 @@ def watch(
 
     def on_alert(rec: dict[str, Any]) -> None:
         if console is not None:
+            if sys.stderr.isatty():
+                sys.stderr.write("\r\033[K")  # the alert replaces the progress line
             trig = rec.get("trigger") or {}
             console.print(
                 f"[bold red]ALERT[/] {rec['alert_id']} window {rec['window_id']} "
@@ -102,7 +108,8 @@ def watch(
     cfg = WatchConfig(
         inputs=inputs, model_dir=model, state_dir=state_dir, alerts=alerts,
         follow=not no_follow, format=format, grouping=grouping, max_open=max_open,
-        max_window_lines=max_window_lines, checkpoint_lines=checkpoint_lines,
+        max_window_lines=max_window_lines, max_window_seconds=max_window_seconds,
+        checkpoint_lines=checkpoint_lines,
         checkpoint_seconds=checkpoint_seconds, exec_cmd=exec_cmd, webhook=webhook,
         on_alert=on_alert, on_progress=on_progress,
     )  # fmt: skip

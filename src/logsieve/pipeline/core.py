@@ -81,6 +81,9 @@ __all__ = [
 # ----------------------------------------------------------------------------- helpers
 def clean_json(obj: Any) -> Any:
     """nan/inf -> None, NumPy scalars -> Python, recursively (JSON-friendly)."""
+    t = type(obj)
+    if t is str or t is int or t is bool or obj is None:  # the common leaves, first
+        return obj
     if isinstance(obj, dict):
         return {k: clean_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

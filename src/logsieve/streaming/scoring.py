@@ -16,6 +16,9 @@ Other models score a window when it closes, through :meth:`Pipeline.detect` itse
 
 from __future__ import annotations
 
+import math
+from array import array
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +29,7 @@ from logsieve.detectors.neural.next_event import END_OF_WINDOW, NextEventMixin
 from logsieve.errors import LogsieveError
 from logsieve.pipeline import Pipeline
 from logsieve.schema import EVENT_IDS, LINE_IDS, WINDOW_ID
-from logsieve.streaming.windows import OpenWindow
+from logsieve.streaming.windows import OpenWindow, Segment
 
 __all__ = ["MEMO_LIMIT", "NextEventScorer", "is_next_event"]
 
@@ -34,6 +37,7 @@ MEMO_LIMIT = 2_000_000
 """Memoised pairs kept; the memo is cleared when it grows past this (bounded memory)."""
 
 PAD = 0
+_EMPTY_I = np.zeros(0, dtype=np.int64)
 
 
 def is_next_event(pipe: Pipeline) -> bool:
@@ -56,7 +60,7 @@ class NextEventScorer:
         self.oov = float(det.oov_rank_)
         self.codes: dict[str, tuple[int, int]] = {}
         self.end_target = -1
-        self.memo: dict[tuple[tuple[int, ...], int], float] = {}
+        self.memo: dict[Any, float] = {}  # (history, target) (tuples, or int64 bytes) -> rank
         self.pending: list[tuple[OpenWindow, int, tuple[tuple[int, ...], int]]] = []
         self.hits = 0
         self.misses = 0
@@ -81,9 +85,106 @@ class NextEventScorer:
 
     def encode(self, w: OpenWindow) -> None:
         """Recompute a window's input codes (after a restart or a model reload)."""
-        w.codes = [self._code(e)[0] for e in w.eids]
+        w.codes = array("q", [self._code(e)[0] for e in w.eids])
 
-    def _history(self, codes: list[int], pos: int) -> tuple[int, ...]:
+    def code_arrays(self, eids: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        """(input codes, target codes) of a column of event ids (one lookup per distinct id)."""
+        uniq = eids.unique(maintain_order=True)
+        got = [self._code(e) for e in uniq.to_list()]
+        idx = eids.replace_strict(uniq, pl.int_range(len(uniq), eager=True),
+                                  return_dtype=pl.Int64).to_numpy()  # fmt: skip
+        table = np.array(got, dtype=np.int64).reshape(len(got), 2)
+        return table[idx, 0], table[idx, 1]
+
+    # ------------------------------------------------------------------ vectorised
+    def rank_segments(
+        self, segs: Sequence[Segment], inp: np.ndarray, tgt: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Append each segment's input codes to its window and rank its new pairs, all at
+        once: ``(segment index, position, rank)`` per pair, in segment then position order.
+        ``inp`` / ``tgt``: the batch rows' input and target codes (:meth:`code_arrays`)."""
+        h = self.h
+        if not segs:
+            return _EMPTY_I, _EMPTY_I, np.zeros(0)
+        rows = np.concatenate([r for _, _, r in segs])
+        lens = np.fromiter((len(r) for _, _, r in segs), np.int64, len(segs))
+        pos0 = np.fromiter((p for _, p, _ in segs), np.int64, len(segs))
+        new = inp[rows]
+        ends = np.cumsum(lens)
+        # each segment laid out as [h codes before it (PAD-filled), its new codes]
+        pad = np.full(h, PAD, dtype=np.int64).tobytes()
+        new_b = new.tobytes()
+        parts = []
+        a = 0
+        for (w, p, _), e in zip(segs, ends.tolist(), strict=True):
+            codes = w.codes
+            t = codes[p - h : p].tobytes() if p >= h else pad[: (h - p) * 8] + codes.tobytes()
+            parts.append(t)
+            codes.frombytes(new_b[a * 8 : e * 8])
+            a = e
+        tails = np.frombuffer(b"".join(parts), dtype=np.int64).reshape(len(segs), h)
+        seg = np.repeat(np.arange(len(segs)), lens)
+        within = np.arange(len(rows)) - np.repeat(ends - lens, lens)
+        flat = np.empty(len(segs) * h + len(rows), dtype=np.int64)
+        base = np.arange(len(segs)) * h + (ends - lens)  # where each segment's tail starts
+        flat[(base[:, None] + np.arange(h)).ravel()] = tails.ravel()
+        at = base[seg] + h + within
+        flat[at] = new
+        pos = pos0[seg] + within
+        keep = np.ones(len(rows), bool) if self.bounds else pos >= h
+        hist = np.lib.stride_tricks.sliding_window_view(flat, h)[at[keep] - h]
+        ranks = self._ranks(hist, tgt[rows][keep])
+        return seg[keep], pos[keep], ranks
+
+    def rank_ends(self, windows: Sequence[OpenWindow]) -> np.ndarray:
+        """The end-of-window pair's rank of each closed window (``session_bounds``; else
+        zeros), with DeepLog's short-window rule."""
+        h = self.h
+        out = np.zeros(len(windows))
+        if not self.bounds or not windows:
+            return out
+        if self.end_target < 0:
+            self._code(next((w.eids[0] for w in windows if w.eids), ""))
+        hist = np.full((len(windows), h), PAD, dtype=np.int64)
+        for j, w in enumerate(windows):
+            t = w.codes[-h:] if h else w.codes[:0]
+            if len(t):
+                hist[j, h - len(t) :] = np.frombuffer(t, dtype=np.int64)
+        out = self._ranks(hist, np.full(len(windows), self.end_target, dtype=np.int64))
+        short = np.fromiter((len(w.codes) < self.min_length for w in windows), bool, len(windows))
+        out[short] = self.oov
+        return out
+
+    def _ranks(self, hist: np.ndarray, tgt: np.ndarray) -> np.ndarray:
+        """Ranks of pairs: distinct ones looked up in the memo, the misses ranked in one
+        forward pass. The memo's keys are the detector's own (int64 history + target
+        bytes), so explaining an alerted window reuses them."""
+        if not len(tgt):
+            return np.zeros(0)
+        mat = np.ascontiguousarray(np.concatenate([hist, tgt[:, None]], axis=1), np.int64)
+        rowv = mat.view(np.dtype((np.void, mat.shape[1] * 8))).ravel()
+        uniq, inverse = np.unique(rowv, return_inverse=True)
+        keys = [u.tobytes() for u in uniq]
+        memo = self.memo
+        got = np.fromiter((memo.get(k, math.nan) for k in keys), np.float64, len(keys))
+        todo = np.flatnonzero(np.isnan(got))
+        self.hits += len(tgt) - len(todo)
+        if len(todo):
+            self.misses += len(todo)
+            if len(memo) + len(todo) > MEMO_LIMIT:
+                memo.clear()
+            u = uniq[todo].view(np.int64).reshape(len(todo), self.h + 1)
+            out = self.det._infer(self.det._rank_step, {"history": np.ascontiguousarray(u[:, :-1]),
+                                                        "target": np.ascontiguousarray(u[:, -1])})
+            got[todo] = torch.cat(out).numpy().astype(np.float64)
+            memo.update(zip((keys[i] for i in todo), got[todo].tolist(), strict=True))
+        return got[inverse.ravel()]
+
+    def share_memo(self) -> None:
+        """Let the detector's explanations reuse the memoised ranks."""
+        self.det._rank_memo = self.memo
+
+    def _history(self, codes: Sequence[int], pos: int) -> tuple[int, ...]:
         h = self.h
         if pos >= h:
             return tuple(codes[pos - h : pos])

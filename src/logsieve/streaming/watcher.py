@@ -24,6 +24,7 @@ the open windows, the parser state and the counters unchanged.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import shlex
@@ -37,24 +38,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import polars as pl
+
 from logsieve.errors import LogsieveError
 from logsieve.grouping.specs import AnySpec
 from logsieve.io.reader import DEFAULT_MAX_LINE_BYTES, ReadStats, _decode_lines
 from logsieve.parsing.parser import LogParser, ParseStats
 from logsieve.pipeline import Pipeline
 from logsieve.pipeline.core import PIPELINE_FILE, clean_json
-from logsieve.schema import EVENT_ID, LABEL, LINE_ID, TIMESTAMP
+from logsieve.schema import EVENT_ID, LINE_ID
 from logsieve.streaming.scoring import NextEventScorer, is_next_event, line_explanations
 from logsieve.streaming.sources import Source, SourceState, open_source
 from logsieve.streaming.state import (
     STATE_VERSION,
     STATUS_FILE,
     AlertSink,
+    CheckpointWriter,
     load_checkpoint,
-    write_checkpoint,
     write_json_synced,
 )
-from logsieve.streaming.windows import OnlineGrouper, OpenWindow, windows_frame
+from logsieve.streaming.windows import OnlineGrouper, OpenWindow, Ref, Segment, windows_frame
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +91,7 @@ class WatchConfig:
     grouping: AnySpec | None = None
     max_open: int = 1_000_000
     max_window_lines: int = 100_000
+    max_window_seconds: float | None = None
     keep_lines: int = 20
     batch_bytes: int = 4 * 1024 * 1024
     checkpoint_lines: int = 1_000_000
@@ -97,8 +102,34 @@ class WatchConfig:
     on_alert: Callable[[dict[str, Any]], None] | None = None
     on_progress: Callable[[dict[str, Any]], None] | None = None
     progress_seconds: float = 0.5
+    gc_freeze: bool = True  # see Watcher._gc_step
     stop_after_lines: int | None = None  # tests: stop (as on SIGTERM) after this many lines
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Refs(Sequence[Ref]):
+    """(source, line number in the source, text) of each row of a parsed batch, built only
+    for the rows a window keeps (``first``: the line id of ``lines[0]``)."""
+
+    def __init__(self, source: str, src_first: int, first: int, line_ids: np.ndarray,
+                 lines: pl.Series) -> None:  # fmt: skip
+        self.source, self.shift, self.first = source, src_first - first, first
+        self.line_ids, self.lines = line_ids, lines
+        self._texts: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.line_ids)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.take(np.asarray([i]))[0]
+
+    def take(self, rows: np.ndarray) -> list[Ref]:
+        if self._texts is None:
+            self._texts = self.lines.to_list()
+        texts, src = self._texts, self.source
+        lids = self.line_ids[rows]
+        return [(src, n, texts[i]) for n, i in zip((lids + self.shift).tolist(),
+                                                   (lids - self.first).tolist(), strict=True)]
 
 
 class Watcher:
@@ -117,6 +148,7 @@ class Watcher:
             raise LogsieveError("the model does not know its grouping: pass --session, "
                                 "--session-field, --window or --time")  # fmt: skip
         self.grouper = OnlineGrouper(spec, max_open=cfg.max_open, max_lines=cfg.max_window_lines,
+                                     max_seconds=cfg.max_window_seconds,
                                      keep_lines=cfg.keep_lines, wall_idle=cfg.follow)  # fmt: skip
         self.scorer = NextEventScorer(self.pipe) if is_next_event(self.pipe) else None
         self.stats = ParseStats()
@@ -125,9 +157,11 @@ class Watcher:
         self.alerts_emitted = 0
         self.updates: dict[str, dict[str, Any]] = {}
         self.seq = 0
+        self._eids: dict[str, str] = {}
         states = {p: SourceState(path=p) for p in cfg.inputs}
         committed = None
         fmt = cfg.format
+        self.ckpt = CheckpointWriter(self.state_dir)
         if ckpt is not None:
             meta, rows, parser_state = ckpt
             for d in meta["sources"]:
@@ -137,6 +171,7 @@ class Watcher:
             self.alerts_emitted = int(meta["alerts"])
             self.updates = dict(meta.get("alert_updates", {}))
             self.seq = int(meta["seq"])
+            self.ckpt = CheckpointWriter(self.state_dir, meta["windows"])
             committed = int(meta["alerts_committed"])
             for k in ("malformed_lines", "blank_lines", "new_templates"):
                 setattr(self.stats, k, int(meta["parse"].get(k, 0)))
@@ -178,6 +213,7 @@ class Watcher:
         """Process until the end of input (``follow=False``) or SIGTERM/SIGINT; checkpoint."""
         handlers = self._install_signals()
         wake = self._start_notify()
+        gc_was = gc.isenabled()
         try:
             while not self.stop:
                 got = self._step()
@@ -199,6 +235,10 @@ class Watcher:
                     time.sleep(self.cfg.poll_seconds)
             self.checkpoint()
         finally:
+            if self.cfg.gc_freeze:
+                gc.unfreeze()
+                if gc_was:
+                    gc.enable()
             self._stop_notify()
             for src in self.sources:
                 src.close()
@@ -225,7 +265,20 @@ class Watcher:
             self._maybe_checkpoint()
             self._maybe_reload()
             self._maybe_progress()
+            if self.cfg.gc_freeze:
+                self._gc_step()
         return got
+
+    @staticmethod
+    def _gc_step() -> None:
+        """The open windows are millions of small lists and tuples, none in a cycle: a
+        collection that traverses them all costs more than the batch. The cycle collector
+        runs by hand after each batch over what the batch allocated (young generations),
+        then the survivors are frozen out of later passes (they are still freed by
+        reference counting when their window closes)."""
+        gc.disable()
+        gc.collect(1)
+        gc.freeze()
 
     def _idle_work(self) -> None:
         self.grouper.advance()
@@ -248,41 +301,67 @@ class Watcher:
         self.lines += n
         if events.height == 0:
             return
-        texts = lines.to_list()
-        line_ids = events[LINE_ID].to_list()
-        stamps = events[TIMESTAMP].dt.epoch("us").to_list()
-        refs = [(src.name, src_first + lid - first, texts[lid - first]) for lid in line_ids]
-        appended = self.grouper.add(
-            line_ids, stamps, events[EVENT_ID].to_list(), events[LABEL].to_list(),
-            self.grouper.keys(events), refs,
-        )  # fmt: skip
-        if self.scorer is not None:
-            push = self.scorer.push
-            for w, pos in appended:
-                push(w, pos)
-            self._line_alerts(self.scorer.flush())
+        refs = _Refs(src.name, src_first, first, events[LINE_ID].to_numpy(), lines)
+        eids = self._intern(events[EVENT_ID])
+        segs = self.grouper.add_batch(events, eids, refs)
+        if self.scorer is not None and segs:
+            inp, tgt = self.scorer.code_arrays(events[EVENT_ID])
+            seg, pos, ranks = self.scorer.rank_segments(segs, inp, tgt)
+            self._line_alerts(segs, seg, pos, ranks)
 
-    def _line_alerts(self, ranked: list[tuple[OpenWindow, int, float]]) -> None:
+    def _intern(self, eids: pl.Series) -> list[str]:
+        """The batch's event ids as shared string objects (one per distinct id: open windows
+        hold pointers, not copies)."""
+        uniq = eids.unique(maintain_order=True)
+        table = self._eids
+        objs = np.array([table.setdefault(e, e) for e in uniq.to_list()], dtype=object)
+        idx = eids.replace_strict(uniq, pl.int_range(len(uniq), eager=True),
+                                  return_dtype=pl.Int64).to_numpy()  # fmt: skip
+        return objs[idx].tolist()
+
+    def _line_alerts(self, segs: list[Segment], seg: np.ndarray, pos: np.ndarray,
+                     ranks: np.ndarray) -> None:  # fmt: skip
+        """Per window, the first pair above the threshold alerts (once); a later, higher
+        rank on an alerted window updates its record. Only windows whose best rank in the
+        batch beats their score are looked at in Python."""
+        if not len(ranks):
+            return
         thr = self.scorer.threshold if self.scorer is not None else 0.0
+        best = np.full(len(segs), -np.inf)
+        np.maximum.at(best, seg, ranks)
+        scores = np.fromiter((w.score for w, _, _ in segs), np.float64, len(segs))
+        above = np.flatnonzero(ranks > thr)
+        first_above = dict(zip(*np.unique(seg[above], return_index=True), strict=True))
         fresh: list[tuple[OpenWindow, int, float]] = []
-        for w, pos, rank in ranked:
-            if rank <= w.score:
-                continue
-            w.score = rank
-            if rank > thr:
-                if w.alert_id is None:
-                    w.alert_id = self._next_alert_id()
-                    fresh.append((w, pos, rank))
-                else:
+        later: list[tuple[OpenWindow, float]] = []
+        for j in np.flatnonzero(best > scores).tolist():
+            w = segs[j][0]
+            if w.alert_id is None and j in first_above:
+                i = int(above[first_above[j]])
+                w.score = float(ranks[i])
+                fresh.append((w, int(pos[i]), w.score))
+                if best[j] > w.score:
+                    later.append((w, float(best[j])))
+            else:
+                w.score = float(best[j])
+                if w.alert_id is not None and w.score > thr:
                     self._update(w, "line")
         if fresh:
-            for (w, pos, rank), exp in zip(fresh, line_explanations(self.pipe, fresh),
-                                           strict=True):  # fmt: skip
-                idx = len(w.refs) - (len(w.eids) - pos)  # the trigger among the kept lines
+            fresh.sort(key=lambda x: x[0].line_ids[x[1]])  # alert ids in trigger line order
+            for w, _, _ in fresh:
+                w.alert_id = self._next_alert_id()
+            for w, score in later:  # a higher rank later in the batch: an update
+                w.score = score
+                self._update(w, "line")
+            if self.scorer is not None:
+                self.scorer.share_memo()
+            for (w, p, rank), exp in zip(fresh, line_explanations(self.pipe, fresh),
+                                         strict=True):  # fmt: skip
+                idx = len(w.refs) - (len(w.eids) - p)  # the trigger among the kept lines
                 shown = w.refs[: idx + 1] if idx >= 0 else w.refs[:1]
                 src, line_no, _ = shown[-1] if shown else ("", 0, "")
                 w.trigger = {"kind": "line", "source": src, "line_no": line_no,
-                             "line_id": w.line_ids[pos]}  # fmt: skip
+                             "line_id": w.line_ids[p]}  # fmt: skip
                 self._emit(w, rank, exp, shown)
 
     def _score_closed(self) -> None:
@@ -290,9 +369,8 @@ class Watcher:
         if not closed:
             return
         if self.scorer is not None:
-            for w in closed:
-                self.scorer.push_end(w)
-            for w, _, rank in self.scorer.flush():
+            ends = self.scorer.rank_ends(closed)
+            for w, rank in zip(closed, ends.tolist(), strict=True):
                 w.score = max(w.score, rank)
             thr = self.scorer.threshold
             flagged = [w for w in closed if w.score > thr]
@@ -301,6 +379,7 @@ class Watcher:
                 if w.alert_id is not None:
                     self._update(w, "window_end")
             if new:
+                self.scorer.share_memo()
                 exps = self.pipe.explain(windows_frame(new))
                 for w, exp in zip(new, exps, strict=True):
                     w.alert_id = self._next_alert_id()
@@ -338,7 +417,7 @@ class Watcher:
 
     def _emit(self, w: OpenWindow, score: float, explanation: Any,
               refs: list[tuple[str, int, str]] | None = None) -> None:  # fmt: skip
-        record = clean_json({
+        record = clean_json({  # the explanation is clean JSON already (Pipeline.explain)
             "alert_id": w.alert_id,
             "window_id": w.wid,
             "score": score,
@@ -350,8 +429,8 @@ class Watcher:
             "label": w.label,
             "lines": [{"source": s, "line_no": n, "text": t}
                       for s, n, t in (w.refs if refs is None else refs)],
-            "explanation": explanation,
         })  # fmt: skip
+        record["explanation"] = explanation
         self.sink.write(record)
         if self.cfg.on_alert is not None:
             self.cfg.on_alert(record)
@@ -428,8 +507,12 @@ class Watcher:
                 "invalid_utf8_lines": self.read_stats.invalid_utf8_lines,
             },
         }
-        write_checkpoint(self.state_dir, self.seq, meta, list(self.grouper.open.values()),
-                         self.parser.state_dict())  # fmt: skip
+        updated, gone = self.grouper.take_changes()
+        kind = self.ckpt.write(self.seq, meta, updated, gone,
+                               lambda: list(self.grouper.open.values()),
+                               self.parser.state_dict())  # fmt: skip
+        logger.debug("checkpoint %d (%s): %d updated, %d closed", self.seq, kind, len(updated),
+                     len(gone))  # fmt: skip
         self._last_ckpt_lines = self.lines
         self._last_ckpt_time = time.monotonic()
         self.write_status()
@@ -470,6 +553,7 @@ class Watcher:
             return
         self._last_progress = now
         status = self.status()
+        write_json_synced(self.state_dir / STATUS_FILE, status, sync=False)  # for operators
         if self.cfg.on_progress is not None:
             self.cfg.on_progress(status)
 

@@ -24,21 +24,53 @@ for a window that has already closed is dropped and counted (``late``).
 from __future__ import annotations
 
 import time
+from array import array
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
+from logsieve.errors import LogsieveError
 from logsieve.grouping.fields import FieldSessions
 from logsieve.grouping.specs import AnySpec
 from logsieve.grouping.windows import CountWindows, Sessions, TimeWindows
-from logsieve.schema import END, EVENT_IDS, LABEL, LINE_IDS, START, WINDOW_ID, WINDOW_SCHEMA
+from logsieve.schema import (
+    CONTENT,
+    END,
+    EVENT_IDS,
+    LABEL,
+    LINE_ID,
+    LINE_IDS,
+    START,
+    TIMESTAMP,
+    WINDOW_ID,
+    WINDOW_SCHEMA,
+)
 
-__all__ = ["OnlineGrouper", "OpenWindow", "windows_frame"]
+__all__ = ["OnlineGrouper", "OpenWindow", "Segment", "windows_frame"]
 
 Ref = tuple[str, int, str]  # source, line number in the source, text
+Segment = tuple["OpenWindow", int, np.ndarray]
+"""Lines appended to one window in one batch: (window, position of the first, batch rows)."""
+
+
+def _opt(v: Any) -> Any:
+    return None if v is None else int(v)
+
+
+def _segments(out: Sequence[tuple[OpenWindow, int, int]]) -> list[Segment]:
+    """(window, position, batch row) per line appended -> one segment per window."""
+    first: dict[int, tuple[OpenWindow, int, list[int]]] = {}
+    for w, pos, row in out:
+        got = first.get(id(w))
+        if got is None:
+            got = first[id(w)] = (w, pos, [])
+        got[2].append(row)
+    return [(w, p, np.asarray(r, dtype=np.int64)) for w, p, r in first.values()]
 
 
 def _us(td: Any) -> int:
@@ -50,7 +82,7 @@ class OpenWindow:
 
     __slots__ = (
         "wid", "key", "eids", "line_ids", "codes", "start", "end", "last_ts", "label",
-        "refs", "score", "alert_id", "wall", "k", "trigger",
+        "refs", "score", "alert_id", "wall", "k", "trigger", "touch", "saved",
     )  # fmt: skip
 
     def __init__(self, wid: str, key: Any, k: int = 0) -> None:
@@ -59,7 +91,7 @@ class OpenWindow:
         self.k = k
         self.eids: list[str] = []
         self.line_ids: list[int] = []
-        self.codes: list[int] = []  # model input codes (next-event scoring)
+        self.codes = array("q")  # model input codes (next-event scoring)
         self.start: int | None = None
         self.end: int | None = None
         self.last_ts: int | None = None
@@ -69,6 +101,8 @@ class OpenWindow:
         self.alert_id: str | None = None
         self.trigger: dict[str, Any] | None = None
         self.wall = 0.0
+        self.touch = 0  # order of the last update (the LRU order, kept across restarts)
+        self.saved = 0  # events already in the checkpoint files (deltas append the rest)
 
     def append(self, line_id: int, ts: int | None, eid: str, label: int | None, ref: Ref,
                keep: int) -> int:  # fmt: skip
@@ -90,13 +124,14 @@ class OpenWindow:
         return pos
 
     def to_row(self) -> dict[str, Any]:
-        return {s: getattr(self, s) for s in self.__slots__ if s not in ("codes", "wall")}
+        return {s: getattr(self, s) for s in self.__slots__
+                if s not in ("codes", "wall", "saved")}  # fmt: skip
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> OpenWindow:
         w = cls(row["wid"], row["key"], int(row["k"] or 0))
         for s in cls.__slots__:
-            if s in row and s not in ("wid", "key", "k", "codes", "wall"):
+            if s in row and s not in ("wid", "key", "k", "codes", "wall", "saved"):
                 v = row[s]
                 if s in ("eids", "line_ids"):
                     v = list(v)
@@ -104,23 +139,33 @@ class OpenWindow:
                     v = [(a, int(b), c) for a, b, c in v]
                 setattr(w, s, v)
         w.wall = time.monotonic()
+        w.saved = len(w.eids)
         return w
+
+
+def _list_series(name: str, values: list[list[Any]], inner: pa.DataType) -> pl.Series:
+    """A list column from one flat list and offsets (Polars builds per-row lists slowly)."""
+    flat: list[Any] = []
+    offsets = [0]
+    for v in values:
+        flat.extend(v)
+        offsets.append(len(flat))
+    arr = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), pa.array(flat, inner))
+    return pl.Series(name, arr)
 
 
 def windows_frame(windows: Sequence[OpenWindow]) -> pl.DataFrame:
     """A windows table (:data:`~logsieve.schema.WINDOW_SCHEMA`) of closed windows."""
     frame = pl.DataFrame(
-        {
-            WINDOW_ID: [w.wid for w in windows],
-            EVENT_IDS: [w.eids for w in windows],
-            LINE_IDS: [w.line_ids for w in windows],
-            START: [w.start for w in windows],
-            END: [w.end for w in windows],
-            LABEL: [w.label for w in windows],
-        },
-        schema={WINDOW_ID: pl.String, EVENT_IDS: pl.List(pl.String),
-                LINE_IDS: pl.List(pl.Int64), START: pl.Int64, END: pl.Int64, LABEL: pl.Int8},
-    )  # fmt: skip
+        [
+            pl.Series(WINDOW_ID, [w.wid for w in windows], pl.String),
+            _list_series(EVENT_IDS, [w.eids for w in windows], pa.string()),
+            _list_series(LINE_IDS, [w.line_ids for w in windows], pa.int64()),
+            pl.Series(START, [w.start for w in windows], pl.Int64),
+            pl.Series(END, [w.end for w in windows], pl.Int64),
+            pl.Series(LABEL, [w.label for w in windows], pl.Int8),
+        ]
+    )
     return frame.with_columns(
         pl.from_epoch(pl.col(START), time_unit="us").dt.replace_time_zone("UTC"),
         pl.from_epoch(pl.col(END), time_unit="us").dt.replace_time_zone("UTC"),
@@ -136,10 +181,15 @@ class OnlineGrouper:
         *,
         max_open: int = 1_000_000,
         max_lines: int = 100_000,
+        max_seconds: float | None = None,
         keep_lines: int = 20,
         wall_idle: bool = False,
     ) -> None:
         self.spec = spec
+        self.max_us = None if max_seconds is None else int(max_seconds * 1_000_000)
+        self.ticks = 0
+        self.dirty: dict[int, OpenWindow] = {}  # updated since the last checkpoint
+        self.gone: list[str] = []  # window ids closed since the last checkpoint
         self.max_open = max_open
         self.max_lines = max_lines
         self.keep = keep_lines
@@ -149,7 +199,8 @@ class OnlineGrouper:
         self.parts: dict[str, int] = {}  # key -> sessions started (idle ids key#n)
         self.position = 0  # lines seen by count windows
         self.watermark: int | None = None
-        self.counts = {"evicted": 0, "capped": 0, "late": 0, "no_window": 0, "closed": 0}
+        self.counts = {"evicted": 0, "capped": 0, "late": 0, "no_window": 0, "closed": 0,
+                       "capped_duration": 0}  # fmt: skip
         idle = getattr(spec, "idle", None)
         self.idle_us = None if idle is None else _us(idle)
         self.suffix = isinstance(spec, FieldSessions) or (
@@ -186,8 +237,19 @@ class OnlineGrouper:
         refs: Sequence[Ref],
     ) -> list[tuple[OpenWindow, int]]:
         """Append lines; returns each (window, position) appended, in line order."""
+        return [(w, p) for w, p, _ in self._add(line_ids, stamps, eids, labels, keys, refs)]
+
+    def _add(
+        self,
+        line_ids: Sequence[int],
+        stamps: Sequence[int | None],
+        eids: Sequence[str],
+        labels: Sequence[int | None],
+        keys: Sequence[Any] | None,
+        refs: Sequence[Ref],
+    ) -> list[tuple[OpenWindow, int, int]]:
         spec = self.spec
-        out: list[tuple[OpenWindow, int]] = []
+        out: list[tuple[OpenWindow, int, int]] = []
         if isinstance(spec, (Sessions, FieldSessions)):
             assert keys is not None
             multi = isinstance(spec, Sessions)
@@ -200,12 +262,7 @@ class OnlineGrouper:
                 if ts is not None and (self.watermark is None or ts > self.watermark):
                     self.watermark = ts
                 for key in ks if multi else (ks,):
-                    w = self._session(key, ts)
-                    out.append((w, w.append(lid, ts, eids[i], labels[i], refs[i], self.keep)))
-                    if len(w.eids) >= self.max_lines:
-                        self.counts["capped"] += 1
-                        self.parts.setdefault(key, 1)  # the key goes on in key~2
-                        self._close(key)
+                    out.append((*self._add_line(key, lid, ts, eids[i], labels[i], refs[i]), i))
         elif isinstance(spec, CountWindows):
             size, step = spec.size, spec.step
             assert step is not None
@@ -217,11 +274,12 @@ class OnlineGrouper:
                 if first > last:
                     self.counts["no_window"] += 1
                 for k in range(first, last + 1):
-                    w = self.open.get(k)  # type: ignore[assignment]
+                    w = self.open.get(k)
                     if w is None:
                         w = self.open[k] = OpenWindow(f"w{k:06d}", k, k)
+                        w.touch = self._tick()
                     out.append((w, w.append(lid, stamps[i], eids[i], labels[i], refs[i],
-                                            self.keep)))  # fmt: skip
+                                            self.keep), i))  # fmt: skip
                     if p == k * step + size - 1:
                         self._close(k)
         elif isinstance(spec, TimeWindows):
@@ -238,27 +296,146 @@ class OnlineGrouper:
                 if first > last:
                     self.counts["no_window"] += 1
                 for k in range(first, last + 1):
-                    w = self.open.get(k)  # type: ignore[assignment]
+                    w = self.open.get(k)
                     if w is None:
                         if self.watermark >= k * step + size:
                             self.counts["late"] += 1
                             continue
                         w = self.open[k] = OpenWindow(self._time_id(k), k, k)
-                    out.append((w, w.append(lid, ts, eids[i], labels[i], refs[i], self.keep)))
+                        w.touch = self._tick()
+                    out.append((w, w.append(lid, ts, eids[i], labels[i], refs[i], self.keep), i))
+        for w, _, _ in out:
+            self.dirty[id(w)] = w
         self._evict()
         return out
+
+    def _add_line(self, key: Any, lid: int, ts: int | None, eid: str, label: int | None,
+                  ref: Ref) -> tuple[OpenWindow, int]:  # fmt: skip
+        w = self._session(key, ts)
+        pos = w.append(lid, ts, eid, label, ref, self.keep)
+        if len(w.eids) >= self.max_lines:
+            self.counts["capped"] += 1
+            self.parts.setdefault(key, 1)  # the key goes on in key~2
+            self._close(key)
+        return w, pos
+
+    def add_batch(self, events: pl.DataFrame, eids: Sequence[str],
+                  refs: Sequence[Ref]) -> list[Segment]:  # fmt: skip
+        """Append a parsed batch (an events table, rows in line order; ``eids``: each row's
+        event id, ``refs``: each row's reference). Sessions are assembled per key, not per
+        line: the batch is grouped by key once (Polars), and each key's lines are appended
+        in one step; a key whose lines would cross an idle gap or a cap inside the batch goes
+        line by line. Returns one :data:`Segment` per window appended to, in the order of
+        the windows' last line in the batch."""
+        spec = self.spec
+        lids = events[LINE_ID].to_numpy()
+        stamps = events[TIMESTAMP].dt.epoch("us")
+        if not isinstance(spec, (Sessions, FieldSessions)):
+            labels = events[LABEL].to_list()
+            return _segments(self._add(lids.tolist(), stamps.to_list(), eids, labels, None, refs))
+        row = pl.int_range(pl.len(), dtype=pl.Int64).alias("row")
+        cols: list[Any] = [row, stamps.alias("ts"), events[LABEL].alias("lab")]
+        if isinstance(spec, Sessions):
+            keyed = events.select(
+                *cols,
+                pl.col(CONTENT).str.extract_all(spec.pattern)
+                .list.unique(maintain_order=True).alias("key"),
+            ).explode("key").filter(pl.col("key").is_not_null())  # fmt: skip
+        else:
+            if spec.field not in events.columns:
+                raise LogsieveError(f"events have no {spec.field!r} field for sessions")
+            keyed = events.select(*cols, pl.col(spec.field).cast(pl.String).alias("key"))
+            keyed = keyed.filter(pl.col("key").is_not_null() & (pl.col("key") != ""))
+        self.counts["no_window"] += events.height - keyed["row"].n_unique()
+        if keyed.height == 0:
+            return []
+        ts = pl.col("ts").drop_nulls()
+        # the LRU order: each key's last (line, key within the line) in the batch
+        per_key = keyed.with_row_index("x").group_by("key", maintain_order=True).agg(
+            pl.col("x").max().alias("last"), pl.col("row"), pl.len().alias("n"),
+            pl.col("ts").min().alias("tmin"), pl.col("ts").max().alias("tmax"),
+            ts.first().alias("tfirst"), ts.last().alias("tlast"), ts.diff().max().alias("gap"),
+            pl.col("lab").max().alias("lab"),
+        ).sort("last")  # fmt: skip
+        rows_all = per_key["row"].explode().to_numpy()
+        wm = per_key["tmax"].max()
+        if wm is not None and (self.watermark is None or wm > self.watermark):  # type: ignore[operator]
+            self.watermark = int(wm)  # type: ignore[arg-type]
+        eid_obj = np.array(eids, dtype=object)
+        take = getattr(refs, "take", None)
+        # every gather done once for the batch, in key order; each key takes its slices
+        ns = per_key["n"].to_numpy().astype(np.int64)
+        ends = np.cumsum(ns)
+        eids_k = eid_obj[rows_all].tolist()
+        lids_k = lids[rows_all].tolist()
+        kept_rows = rows_all[np.repeat(ends, ns) - np.arange(len(rows_all)) <= self.keep]
+        refs_k = take(kept_rows) if take is not None else [refs[r] for r in kept_rows.tolist()]
+        kends = np.cumsum(np.minimum(ns, self.keep)).tolist()
+        segs: list[Segment] = []
+        idle, dur, keep, opened = self.idle_us, self.max_us, self.keep, self.open
+        max_lines = self.max_lines
+        b = kb = 0
+        for (key, n, tmin, tmax, tfirst, tlast, gap, lab), e, ke in zip(per_key.select(
+            "key", "n", "tmin", "tmax", "tfirst", "tlast", "gap", "lab"
+        ).iter_rows(), ends.tolist(), kends, strict=True):  # fmt: skip
+            w = opened.get(key)
+            slow = (0 if w is None else len(w.eids)) + n >= max_lines
+            if idle is not None and not slow:
+                slow = (gap is not None and gap > idle) or (
+                    w is not None and w.last_ts is not None and tfirst is not None
+                    and tfirst - w.last_ts > idle)  # fmt: skip
+            if dur is not None and not slow and tmin is not None:
+                lo = tmin if w is None or w.start is None else min(tmin, w.start)
+                hi = tmax if w is None or w.end is None else max(tmax, w.end)
+                slow = hi - lo > dur
+            if slow:
+                segs.extend(_segments([
+                    (*self._add_line(key, int(lids[r]), _opt(stamps[r]), eids[r],
+                                     _opt(events[LABEL][r]), refs[r]), r)
+                    for r in rows_all[b:e].tolist()
+                ]))  # fmt: skip
+                b, kb = e, ke
+                continue
+            w = self._session(key, tfirst)
+            pos = len(w.eids)
+            w.eids += eids_k[b:e]
+            w.line_ids += lids_k[b:e]
+            if tmin is not None:
+                w.start = tmin if w.start is None else min(w.start, tmin)
+                w.end = tmax if w.end is None else max(w.end, tmax)
+                w.last_ts = tlast
+            if lab is not None and (w.label is None or lab > w.label):
+                w.label = lab
+            kept = w.refs
+            kept += refs_k[kb:ke]
+            if len(kept) > keep:
+                del kept[:-keep]
+            segs.append((w, pos, rows_all[b:e]))
+            b, kb = e, ke
+        for w, _, _ in segs:
+            self.dirty[id(w)] = w
+        self._evict()
+        return segs
+
 
     def _session(self, key: str, ts: int | None) -> OpenWindow:
         w = self.open.get(key)
         if w is not None:
-            idle = self.idle_us
+            idle, dur = self.idle_us, self.max_us
             if idle is not None and ts is not None and w.last_ts is not None \
                     and ts - w.last_ts > idle:  # fmt: skip
+                self._close(key)
+                w = None
+            elif dur is not None and ts is not None and w.start is not None \
+                    and max(w.end or ts, ts) - min(w.start, ts) > dur:  # fmt: skip
+                self.counts["capped_duration"] += 1
+                self.parts.setdefault(key, 1)  # the key goes on in key~2
                 self._close(key)
                 w = None
             else:
                 self.open.move_to_end(key)
                 w.wall = time.monotonic()
+                w.touch = self._tick()
                 return w
         n = self.parts.get(key, 0) + 1
         if self.suffix or n > 1:
@@ -266,7 +443,12 @@ class OnlineGrouper:
         wid = f"{key}#{n}" if self.suffix else key if n == 1 else f"{key}~{n}"
         w = self.open[key] = OpenWindow(wid, key)
         w.wall = time.monotonic()
+        w.touch = self._tick()
         return w
+
+    def _tick(self) -> int:
+        self.ticks += 1
+        return self.ticks
 
     def _time_id(self, k: int) -> str:
         moment = datetime.fromtimestamp(k * self.step_us / 1e6, tz=UTC)
@@ -277,6 +459,7 @@ class OnlineGrouper:
     def _close(self, key: Any) -> None:
         w = self.open.pop(key, None)
         if w is not None:
+            self.gone.append(w.wid)
             self.closed.append(w)
             self.counts["closed"] += 1
 
@@ -290,6 +473,8 @@ class OnlineGrouper:
         while len(self.open) > self.max_open:
             key = next(iter(self.open))
             self.counts["evicted"] += 1
+            if not isinstance(self.spec, (CountWindows, TimeWindows)):
+                self.parts.setdefault(key, 1)  # a later line of the key opens key~2
             self._close(key)
 
     # ------------------------------------------------------------------ time passing
@@ -323,12 +508,21 @@ class OnlineGrouper:
             n = self.position
             for k in sorted(self.open):
                 if step < size and k > 0 and not (k - 1) * step + size < n:
-                    del self.open[k]  # contained in the window before it
+                    self.gone.append(self.open.pop(k).wid)  # contained in the window before
             keys = sorted(self.open)
         elif isinstance(spec, TimeWindows):
             keys = sorted(self.open)
         for key in keys:
             self._close(key)
+
+    def take_changes(self) -> tuple[list[OpenWindow], list[str]]:
+        """(open windows updated, window ids closed) since the last call: what an
+        incremental checkpoint writes."""
+        opened = self.open
+        upd = [w for w in self.dirty.values() if opened.get(w.key) is w]
+        gone, self.gone = self.gone, []
+        self.dirty.clear()
+        return upd, gone
 
     def take_closed(self) -> list[OpenWindow]:
         out, self.closed = self.closed, []
@@ -341,6 +535,7 @@ class OnlineGrouper:
             "position": self.position,
             "watermark": self.watermark,
             "counts": dict(self.counts),
+            "ticks": self.ticks,
         }
 
     def restore(self, state: dict[str, Any], windows: Iterable[OpenWindow]) -> None:
@@ -348,9 +543,14 @@ class OnlineGrouper:
         self.position = int(state.get("position", 0))
         self.watermark = state.get("watermark")
         self.counts.update(state.get("counts", {}))
+        self.ticks = int(state.get("ticks", 0))
         self.open.clear()
+        self.dirty.clear()
+        self.gone.clear()
         numbered = isinstance(self.spec, (CountWindows, TimeWindows))
-        for w in windows:
+        for w in sorted(windows, key=lambda x: x.touch):
+            if len(w.refs) > self.keep:
+                del w.refs[: -self.keep]
             if numbered:
                 w.key = w.k
             self.open[w.key] = w

@@ -44,6 +44,63 @@ def _online(events: pl.DataFrame, spec, **kw) -> pl.DataFrame:
     return windows_frame(closed).sort("window_id")
 
 
+def _online_batch(events: pl.DataFrame, spec, size: int = 37, **kw) -> pl.DataFrame:
+    g = OnlineGrouper(spec, **kw)
+    closed = []
+    for chunk in events.iter_slices(size):  # the per-key batch path: the same windows
+        g.add_batch(chunk, chunk["event_id"].to_list(),
+                    [("x", i, "") for i in chunk["line_id"].to_list()])  # fmt: skip
+        g.advance()
+        closed += g.take_closed()
+    g.close_all()
+    closed += g.take_closed()
+    return windows_frame(closed).sort("window_id")
+
+
+SPECS = [
+    Sessions(r"blk_-?\d+"),
+    Sessions(r"blk_-?\d+", "5m"),
+    FieldSessions("IP", "5m"),
+    FieldSessions("IP", None),
+    CountWindows(20),
+    CountWindows(20, 7),
+    CountWindows(5, 9),
+    TimeWindows("10m"),
+    TimeWindows("10m", "3m"),
+]
+
+
+@pytest.mark.parametrize("size", [1, 37, 400])
+@pytest.mark.parametrize("spec", SPECS, ids=str)
+def test_batch_path_equals_batch_group(spec, size: int) -> None:
+    events = _events()
+    batch = group_any(events, spec).windows.sort("window_id")
+    assert _online_batch(events, spec, size).to_dicts() == batch.to_dicts()
+
+
+def test_batch_path_keeps_the_lru_order_and_segments() -> None:
+    events = _events()
+    a, b = OnlineGrouper(Sessions()), OnlineGrouper(Sessions())
+    for chunk in events.iter_slices(50):
+        a.add(chunk["line_id"].to_list(), chunk["timestamp"].dt.epoch("us").to_list(),
+              chunk["event_id"].to_list(), chunk["label"].to_list(), a.keys(chunk),
+              [("x", i, "") for i in chunk["line_id"].to_list()])  # fmt: skip
+        segs = b.add_batch(chunk, chunk["event_id"].to_list(),
+                           [("x", i, "") for i in chunk["line_id"].to_list()])  # fmt: skip
+        for w, pos, rows in segs:
+            assert w.line_ids[pos : pos + len(rows)] == chunk["line_id"][rows].to_list()
+        assert list(a.open) == list(b.open)
+
+
+def test_duration_cap_closes_and_continues_the_key() -> None:
+    events = _events(60).with_columns(pl.lit("m blk_1").alias("content"))  # 17 s apart
+    for add in (_online, _online_batch):
+        out = add(events, Sessions(), max_seconds=170)
+        assert out["window_id"].to_list()[:3] == ["blk_1", "blk_1~2", "blk_1~3"]
+        spans = (out["end"] - out["start"]).dt.total_seconds().to_list()
+        assert max(spans) <= 170 and sum(out["event_ids"].list.len()) == 60
+
+
 @pytest.mark.parametrize(
     "spec",
     [

@@ -1,0 +1,43 @@
+"""Incremental checkpoints: a base and deltas restore exactly the open windows, in LRU order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from logsieve.streaming.state import CheckpointWriter, load_checkpoint
+from logsieve.streaming.windows import OpenWindow
+
+
+def _win(wid: str, n: int, touch: int) -> OpenWindow:
+    w = OpenWindow(wid, wid)
+    for i in range(n):
+        w.append(i + 1, 1_000_000 * i, f"E{i % 3}", 0, ("f", i + 1, f"line {i}"), 20)
+    w.touch = touch
+    return w
+
+
+def test_base_and_deltas_restore_the_open_windows(tmp_path: Path) -> None:
+    ck = CheckpointWriter(tmp_path, max_chain=4)
+    open_: dict[str, OpenWindow] = {f"k{i}": _win(f"k{i}", 3, i) for i in range(1500)}
+    kinds = [ck.write(1, {"state_version": 2}, [], [], lambda: list(open_.values()), None)]
+    for seq in range(2, 8):  # each interval: some updated, some closed, some new
+        upd = [open_[k] for k in list(open_)[:50]]
+        for w in upd:
+            w.append(99, None, "E9", 1, ("f", 99, "x"), 20)
+            w.touch = 10_000 * seq
+        gone = list(open_)[-20:]
+        for k in gone:
+            del open_[k]
+        new = {f"n{seq}_{i}": _win(f"n{seq}_{i}", 1, 10_000 * seq + 1 + i) for i in range(30)}
+        open_.update(new)
+        kinds.append(ck.write(seq, {"state_version": 2}, upd + list(new.values()), gone,
+                              lambda: list(open_.values()), None))  # fmt: skip
+        got = load_checkpoint(tmp_path)
+        assert got is not None
+        rows = {r["wid"]: r for r in got[1]}
+        assert set(rows) == set(open_)
+        for wid, w in open_.items():
+            assert rows[wid]["eids"] == w.eids and rows[wid]["touch"] == w.touch
+            assert rows[wid]["label"] == w.label
+    assert kinds[0] == "base" and "delta" in kinds and kinds.count("base") >= 2  # chain capped
+    assert len(list(tmp_path.glob("win-*.parquet"))) <= 5  # files outside the chain removed
