@@ -89,7 +89,7 @@ class StreamEngine:
         cfg = config_cls(
             inputs=self.inputs, model_dir=self.model_dir, state_dir=self.state_dir,
             alerts=self.alerts_path, follow=True, on_alert=self._alert,
-            on_progress=self._progress,
+            on_progress=self._progress, gc_freeze=False,  # process-wide: not in a server
         )  # fmt: skip
         self._watcher = watcher_cls(cfg)
         self._status = self._watcher.status()
