@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +25,12 @@ def _results_module():  # benchmarks/results.py is a script, not part of the pac
     return module
 
 
-def logsieve(*args: object, cwd: Path) -> dict:
+def logsieve(*args: object, cwd: Path, threads: int | None = None) -> dict:
     cmd = [sys.executable, "-m", "logsieve", *map(str, args), "--json"]
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
+    env = dict(os.environ)
+    if threads:  # the doc's rows with num_threads=N ran with N BLAS threads too
+        env["OMP_NUM_THREADS"] = str(threads)
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -56,9 +60,10 @@ def test_documented_row_reproduces_through_the_cli(model: str, sessions: Path) -
     documented = (row.get("f1_runs") or [row["f1"]])[0]
     options = results.cli_options(model, row.get("threads")).split()
     out = sessions / model
+    threads = row.get("threads")
     logsieve("train", "sessions.parquet", *options, "--valid", "0.1", "--test", "0.3",
-             "--seed", "0", "-o", out, "--quiet", cwd=sessions)  # fmt: skip
+             "--seed", "0", "-o", out, "--quiet", cwd=sessions, threads=threads)  # fmt: skip
     logsieve("detect", out / "test_windows.parquet", "-m", out, "-o", out / "scores.parquet",
-             "--quiet", cwd=sessions)  # fmt: skip
+             "--quiet", cwd=sessions, threads=threads)  # fmt: skip
     f1 = logsieve("evaluate", out / "scores.parquet", cwd=sessions)["f1"]
     assert f1 == pytest.approx(documented, abs=0.005), f"{model}: CLI {f1:.4f}, doc {documented}"
