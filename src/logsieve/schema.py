@@ -18,6 +18,8 @@ LABEL = "label"  # int8 0/1, null when unknown
 SOURCE = "source"  # optional: input file the line came from
 VALUES = "values"  # optional (parse --values): list[str] per line; list[list[str]] per window
 ELAPSED = "elapsed"  # optional, windows: list[f64], seconds since the window's previous line
+MESSAGES = "messages"  # optional, windows: list[str], each line's raw message (raw-text models)
+PART = "part"  # train_windows.parquet of a model: "train" or "valid"
 
 # windows
 WINDOW_ID = "window_id"  # string

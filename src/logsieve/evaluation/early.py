@@ -44,7 +44,7 @@ import numpy as np
 import polars as pl
 
 from logsieve.errors import LogsieveError
-from logsieve.schema import EVENT_IDS, LINE_IDS, WINDOW_ID
+from logsieve.schema import EVENT_IDS, LINE_IDS, MESSAGES, WINDOW_ID
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,6 @@ __all__ = [
 ]
 
 EarlyMethod = Literal["auto", "positions", "prefix"]
-MESSAGES = "messages"  # raw-text models' column (logsieve.grouping.text.MESSAGES)
 
 EARLY_SCHEMA = {
     WINDOW_ID: pl.String,

@@ -41,6 +41,8 @@ from logsieve.schema import (
     LABEL,
     LINE_ID,
     LINE_IDS,
+    MESSAGES,
+    PART,
     SOURCE,
     START,
     TEMPLATE,
@@ -56,7 +58,7 @@ MAX_FORMAT_FIELDS = 64
 """Most fields (placeholders, Content included) a format may have."""
 RESERVED_NAMES = frozenset(
     {CONTENT, END, EVENT_ID, EVENT_IDS, LABEL, LINE_ID, LINE_IDS, SOURCE, START, TEMPLATE}
-    | {TIMESTAMP, WINDOW_ID, VALUES, ELAPSED, "line"}
+    | {TIMESTAMP, WINDOW_ID, VALUES, ELAPSED, MESSAGES, PART, "line"}
 )
 """Field names refused because logsieve's own tables (or its internals) use them."""
 

@@ -38,6 +38,7 @@ import polars as pl
 from logsieve.errors import InputError, LogsieveError
 from logsieve.schema import (
     END,
+    EVENT_ID,
     EVENT_IDS,
     LABEL,
     LINE_IDS,
@@ -51,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 SequenceFormat = Literal["auto", "deeplog", "id_keys", "keys_label"]
 
-EVENT_ID_COL = "event_id"
+EVENT_ID_COL = EVENT_ID
 _KEY_RE = r"^E?\d+$"
 _EXTENSIONS = re.compile(r"\.(txt|csv|seq|log)$", re.IGNORECASE)
 _ABNORMAL = re.compile(r"(^|_)test_abnormal(_|$)")

@@ -9,9 +9,7 @@ import polars as pl
 
 from logsieve.errors import LogsieveError
 from logsieve.io.tables import scan_table
-from logsieve.schema import CONTENT, LINE_ID, LINE_IDS, WINDOW_ID
-
-MESSAGES = "messages"
+from logsieve.schema import CONTENT, LINE_ID, LINE_IDS, MESSAGES, WINDOW_ID
 
 
 def attach_messages(

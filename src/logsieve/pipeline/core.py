@@ -53,7 +53,7 @@ from logsieve.grouping.values import attach_values, has_values
 from logsieve.io.atomic import cleanup_on_sigterm, sweep_stale_temp, write_json
 from logsieve.io.tables import read_meta, read_table, scan_table, state_hash, write_table
 from logsieve.parsing.parser import LogParser, ParseStats
-from logsieve.schema import EVENT_IDS, LABEL, WINDOW_ID
+from logsieve.schema import EVENT_IDS, LABEL, PART, WINDOW_ID
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,6 @@ PARSER_STATE_FILE = "parser_state.json"
 SUMMARY_FILE = "train_summary.json"
 TEST_WINDOWS_FILE = "test_windows.parquet"
 TRAIN_WINDOWS_FILE = "train_windows.parquet"
-PART = "part"  # column of train_windows.parquet: "train" or "valid"
 PIPELINE_FORMAT_VERSION = 1
 
 ProgressCallback = Callable[[Any], None]
