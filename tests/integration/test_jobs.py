@@ -61,3 +61,13 @@ def test_job_errors_and_models_list(tmp_path: Path) -> None:
         train_job(tmp_path / "bad.parquet", "deeplog", {}, tmp_path / "m")
     deeplog = next(r for r in describe_detectors() if r["name"] == "deeplog")
     assert deeplog["input_kind"] == "sequence" and deeplog["requires_labels"] is False
+
+
+def test_training_that_flags_most_normals_says_so(tmp_path: Path) -> None:
+    data = make_windows(n_normal=200, n_anomalous=40, seed=4)
+    src = tmp_path / "windows.parquet"
+    data.write_parquet(src)
+    ok = train_job(src, "pca", {}, tmp_path / "ok", split="0.6,0.2,0.2")
+    assert ok["warnings"] == []
+    broken = train_job(src, "pca", {"threshold": -1e9}, tmp_path / "broken", split="0.6,0.2,0.2")
+    assert len(broken["warnings"]) == 1 and "normal validation windows" in broken["warnings"][0]

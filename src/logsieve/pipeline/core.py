@@ -63,6 +63,9 @@ SUMMARY_FILE = "train_summary.json"
 TEST_WINDOWS_FILE = "test_windows.parquet"
 TRAIN_WINDOWS_FILE = "train_windows.parquet"
 PIPELINE_FORMAT_VERSION = 1
+#: share of normal validation windows flagged above which training is reported as failed
+#: (a threshold chosen on validation normals flags about ``contamination`` of them, 1%)
+FLAG_RATE_WARNING = 0.2
 
 ProgressCallback = Callable[[Any], None]
 
@@ -478,7 +481,7 @@ class Pipeline:
             normal = valid.filter(pl.col(LABEL) == 0)
             if normal.height >= 20:
                 rate = float(det.predict(normal).mean())
-                if rate > 0.5:
+                if rate > FLAG_RATE_WARNING:
                     out.append(
                         f"the threshold flags {rate:.0%} of the normal validation windows: "
                         "the model has not learned what normal looks like (train longer?)"
