@@ -10,7 +10,6 @@ writes the report at the end. ``logsieve report RUN_DIR`` rebuilds ``report.md``
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -24,16 +23,6 @@ if TYPE_CHECKING:
     from logsieve.evaluation.experiment import CellEvent
 
 __all__ = ["experiment", "experiment_command", "parse_only", "report", "report_command"]
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def parse_only(values: Sequence[str] | None) -> list[str] | None:
@@ -65,6 +54,7 @@ def experiment_command(
     """
     from logsieve.evaluation.experiment import run_experiment
     from logsieve.evaluation.report import build_report
+    from logsieve.io.jsonable import clean_json
 
     summary = run_experiment(
         config,
@@ -81,14 +71,15 @@ def experiment_command(
         built = build_report(run_dir)
         summary["report_md"] = built["report_md"]
         summary["report_html"] = built["report_html"]
-    return _clean(summary)
+    return clean_json(summary)
 
 
 def report_command(run_dir: str | Path) -> dict[str, Any]:
     """Rebuild ``results.parquet``, ``report.md``, ``report.html`` and ``plots/`` of a run."""
     from logsieve.evaluation.report import build_report
+    from logsieve.io.jsonable import clean_json
 
-    return _clean(build_report(run_dir))
+    return clean_json(build_report(run_dir))
 
 
 @app.command()

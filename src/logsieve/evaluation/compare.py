@@ -45,6 +45,7 @@ from logsieve.errors import LogsieveError
 from logsieve.features.sequence import check_windows
 from logsieve.grouping.text import MESSAGES
 from logsieve.io.atomic import atomic_path
+from logsieve.io.jsonable import clean_json
 from logsieve.schema import (
     EVENT_ID,
     EVENT_IDS,
@@ -226,7 +227,7 @@ class CompareResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able report (nan and inf become None)."""
-        return _clean(
+        return clean_json(
             {
                 "windows": len(self.window_ids),
                 "top": self.top_n,
@@ -287,18 +288,6 @@ class CompareResult:
 
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "model"
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _window_lines(

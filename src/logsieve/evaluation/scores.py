@@ -9,6 +9,7 @@ import polars as pl
 
 from logsieve.errors import InputError
 from logsieve.evaluation.metrics import evaluate
+from logsieve.io.jsonable import clean_json
 from logsieve.io.tables import read_table
 from logsieve.schema import LABEL
 
@@ -37,4 +38,4 @@ def evaluate_scores(path: str | Path) -> dict[str, Any]:
         labelled["score"].to_numpy(),
     )
     out["n_unlabelled"] = df.height - labelled.height
-    return {k: (None if isinstance(v, float) and v != v else v) for k, v in out.items()}
+    return clean_json(out)

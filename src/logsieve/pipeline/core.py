@@ -51,6 +51,7 @@ from logsieve.grouping.split import split_windows
 from logsieve.grouping.text import MESSAGES, attach_messages
 from logsieve.grouping.values import attach_values, has_values
 from logsieve.io.atomic import cleanup_on_sigterm, sweep_stale_temp, write_json
+from logsieve.io.jsonable import clean_json, to_json
 from logsieve.io.tables import read_meta, read_table, scan_table, state_hash, write_table
 from logsieve.parsing.parser import LogParser, ParseStats
 from logsieve.schema import EVENT_IDS, LABEL, PART, WINDOW_ID
@@ -81,38 +82,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- helpers
-def clean_json(obj: Any) -> Any:
-    """nan/inf -> None, NumPy scalars -> Python, recursively (JSON-friendly)."""
-    t = type(obj)
-    if t is str or t is int or t is bool or obj is None:  # the common leaves, first
-        return obj
-    if isinstance(obj, dict):
-        return {k: clean_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [clean_json(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
-def to_json(obj: Any) -> str:
-    """Compact JSON of an explanation; non-finite numbers become null (valid JSON)."""
-    try:
-        return json.dumps(obj, default=_json_default, allow_nan=False, separators=(",", ":"))
-    except ValueError:  # a nan or inf somewhere: clean it the slow way
-        return json.dumps(clean_json(obj), default=_json_default, separators=(",", ":"))
-
-
 def read_windows(path: str | Path) -> tuple[pl.DataFrame, dict[str, Any]]:
     """A windows table and its provenance, with a one-line error when it is not one."""
     df, meta = read_table(path)
