@@ -302,12 +302,11 @@ def detect_job(
     events_df: pl.DataFrame | None = None
     first = inputs[0]
     if len(inputs) == 1 and is_parquet(first) and format is None:
-        meta = read_meta(first)
-        names = scan_table(first).collect_schema().names()
-        if EVENT_IDS in names:
-            windows = read_table(first)[0]
-        elif EVENT_ID in names and LINE_ID in names:
-            events_df = read_table(first)[0]
+        table, meta = read_table(first)
+        if EVENT_IDS in table.columns:
+            windows = table
+        elif EVENT_ID in table.columns and LINE_ID in table.columns:
+            events_df = table
             windows = pipe.group(events_df, labels=labels, grouping=grouping)
         else:
             raise InputError(first, "neither a windows nor an events table")
