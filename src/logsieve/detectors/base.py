@@ -181,6 +181,8 @@ class BaseDetector(abc.ABC):
         Event id -> template, when given to :meth:`fit` (used in explanations).
     n_train_windows_ : int
         Windows the model was trained on (after label filtering).
+    n_dropped_train_windows_ : int
+        Training windows the label filter left out (reported in training summaries).
     """
 
     # --- class metadata (read by the registry and `logsieve models`) ---
@@ -288,7 +290,9 @@ class BaseDetector(abc.ABC):
                 pl.Series(LABEL, resolve_labels(valid_w), nan_to_null=True).cast(pl.Int8)
             )
             train = windows
-        train = self._select_training(train)
+        selected = self._select_training(train)
+        self.n_dropped_train_windows_ = int(train.height - selected.height)
+        train = selected
         if train.height == 0:
             raise LogsieveError(
                 "no training windows left (unsupervised models train on windows labelled 0 or null)"

@@ -411,10 +411,7 @@ class Pipeline:
         n_train = int(det.n_train_windows_)
         own_valid = valid is None and not det.requires_labels
         given = train.height
-        by_model = getattr(det, "n_dropped_train_windows_", None)
-        if by_model is None:  # detectors that do not count it themselves
-            held_out = round(given * float(det.valid_fraction)) if valid is None else 0
-            by_model = max(given - held_out - n_train, 0)
+        by_model = det.n_dropped_train_windows_
         rule = (
             "supervised: trains on labelled windows"
             if det.requires_labels
