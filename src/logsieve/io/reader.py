@@ -163,7 +163,7 @@ def _read_block(fh: _Stream, n: int, pieces: list[bytes]) -> None:
         got += len(piece)
 
 
-def _char_start(data: bytes, cut: int, low: int = 0) -> int:
+def _char_start(data: bytes | memoryview, cut: int, low: int = 0) -> int:
     """``cut`` moved back (not below ``low``) to the start of a UTF-8 character."""
     low = max(cut - 3, low)
     while cut > low and (data[cut] & 0xC0) == 0x80:
@@ -233,7 +233,8 @@ def iter_line_chunks(
             del block
             cut = data.rfind(b"\n")
             if cut >= 0:
-                chunk = _decode_lines(name, data[:cut], line_no, stats, max_line_bytes)
+                # A view, not a copy: the Arrow array of the lines is built over these bytes.
+                chunk = _decode_lines(name, memoryview(data)[:cut], line_no, stats, max_line_bytes)
                 carry = data[cut + 1 :]
                 line_no += len(chunk)
                 yield LineChunk(chunk, line_no - len(chunk))
@@ -281,8 +282,13 @@ def _note_truncated(name: str | Path, stats: ReadStats, line_numbers: list[int])
 
 
 def _truncate_long(
-    data: bytes, ends: np.ndarray, first_line: int, cap: int, name: str | Path, stats: ReadStats
-) -> tuple[bytes, np.ndarray]:
+    data: bytes | memoryview,
+    ends: np.ndarray,
+    first_line: int,
+    cap: int,
+    name: str | Path,
+    stats: ReadStats,
+) -> tuple[bytes | memoryview, np.ndarray]:
     """Cut lines longer than ``cap`` bytes; ``ends`` are the offsets after each newline."""
     starts = np.concatenate([[0], ends])
     stops = np.concatenate([ends - 1, [len(data)]])  # line end, newline excluded
@@ -290,7 +296,7 @@ def _truncate_long(
     if not len(long):
         return data, ends
     _note_truncated(name, stats, [int(i) + first_line for i in long])
-    parts: list[bytes] = []
+    parts: list[bytes | memoryview] = []
     pos = 0
     for i in long:
         s, e = int(starts[i]), int(stops[i])
@@ -302,7 +308,11 @@ def _truncate_long(
 
 
 def _decode_lines(
-    name: str | Path, data: bytes, first_line: int, stats: ReadStats, max_line_bytes: int
+    name: str | Path,
+    data: bytes | memoryview,
+    first_line: int,
+    stats: ReadStats,
+    max_line_bytes: int,
 ) -> pl.Series:
     """Lines of ``data`` (no final newline) as a string Series, built without copying per line.
 
@@ -314,9 +324,9 @@ def _decode_lines(
         data, ends = _truncate_long(data, ends, first_line, max_line_bytes, name, stats)
     bad = False
     try:
-        data.decode("utf-8")  # validation only: Arrow needs valid UTF-8
+        str(data, "utf-8")  # validation only: Arrow needs valid UTF-8
     except UnicodeDecodeError:
-        data = data.decode("utf-8", errors="replace").encode("utf-8")
+        data = str(data, "utf-8", errors="replace").encode("utf-8")
         ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
         bad = True
     offsets = np.empty(len(ends) + 2, dtype=np.int64)

@@ -27,7 +27,7 @@ import polars as pl
 from logsieve._version import __version__
 from logsieve.errors import InputError, LogsieveError
 from logsieve.formats import CONTENT_FIELD, LogFormat, get_format
-from logsieve.formats.base import split_plan
+from logsieve.formats.base import SplitPlan, split_plan
 from logsieve.io.atomic import (
     atomic_path,
     check_output_not_input,
@@ -284,12 +284,18 @@ class LogParser:
                 pl.col("line").str.contains(plan.check).alias("__ok"),
                 pl.col("line").alias("__rest"),
             )
-            for name, sep in zip(plan.fields[:-1], plan.separators, strict=True):
+            # Runs of fields with the same separator are cut in one splitn (n fields + rest):
+            # the same as cutting one at a time, since no field holds its separator.
+            for names, sep in _separator_runs(plan):
+                split = pl.col("__rest").str.splitn(sep, len(names) + 1).alias("__sp")
                 lf = (
-                    lf.with_columns(pl.col("__rest").str.splitn(sep, 2).alias("__sp"))
+                    lf.with_columns(split)
                     .with_columns(
-                        pl.col("__sp").struct.field("field_0").alias(name),
-                        pl.col("__sp").struct.field("field_1").alias("__rest"),
+                        *(
+                            pl.col("__sp").struct.field(f"field_{k}").alias(name)
+                            for k, name in enumerate(names)
+                        ),
+                        pl.col("__sp").struct.field(f"field_{len(names)}").alias("__rest"),
                     )
                     .drop("__sp")
                 )
@@ -532,8 +538,8 @@ class LogParser:
         done_bytes = 0
         cleanup = contextlib.ExitStack()
         tmpdir = cleanup.enter_context(temp_dir(Path(output).parent if output else None, "parse"))
-        parts: list[pl.DataFrame] = []
-        part_files: list[Path] = []
+        parts: list[pl.DataFrame | Path] = []  # events chunks, in memory or spilled to disk
+        held = 0  # bytes of the chunks in memory (output only)
         try:
             first = 1
             for path in files:
@@ -541,12 +547,12 @@ class LogParser:
                 source = display_name(path)
                 for chunk in iter_line_chunks(path, chunk_bytes, first, rstats, max_line_bytes):
                     events = self.parse_lines(chunk.lines, chunk.first_line, source, stats)
-                    if output is None:
-                        parts.append(events)
-                    else:
-                        part = tmpdir / f"part-{len(part_files):06d}.parquet"
-                        events.write_parquet(part)
-                        part_files.append(part)
+                    parts.append(events)
+                    if output is not None:
+                        held += int(events.estimated_size())
+                        if held > SPILL_BYTES:
+                            _spill(parts, tmpdir)
+                            held = 0
                     if progress is not None:
                         done = done_bytes + rstats.source_bytes
                         progress(min(done, total_bytes) if total_bytes else done, total_bytes)
@@ -565,11 +571,12 @@ class LogParser:
                 progress(total_bytes or done_bytes, total_bytes)
             result: pl.DataFrame | None
             if output is None:
-                table = pl.concat(parts) if parts else self._empty_events()
+                frames = [p for p in parts if isinstance(p, pl.DataFrame)]
+                table = pl.concat(frames) if frames else self._empty_events()
                 result = self.attach_templates(table).collect()
             else:
                 with atomic_path(output, suffix=".parquet") as tmp:
-                    self._write_final(part_files, tmp)
+                    self._write_final(parts, tmp)
                 result = None
         finally:
             cleanup.close()
@@ -585,27 +592,17 @@ class LogParser:
         )
         return result, stats
 
-    def _write_final(self, part_files: list[Path], target: Path) -> None:
-        """Attach final templates to each part and append it to one Parquet file.
+    def _write_final(self, parts: list[pl.DataFrame | Path], target: Path) -> None:
+        """Attach the final templates to every chunk and write them as one Parquet file.
 
-        One part is in memory at a time, so peak memory does not grow with the input.
+        Chunks held in memory and chunks spilled to disk are streamed through one sink, so
+        spilled chunks are read back one at a time and peak memory stays bounded.
         """
-        import pyarrow.parquet as pq
-
-        parts: list[Path | None] = list(part_files) or [None]
-        meta = encode_meta(self.provenance())
-        writer = None
-        try:
-            for part in parts:
-                frame = self._empty_events() if part is None else pl.read_parquet(part)
-                table = self.attach_templates(frame).collect().to_arrow()
-                if writer is None:
-                    schema = table.schema.with_metadata(meta)
-                    writer = pq.ParquetWriter(target, schema, compression="zstd")
-                writer.write_table(table.cast(writer.schema))
-        finally:
-            if writer is not None:
-                writer.close()
+        frames = [pl.scan_parquet(p) if isinstance(p, Path) else p.lazy() for p in parts]
+        lf = pl.concat(frames) if frames else self._empty_events().lazy()
+        self.attach_templates(lf).sink_parquet(
+            target, compression="zstd", metadata=encode_meta(self.provenance())
+        )
 
     def _empty_events(self) -> pl.DataFrame:
         header = [] if self.format_ is None else list(self.format_.header_fields)
@@ -627,6 +624,30 @@ def _input_files(paths: str | Path | Sequence[str | Path]) -> list[Path]:
         if p.is_dir():
             raise InputError(p, "is a directory, not a log file")
     return files
+
+
+def _separator_runs(plan: SplitPlan) -> list[tuple[list[str], str]]:
+    """The plan's fields before Content, grouped into runs that share one separator."""
+    runs: list[tuple[list[str], str]] = []
+    for name, sep in zip(plan.fields[:-1], plan.separators, strict=True):
+        if runs and runs[-1][1] == sep:
+            runs[-1][0].append(name)
+        else:
+            runs.append(([name], sep))
+    return runs
+
+
+SPILL_BYTES = 256 * 1024 * 1024
+"""Parsed chunks are kept in memory up to this size, then spilled to the temp directory."""
+
+
+def _spill(parts: list[pl.DataFrame | Path], tmpdir: Path) -> None:
+    """Write the in-memory chunks of ``parts`` to ``tmpdir`` (fast codec) and drop them."""
+    for k, part in enumerate(parts):
+        if isinstance(part, pl.DataFrame):
+            path = tmpdir / f"part-{k:06d}.parquet"
+            part.write_parquet(path, compression="lz4", statistics=False)
+            parts[k] = path
 
 
 _SAMPLE = 4096
