@@ -115,7 +115,16 @@ class Workflow:
     def _task_of(self) -> dict[str, int]:
         return {k: t for t, keys in enumerate(self.tasks) for k in keys}
 
-    def check(self, event_ids: Sequence[str]) -> dict[str, Any] | None:
+    def _adjacency(self) -> dict[str, dict[str, float]]:
+        """:meth:`successors` of every node at once (one pass over the edges)."""
+        out: dict[str, dict[str, float]] = {}
+        for (a, b), e in self.edges.items():
+            out.setdefault(a, {})[b] = e["probability"]
+        return {a: dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))) for a, d in out.items()}
+
+    def check(
+        self, event_ids: Sequence[str], _adjacency: Mapping[str, dict[str, float]] | None = None
+    ) -> dict[str, Any] | None:
         """Where ``event_ids`` first leaves the workflow, or None when it conforms.
 
         The sequence is projected onto each task's keys and walked from that task's
@@ -124,6 +133,7 @@ class Workflow:
         actual ``event_id`` (``END`` for the end), its ``template``, and the
         ``expected`` successors with probabilities and templates.
         """
+        adjacency = self._adjacency() if _adjacency is None else _adjacency
         n_tasks = max(1, len(self.tasks))
         task_of = self._task_of()
         for i, key in enumerate(event_ids):
@@ -134,11 +144,11 @@ class Workflow:
             for i, key in enumerate(event_ids):
                 if self.tasks and task_of.get(key) != t:
                     continue
-                succ = self.successors(prev)
+                succ = adjacency.get(prev, {})
                 if key not in succ:
                     return self._divergence(i, prev, key, succ, t)
                 prev = key
-            succ = self.successors(prev)
+            succ = adjacency.get(prev, {})
             end = _node(END, t, n_tasks)
             if prev != _node(START, t, n_tasks) and end not in succ:
                 return self._divergence(len(event_ids), prev, END, succ, t)
@@ -168,7 +178,8 @@ class Workflow:
         """:meth:`check` for every window (each distinct sequence checked once)."""
         windows = check_windows(windows)
         distinct, inverse, _ = distinct_windows(windows)
-        results = [self.check(seq) for seq in event_id_series(distinct).to_list()]
+        adjacency = self._adjacency()
+        results = [self.check(seq, adjacency) for seq in event_id_series(distinct).to_list()]
         return [results[u] for u in inverse]
 
     # ---- serialisation
