@@ -549,7 +549,9 @@ class LogParser:
                     events = self.parse_lines(chunk.lines, chunk.first_line, source, stats)
                     parts.append(events)
                     if output is not None:
-                        held += int(events.estimated_size())
+                        # the events keep views into the chunk's text, so what they hold
+                        # is counted in input bytes (their own estimate is far lower)
+                        held += int(chunk.lines.estimated_size())
                         if held > SPILL_BYTES:
                             _spill(parts, tmpdir)
                             held = 0
@@ -593,16 +595,27 @@ class LogParser:
         return result, stats
 
     def _write_final(self, parts: list[pl.DataFrame | Path], target: Path) -> None:
-        """Attach the final templates to every chunk and write them as one Parquet file.
+        """Attach the final templates to every chunk and append it to one Parquet file.
 
-        Chunks held in memory and chunks spilled to disk are streamed through one sink, so
-        spilled chunks are read back one at a time and peak memory stays bounded.
+        One chunk at a time (spilled ones are read back one by one), so peak memory does
+        not grow with the input. (A streaming sink over all chunks did: about 1 GB more
+        per 5M lines.)
         """
-        frames = [pl.scan_parquet(p) if isinstance(p, Path) else p.lazy() for p in parts]
-        lf = pl.concat(frames) if frames else self._empty_events().lazy()
-        self.attach_templates(lf).sink_parquet(
-            target, compression="zstd", metadata=encode_meta(self.provenance())
-        )
+        import pyarrow.parquet as pq
+
+        meta = encode_meta(self.provenance())
+        writer = None
+        try:
+            for part in parts or [self._empty_events()]:
+                frame = pl.read_parquet(part) if isinstance(part, Path) else part
+                table = self.attach_templates(frame).collect().to_arrow()
+                if writer is None:
+                    schema = table.schema.with_metadata(meta)
+                    writer = pq.ParquetWriter(target, schema, compression="zstd")
+                writer.write_table(table.cast(writer.schema))
+        finally:
+            if writer is not None:
+                writer.close()
 
     def _empty_events(self) -> pl.DataFrame:
         header = [] if self.format_ is None else list(self.format_.header_fields)
@@ -637,8 +650,8 @@ def _separator_runs(plan: SplitPlan) -> list[tuple[list[str], str]]:
     return runs
 
 
-SPILL_BYTES = 256 * 1024 * 1024
-"""Parsed chunks are kept in memory up to this size, then spilled to the temp directory."""
+SPILL_BYTES = 128 * 1024 * 1024
+"""Parsed chunks are kept in memory up to this much input text, then spilled to disk."""
 
 
 def _spill(parts: list[pl.DataFrame | Path], tmpdir: Path) -> None:
