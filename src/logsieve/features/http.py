@@ -6,7 +6,7 @@ and, for the CLF formats, a response size. Templates only see the request line, 
 without these features no model learns that a window is full of 404s or arrived in one
 second. :func:`attach_http` turns each window's lines into one fixed-length vector (the
 ``http`` column, list[f64], names in :data:`HTTP_FEATURES`); :class:`HttpScaler`
-standardises it on training windows.
+standardises it on training windows (z-scores, std at least :data:`MIN_STD`).
 
 Per window (``n`` requests):
 
@@ -47,6 +47,7 @@ __all__ = [
     "CRAWLER_PATHS",
     "HTTP",
     "HTTP_FEATURES",
+    "MIN_STD",
     "STATIC_EXTENSIONS",
     "HttpScaler",
     "attach_http",
@@ -87,6 +88,9 @@ HTTP_FEATURES: tuple[str, ...] = (
     "log_gap_max",
     "share_same_second",
 )
+
+#: floor of the standard deviations of :class:`HttpScaler`
+MIN_STD = 0.05
 
 #: file extensions counted as static content (lowercase, no dot)
 STATIC_EXTENSIONS: frozenset[str] = frozenset((
@@ -298,8 +302,10 @@ class HttpScaler:
     """Standardise :func:`http_matrix` rows: ``(x - mean) / std`` fitted on training windows.
 
     NaN (undefined, e.g. no size field, a one-request window) maps to 0, the training
-    mean. A column that is constant (or NaN) in training gets std 1, so new values of it
-    still stand out.
+    mean. Every std is at least :data:`MIN_STD` (0.05: the features are shares and logs,
+    where 0.05 is a small but real difference), so a column that is constant in training
+    (no 5xx ever, no crawler path ever) makes a new value stand out instead of dividing
+    by almost zero or being ignored.
     """
 
     def fit(self, windows: pl.DataFrame) -> Self:
@@ -313,7 +319,7 @@ class HttpScaler:
             (np.where(ok, x - mean, 0.0) ** 2).sum(axis=0), n, out=np.zeros(x.shape[1]), where=n > 0
         )
         std = np.sqrt(var)
-        std[std < 1e-6] = 1.0
+        std = np.maximum(std, MIN_STD)
         self.mean_ = mean.astype(np.float32)
         self.std_ = std.astype(np.float32)
         return self
