@@ -107,9 +107,10 @@ class FarzadGulliver(TorchDetector):
 
     Parameters
     ----------
-    features : {"words", "events"}, default "words"
+    features : {"words", "events", "http", "words+http", "events+http"}, default "words"
         Window word frequencies from the templates given to :meth:`fit` (an event
-        without template text counts as one pseudo-word), or event-id counts.
+        without template text counts as one pseudo-word), or event-id counts; ``http``:
+        the window's HTTP features (:mod:`logsieve.features.http`), alone or beside them.
     scale : {"minmax", "log1p"}, default "minmax"
         The paper scales the frequencies to [0, 1]; ``"log1p"`` dampens long windows.
     hidden_size : int, default 64

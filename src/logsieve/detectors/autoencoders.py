@@ -66,9 +66,12 @@ class Autoencoder(TorchDetector):
 
     Parameters
     ----------
-    features : {"events", "words"}, default "events"
+    features : {"events", "words", "http", "events+http", "words+http"}, default "events"
         Count vector of a window: event ids, or words of the events' templates (needs
-        ``templates=`` in :meth:`fit`; see :class:`CountFeatures`).
+        ``templates=`` in :meth:`fit`; see :class:`CountFeatures`); ``http``: the
+        window's HTTP features (status mix, methods, sizes, URL shape, pace; the ``http``
+        column that ``logsieve group`` adds for HTTP formats, see
+        :mod:`logsieve.features.http`), alone or beside the counts.
     scale : {"log1p", "minmax"}, default "log1p"
     hidden_size : int, default 64
     latent_dim : int, default 8
