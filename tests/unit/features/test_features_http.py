@@ -233,6 +233,9 @@ def test_cli_parse_group_train_detect_with_http_features(site: Path, tmp_path: P
     assert res.exit_code == 0, res.output
     top = pl.read_parquet(scores).sort("score", descending=True)
     assert top["window_id"][0] == "10.9.9.9#1"
+    # the online watcher does not build HTTP features: it says so at once, exit 2
+    res = invoke("watch", site, "-m", model, "--state-dir", tmp_path / "st")
+    assert res.exit_code == 2 and "logsieve detect" in res.output
     # windows without the HTTP column (grouped elsewhere): one line, exit 2; --events fixes it
     bare = tmp_path / "bare.parquet"
     pl.read_parquet(win).drop(HTTP).write_parquet(bare)
