@@ -25,17 +25,18 @@ Run ``benchmarks/prepare.py`` once first. Two parts:
     ``features="events+http"`` and ``farzad`` ``"words+http"`` (the window's status mix,
     methods, URL shape and pace of :mod:`logsieve.features.http` beside their counts);
     ``lstm_ae`` reads event ids tagged with the status class (``E12/4xx``) and ``bursic``
-    request lines with the status appended, since a sequence or a text is what they read.
+    request lines with the status appended, since a sequence or a text is what they read;
+    ``--http-only`` gives the dense models the HTTP features alone (``features="http"``).
     The script finds the crawler burst in the data (the most ``robots.txt`` 404s to one
     client within 4 s) and prints, per model, the rank of the best window holding it, and
     the top outliers described by client IP, time, status mix and URLs. The summaries go
-    to ``out/sanity_autoencoders/weblog_<grouping>_<plain|http>.json``.
+    to ``out/sanity_autoencoders/weblog_<grouping>_<plain|http|http_only>.json``.
 
 Usage::
 
     .venv/bin/python benchmarks/sanity_autoencoders.py [--data hdfs bgl weblog]
         [--models ae lstm_ae iforest_ae farzad bursic] [--compare-models ...] [--top 10]
-        [--http off|on|both]
+        [--http off|on|both] [--http-only]
         [--contaminated] [--json out.json]
 """
 
@@ -225,7 +226,7 @@ def burst_rank(scores: np.ndarray, windows, burst_ids: set[int]) -> tuple[int, s
     return int(rank[best]), str(windows.get_column("window_id")[best])
 
 
-def run_weblog(models: list[str], top: int, http: str = "both") -> dict:
+def run_weblog(models: list[str], top: int, http: str = "both", http_only: bool = False) -> dict:
     from logsieve.evaluation.compare import compare
     from logsieve.features.http import attach_http
     from logsieve.grouping import CountWindows, group
@@ -234,6 +235,7 @@ def run_weblog(models: list[str], top: int, http: str = "both") -> dict:
     from logsieve.io.atomic import write_json
     from logsieve.parsing.parser import template_counts
 
+    http_params = {m: {"features": "http"} for m in HTTP_PARAMS} if http_only else HTTP_PARAMS
     events = weblog_events()
     ip, burst, first, last = find_crawler_burst(events)
     burst_ids = set(burst)
@@ -250,7 +252,7 @@ def run_weblog(models: list[str], top: int, http: str = "both") -> dict:
             "count10": lambda e: group(e, CountWindows(10)).windows,
             "ip_sessions_30m": lambda e: client_sessions(e, "IP", "30m"),
         }
-        tag = "http" if with_http else "plain"
+        tag = ("http_only" if http_only else "http") if with_http else "plain"
         for gname, make in groupings.items():
             plain = attach_http(attach_messages(make(events), events), events)
             status = attach_http(attach_messages(make(evs), evs), evs) if with_http else plain
@@ -266,7 +268,7 @@ def run_weblog(models: list[str], top: int, http: str = "both") -> dict:
                     if with_http and model in (*STATUS_TOKEN_MODELS, *STATUS_TEXT_MODELS)
                     else plain
                 )
-                params = {model: HTTP_PARAMS[model]} if with_http and model in HTTP_PARAMS else None
+                params = {model: http_params[model]} if with_http and model in http_params else None
                 result = compare(
                     wins, [model], top=top, params=params, templates=templates, max_lines=5
                 )
@@ -282,8 +284,8 @@ def run_weblog(models: list[str], top: int, http: str = "both") -> dict:
                 summary.append(
                     {
                         "model": model,
-                        "inputs": HTTP_PARAMS.get(model, {}).get("features")
-                        if with_http and model in HTTP_PARAMS
+                        "inputs": http_params.get(model, {}).get("features")
+                        if with_http and model in http_params
                         else (
                             "event id + status class"
                             if with_http and model in STATUS_TOKEN_MODELS
@@ -352,6 +354,11 @@ def main() -> None:
         default="both",
         help="weblog: without HTTP features, with them, or both runs",
     )
+    ap.add_argument(
+        "--http-only",
+        action="store_true",
+        help="weblog: the dense models read the HTTP features alone (features=http)",
+    )
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument(
         "--contaminated",
@@ -362,7 +369,7 @@ def main() -> None:
     results: dict = {"labelled": [], "weblog": None}
     for name in args.data:
         if name == "weblog":
-            results["weblog"] = run_weblog(args.compare_models, args.top, args.http)
+            results["weblog"] = run_weblog(args.compare_models, args.top, args.http, args.http_only)
         else:
             results["labelled"] += run_labelled(name, args.models, args.contaminated)
     if args.json:
