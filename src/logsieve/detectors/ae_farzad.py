@@ -72,13 +72,15 @@ from logsieve.detectors.neural.autoencoder_parts import (
     CountFeatures,
     DenseAE,
     dense_loss,
+    distinct_for_features,
     expand_rows,
+    score_distinct_for_features,
     weighted_quantile,
 )
 from logsieve.detectors.neural.trainer import Batch, TorchDetector, train_module
 from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
-from logsieve.features.sequence import check_windows, distinct_windows
+from logsieve.features.sequence import check_windows
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +107,10 @@ class FarzadGulliver(TorchDetector):
 
     Parameters
     ----------
-    features : {"words", "events"}, default "words"
+    features : {"words", "events", "http", "words+http", "events+http"}, default "words"
         Window word frequencies from the templates given to :meth:`fit` (an event
-        without template text counts as one pseudo-word), or event-id counts.
+        without template text counts as one pseudo-word), or event-id counts; ``http``:
+        the window's HTTP features (:mod:`logsieve.features.http`), alone or beside them.
     scale : {"minmax", "log1p"}, default "minmax"
         The paper scales the frequencies to [0, 1]; ``"log1p"`` dampens long windows.
     hidden_size : int, default 64
@@ -187,9 +190,18 @@ class FarzadGulliver(TorchDetector):
                 f"if_contamination must be in [0, 0.5), not {self.if_contamination!r}"
             )
 
+    def needs_http(self) -> bool:
+        """True when the features include the windows' HTTP vector (``http`` column)."""
+        return str(self.features).endswith("http")
+
+    def _score_distinct(self, windows: pl.DataFrame) -> np.ndarray:
+        if not self.needs_http():
+            return super()._score_distinct(windows)
+        return score_distinct_for_features(self._score, windows, self.features)
+
     # ------------------------------------------------------------------ data
     def _arrays(self, windows: pl.DataFrame) -> dict[str, np.ndarray]:
-        distinct, _, counts = distinct_windows(windows)
+        distinct, _, counts = distinct_for_features(windows, self.features)
         return {"x": self.features_.transform(distinct), "weight": counts.astype(np.float32)}
 
     def _prepare(self, windows: pl.DataFrame) -> dict[str, np.ndarray]:
@@ -206,8 +218,8 @@ class FarzadGulliver(TorchDetector):
     def _fit(
         self, train: pl.DataFrame, valid: pl.DataFrame, progress: ProgressCallback | None
     ) -> None:
-        distinct, _, _ = distinct_windows(train)
-        if self.features == "words" and not self.templates_:
+        distinct, _, _ = distinct_for_features(train, self.features)
+        if self.features.startswith("words") and not self.templates_:
             logger.warning(
                 "FarzadGulliver: no templates given: every event counts as one pseudo-word"
             )
@@ -305,7 +317,7 @@ class FarzadGulliver(TorchDetector):
         event id, ``value``, ``reconstructed``, ``error``)."""
         self._check_fitted()
         windows = check_windows(windows)
-        distinct, inverse, _ = distinct_windows(windows)
+        distinct, inverse, _ = distinct_for_features(windows, self.features)
         x = self.features_.transform(distinct)
         recon, codes = self._detector_parts(x)
         iso = self.forest_.score(codes)

@@ -32,16 +32,15 @@ from logsieve.detectors.neural.autoencoder_parts import (
     CountFeatures,
     DenseAE,
     dense_loss,
+    distinct_for_features,
     expand_rows,
+    score_distinct_for_features,
     weighted_quantile,
 )
 from logsieve.detectors.neural.trainer import Batch, TorchDetector
 from logsieve.detectors.registry import register_detector
 from logsieve.errors import LogsieveError
-from logsieve.features.sequence import (
-    check_windows,
-    distinct_windows,
-)
+from logsieve.features.sequence import check_windows
 
 logger = logging.getLogger(__name__)
 
@@ -67,9 +66,12 @@ class Autoencoder(TorchDetector):
 
     Parameters
     ----------
-    features : {"events", "words"}, default "events"
+    features : {"events", "words", "http", "events+http", "words+http"}, default "events"
         Count vector of a window: event ids, or words of the events' templates (needs
-        ``templates=`` in :meth:`fit`; see :class:`CountFeatures`).
+        ``templates=`` in :meth:`fit`; see :class:`CountFeatures`); ``http``: the
+        window's HTTP features (status mix, methods, sizes, URL shape, pace; the ``http``
+        column that ``logsieve group`` adds for HTTP formats, see
+        :mod:`logsieve.features.http`), alone or beside the counts.
     scale : {"log1p", "minmax"}, default "log1p"
     hidden_size : int, default 64
     latent_dim : int, default 8
@@ -123,15 +125,24 @@ class Autoencoder(TorchDetector):
         if not 0.0 <= float(self.dropout) < 1.0:
             raise LogsieveError(f"dropout must be in [0, 1), not {self.dropout!r}")
 
+    def needs_http(self) -> bool:
+        """True when the features include the windows' HTTP vector (``http`` column)."""
+        return str(self.features).endswith("http")
+
+    def _score_distinct(self, windows: pl.DataFrame) -> np.ndarray:
+        if not self.needs_http():
+            return super()._score_distinct(windows)
+        return score_distinct_for_features(self._score, windows, self.features)
+
     # ---- data
     def _arrays(self, windows: pl.DataFrame) -> dict[str, np.ndarray]:
-        distinct, _, counts = distinct_windows(windows)
+        distinct, _, counts = distinct_for_features(windows, self.features)
         return {"x": self.features_.transform(distinct), "weight": counts.astype(np.float32)}
 
     def _prepare_fit(self, train: pl.DataFrame) -> dict[str, np.ndarray]:
-        distinct, _, _ = distinct_windows(train)
+        distinct, _, _ = distinct_for_features(train, self.features)
         self.features_ = CountFeatures(self.features, self.scale).fit(distinct, self.templates_)
-        if self.features == "words" and not self.templates_:
+        if self.features.startswith("words") and not self.templates_:
             logger.warning(
                 "%s: features='words' without templates: every event counts as one pseudo-word",
                 type(self).__name__,
@@ -176,7 +187,7 @@ class Autoencoder(TorchDetector):
         ``template`` for event features, scaled ``value``, ``reconstructed``, ``error``)."""
         self._check_fitted()
         windows = check_windows(windows)
-        distinct, inverse, _ = distinct_windows(windows)
+        distinct, inverse, _ = distinct_for_features(windows, self.features)
         x = self.features_.transform(distinct)
         recon, _ = self._reconstruct(x)
         err = (recon.astype(np.float64) - x) ** 2
@@ -189,7 +200,7 @@ class Autoencoder(TorchDetector):
                 {
                     "feature": names[j],
                     "template": self.templates_.get(names[j])
-                    if self.features == "events"
+                    if str(self.features).startswith("events")
                     else None,
                     "value": float(x[u, j]),
                     "reconstructed": float(recon[u, j]),

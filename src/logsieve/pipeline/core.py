@@ -46,6 +46,7 @@ from logsieve._version import __version__
 from logsieve.detectors.base import BaseDetector
 from logsieve.detectors.registry import create_detector, load_detector
 from logsieve.errors import InputError, LogsieveError
+from logsieve.features.http import HTTP, attach_http
 from logsieve.grouping.specs import AnySpec, group_any, spec_from_dict, spec_to_dict
 from logsieve.grouping.split import split_windows
 from logsieve.grouping.text import MESSAGES, attach_messages
@@ -120,6 +121,12 @@ def read_templates_file(path: str | Path) -> dict[str, str]:
 def _needs_values(detector: BaseDetector) -> bool:
     """True when the detector reads parameter values (DeepLog's value model)."""
     needs = getattr(detector, "needs_values", None)
+    return bool(needs()) if callable(needs) else False
+
+
+def _needs_http(detector: BaseDetector) -> bool:
+    """True when the detector reads the windows' HTTP features (``--set features=http``)."""
+    needs = getattr(detector, "needs_http", None)
     return bool(needs()) if callable(needs) else False
 
 
@@ -297,6 +304,8 @@ class Pipeline:
             windows = attach_messages(windows, events)
         if _needs_values(self.detector) and has_values(events):
             windows = attach_values(windows, events)
+        if _needs_http(self.detector):
+            windows = attach_http(windows, events)
         return windows
 
     def windows_from_log(
@@ -333,6 +342,14 @@ class Pipeline:
                     "EVENTS.parquet) or group with a model that keeps them"
                 )
             windows = attach_messages(windows, events)
+        if _needs_http(det) and HTTP not in windows.columns:
+            if events is None:
+                raise LogsieveError(
+                    f"{self.name} with HTTP features reads the windows' status codes, methods "
+                    "and URLs: group an HTTP log's events again with this version, or pass the "
+                    "events table (--events EVENTS.parquet)"
+                )
+            windows = attach_http(windows, events)
         return windows
 
     # ------------------------------------------------------------------ learning

@@ -18,6 +18,7 @@ import polars as pl
 
 from logsieve.detectors.registry import create_detector, get_detector_class
 from logsieve.errors import InputError, LogsieveError
+from logsieve.features.http import attach_http, is_http
 from logsieve.grouping.labels import read_labels
 from logsieve.grouping.specs import AnySpec, group_any, spec_to_dict
 from logsieve.grouping.text import attach_messages
@@ -178,6 +179,8 @@ def group_job(
         windows = attach_messages(windows, events)
     if has_values(events):
         windows = attach_values(windows, events)
+    if is_http(events):  # status, method, URL shape and pace, for `--set features=http`
+        windows = attach_http(windows, events)
     write_table(windows, output, windows_meta(meta, spec, labels))
     return {"grouping": spec_to_dict(spec), **result.summary(), "output": str(output)}
 

@@ -201,6 +201,12 @@ class Watcher:
             raise LogsieveError(
                 f"watch scores models that read event ids; {self.pipe.name} reads raw messages"
             )
+        needs_http = getattr(self.pipe.detector, "needs_http", None)
+        if callable(needs_http) and needs_http():
+            raise LogsieveError(
+                f"watch does not build HTTP features; this {self.pipe.name} reads them "
+                "(features=http): score its log with `logsieve detect`"
+            )
 
     def _parser(self, state: dict[str, Any] | None, fmt: str | None) -> LogParser:
         if state is None:

@@ -6,7 +6,7 @@ weighted-sample helpers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -17,10 +17,12 @@ from torch import nn
 from logsieve.detectors.neural.trainer import Batch
 from logsieve.errors import LogsieveError
 from logsieve.features.counts import OOV_NAME, count_matrix
+from logsieve.features.http import HTTP, HttpScaler
 from logsieve.features.sequence import (
     PAD,
     EncodedWindows,
     EventVocab,
+    distinct_windows,
 )
 from logsieve.features.text import tokenize_series
 
@@ -33,12 +35,39 @@ __all__ = [
     "DenseAE",
     "chunk_sequences",
     "dense_loss",
+    "distinct_for_features",
+    "score_distinct_for_features",
     "expand_rows",
     "weighted_quantile",
 ]
 
-FEATURE_KINDS = ("events", "words")
+FEATURE_KINDS = ("events", "words", "http", "events+http", "words+http")
 SCALES = ("log1p", "minmax")
+_KEY = "__feature_key"
+
+
+def distinct_for_features(
+    windows: pl.DataFrame, kind: str
+) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """:func:`~logsieve.features.sequence.distinct_windows` by what ``kind`` reads: the
+    event ids, plus the ``http`` vector for the HTTP kinds (two windows with the same
+    requests but other statuses or timing are not the same input)."""
+    if not kind.endswith("http"):
+        return distinct_windows(windows)
+    keyed = windows.with_columns(pl.struct(pl.col("event_ids"), pl.col(HTTP)).alias(_KEY))
+    distinct, inverse, counts = distinct_windows(keyed, _KEY)
+    return distinct.drop(_KEY), inverse, counts
+
+
+def score_distinct_for_features(
+    score: Callable[[pl.DataFrame], np.ndarray], windows: pl.DataFrame, kind: str
+) -> np.ndarray:
+    """``score`` of every window, computed once per distinct input of ``kind`` (see
+    :func:`distinct_for_features`): what the base class does by ``event_ids`` alone."""
+    if windows.height == 0:
+        return np.zeros(0, dtype=np.float64)
+    distinct, inverse, _ = distinct_for_features(windows, kind)
+    return np.asarray(score(distinct), dtype=np.float64)[inverse]
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -74,14 +103,17 @@ class CountFeatures:
 
     Parameters
     ----------
-    kind : {"events", "words"}
+    kind : {"events", "words", "http", "events+http", "words+http"}
         ``"events"``: how often each event id of the training vocabulary occurs (column
         0 counts unseen ids, see :mod:`logsieve.features.counts`). ``"words"``: how often
         each word of the events' templates occurs (a window's bag of words: the event
         counts times an event x word matrix built from
         :func:`logsieve.features.text.tokenize_series`). An event without a template
         text (or whose template has no word) counts as one pseudo-word ``<E12>``; words
-        of unseen events fall in column 0.
+        of unseen events fall in column 0. ``"http"``: the window's HTTP features (the
+        ``http`` column of :func:`logsieve.features.http.attach_http`: status mix,
+        methods, sizes, URL shape, pace), standardised on the training windows (z-scores,
+        not min-max); ``"events+http"`` / ``"words+http"``: both, side by side.
     scale : {"log1p", "minmax"}
         ``"log1p"``: ``log(1 + count)`` before min-max scaling (tames long windows);
         ``"minmax"``: plain counts, min-max scaled.
@@ -98,17 +130,27 @@ class CountFeatures:
             raise LogsieveError(f"scale must be one of {', '.join(SCALES)}, not {scale!r}")
         self.kind = kind
         self.scale = scale
+        self.counts = kind.split("+")[0] if kind != "http" else None
+        self.http_: HttpScaler | None = None
+
+    @property
+    def uses_http(self) -> bool:
+        return self.kind.endswith("http")
 
     def fit(
         self, windows: pl.DataFrame, templates: Mapping[str, str] | None = None
     ) -> CountFeatures:
         """Fit the vocabulary (and word matrix) and the min-max scaling on ``windows``."""
+        self.http_ = HttpScaler().fit(windows) if self.uses_http else None
         self.vocab_ = EventVocab.fit(windows)
-        if self.kind == "words":
+        self.words_: tuple[str, ...] = ()
+        self.word_matrix_: np.ndarray | None = None
+        if self.counts is None:
+            self.min_ = np.zeros(0, dtype=np.float32)
+            self.range_ = np.ones(0, dtype=np.float32)
+            return self
+        if self.counts == "words":
             self._fit_words(dict(templates or {}))
-        else:
-            self.words_: tuple[str, ...] = ()
-            self.word_matrix_: np.ndarray | None = None
         x = self._project(count_matrix(windows, self.vocab_))
         lo = x.min(axis=0) if len(x) else np.zeros(x.shape[1], dtype=np.float32)
         hi = x.max(axis=0) if len(x) else np.ones(x.shape[1], dtype=np.float32)
@@ -141,17 +183,28 @@ class CountFeatures:
 
     def transform(self, windows: pl.DataFrame) -> np.ndarray:
         """Scaled features, float32 of shape ``(n_windows, n_features_)``."""
-        x = self._project(count_matrix(windows, self.vocab_))
-        return (x - self.min_) / self.range_
+        parts = []
+        if self.counts is not None:
+            x = self._project(count_matrix(windows, self.vocab_))
+            parts.append((x - self.min_) / self.range_)
+        if self.http_ is not None:
+            parts.append(self.http_.transform(windows))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
     @property
     def n_features_(self) -> int:
-        return len(self.min_)
+        return len(self.feature_names_)
 
     @property
     def feature_names_(self) -> list[str]:
-        """``"<oov>"`` then the event ids (``events``) or the words (``words``)."""
-        return [OOV_NAME, *(self.words_ if self.kind == "words" else self.vocab_.tokens)]
+        """``"<oov>"`` then the event ids (``events``) or the words (``words``), then the
+        HTTP feature names (``http:share_4xx`` ...)."""
+        names: list[str] = []
+        if self.counts is not None:
+            names = [OOV_NAME, *(self.words_ if self.counts == "words" else self.vocab_.tokens)]
+        if self.http_ is not None:
+            names += self.http_.feature_names_
+        return names
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         doc = {
@@ -163,6 +216,8 @@ class CountFeatures:
         arrays = {"min": self.min_, "range": self.range_}
         if self.word_matrix_ is not None:
             arrays["word_matrix"] = self.word_matrix_
+        if self.http_ is not None:
+            arrays.update(self.http_.to_arrays())
         return doc, arrays
 
     @classmethod
@@ -175,7 +230,11 @@ class CountFeatures:
         )
         self.min_ = np.asarray(arrays["min"], dtype=np.float32)
         self.range_ = np.asarray(arrays["range"], dtype=np.float32)
-        expected = (len(self.words_) if self.kind == "words" else self.vocab_.n_keys) + 1
+        self.http_ = HttpScaler.from_arrays(arrays) if self.uses_http else None
+        if self.counts is None:
+            expected = 0
+        else:
+            expected = (len(self.words_) if self.counts == "words" else self.vocab_.n_keys) + 1
         if self.min_.shape != (expected,) or self.range_.shape != (expected,):
             raise LogsieveError(
                 f"saved count features: {self.min_.shape[0]} columns, expected {expected}"
