@@ -288,11 +288,19 @@ def _scan(events: EventsInput) -> pl.LazyFrame:
     )
 
 
-def _load(events: EventsInput, *, need_content: bool, need_time: bool) -> pl.DataFrame:
-    """Collect the columns grouping needs, typed, sorted by line_id."""
+def _load(
+    events: EventsInput, *, keys: str | None, need_time: bool, key_ids: bool = False
+) -> pl.DataFrame:
+    """Collect the columns grouping needs, typed, sorted by line_id.
+
+    With ``keys`` (a regex), each line's distinct matches in ``content`` become ``_keys``,
+    computed while streaming over the table: the message text itself is never held, so
+    memory does not grow with the length of the lines. ``key_ids`` holds them as
+    categories (4 bytes a key instead of its text).
+    """
     lf = _scan(events)
     cols = lf.collect_schema().names()
-    required = [LINE_ID, EVENT_ID] + ([CONTENT] if need_content else [])
+    required = [LINE_ID, EVENT_ID] + ([CONTENT] if keys is not None else [])
     missing = [c for c in required if c not in cols]
     if need_time and TIMESTAMP not in cols:
         missing.append(TIMESTAMP)
@@ -307,9 +315,13 @@ def _load(events: EventsInput, *, need_content: bool, need_time: bool) -> pl.Dat
     exprs.append(
         pl.col(LABEL).cast(pl.Int8) if LABEL in cols else pl.lit(None, dtype=pl.Int8).alias(LABEL)
     )
-    if need_content:
-        exprs.append(pl.col(CONTENT).cast(pl.String))
-    df = lf.select(exprs).collect()
+    if keys is not None:
+        found = pl.col(CONTENT).cast(pl.String).str.extract_all(keys)
+        found = found.list.unique(maintain_order=True)
+        if key_ids:
+            found = found.cast(pl.List(pl.Categorical))
+        exprs.append(found.alias("_keys"))
+    df = lf.select(exprs).collect(engine="streaming")
     if df[LINE_ID].null_count():
         raise LogsieveError("events table has null line_id values")
     if not df[LINE_ID].is_sorted():
@@ -367,16 +379,22 @@ def _finish(windows: pl.DataFrame) -> pl.DataFrame:
     return ordered.select(list(WINDOW_SCHEMA)).cast(WINDOW_SCHEMA)
 
 
+def _label_keys(labels: pl.DataFrame | None, key_pattern: str) -> str | None:
+    """The key regex to extract for side-file labels (None without labels), checked."""
+    if labels is None:
+        return None
+    check_pattern(key_pattern, "key pattern")
+    return key_pattern
+
+
 def _line_labels(df: pl.DataFrame, labels: LabelsInput, key_pattern: str) -> pl.DataFrame:
     """Fold side-file key labels into the per-line ``label`` column (for key-less windows)."""
     table = as_label_table(labels)
     if table is None:
         return df
-    check_pattern(key_pattern, "key pattern")
-    df = df.with_columns(pl.col(CONTENT).str.extract_all(key_pattern).alias("_keys"))
     _check_coverage(table, df["_keys"], f"keys found with {key_pattern!r}")
     line_label = pl.max_horizontal(pl.col(LABEL), key_label_expr(pl.col("_keys"), table))
-    return df.with_columns(line_label.alias(LABEL)).drop(CONTENT, "_keys")
+    return df.with_columns(line_label.alias(LABEL)).drop("_keys")
 
 
 def _session_labels(windows: pl.DataFrame, labels: LabelsInput, pattern: str) -> pl.DataFrame:
@@ -429,12 +447,12 @@ def _idle_cuts(ts: pl.Series, new_key: pl.Series, idle_us: int) -> pl.Series:
 
 
 def _sessions(df: pl.DataFrame, spec: Sessions, labels: LabelsInput) -> tuple[pl.DataFrame, int]:
-    keys = df[CONTENT].str.extract_all(spec.pattern).list.unique(maintain_order=True)
+    keys = df["_keys"]
     dropped = int((keys.list.len() == 0).sum())
     pairs = pl.DataFrame({"_pos": np.arange(df.height, dtype=np.int64), "_key": keys})
     pairs = pairs.explode("_key").drop_nulls("_key")
     # integer key ids, then a stable sort: rows of a key together, in line order
-    kid = pairs["_key"].cast(pl.Categorical).to_physical()
+    kid = pairs["_key"].to_physical()
     pairs = pairs.with_columns(kid.alias("_kid")).sort("_kid", maintain_order=True)
     new = pairs["_kid"].ne_missing(pairs["_kid"].shift(1)).fill_null(True)
     if spec.idle is not None:
@@ -443,7 +461,7 @@ def _sessions(df: pl.DataFrame, spec: Sessions, labels: LabelsInput) -> tuple[pl
     lengths = np.diff(np.append(starts, pairs.height)).astype(np.int64)
     windows = _lists(df, pairs["_pos"], lengths)
     meta = pairs[["_key", "_kid"]][starts]
-    windows = windows.with_columns(meta["_key"])
+    windows = windows.with_columns(meta["_key"].cast(pl.String))
     if spec.idle is not None:
         part = pl.int_range(pl.len()).over(meta["_kid"]) + 1
         window_id = pl.col("_key") + "#" + part.cast(pl.String)
@@ -561,18 +579,18 @@ def group(
     spec = Sessions() if spec is None else spec
     labels = as_label_table(labels)  # read (and validate) before the events
     if isinstance(spec, Sessions):
-        df = _load(events, need_content=True, need_time=spec.idle is not None)
+        df = _load(events, keys=spec.pattern, need_time=spec.idle is not None, key_ids=True)
         windows, dropped = _sessions(df, spec, labels)
         what = f"sessions by {spec.pattern!r}" + (
             f" (idle {spec.idle})" if spec.idle is not None else ""
         )
     elif isinstance(spec, CountWindows):
-        df = _load(events, need_content=labels is not None, need_time=False)
+        df = _load(events, keys=_label_keys(labels, key_pattern), need_time=False)
         df = _line_labels(df, labels, key_pattern)
         windows, dropped = _count(df, spec)
         what = f"count windows of {spec.size} lines, step {spec.step}"
     elif isinstance(spec, TimeWindows):
-        df = _load(events, need_content=labels is not None, need_time=True)
+        df = _load(events, keys=_label_keys(labels, key_pattern), need_time=True)
         df = _line_labels(df, labels, key_pattern)
         windows, dropped = _time(df, spec)
         what = f"time windows of {spec.size}, step {spec.step}"
