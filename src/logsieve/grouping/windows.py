@@ -306,7 +306,8 @@ def _load(
         missing.append(TIMESTAMP)
     if missing:
         raise LogsieveError(f"events table lacks column(s) {', '.join(missing)}")
-    exprs = [pl.col(LINE_ID).cast(pl.Int64), pl.col(EVENT_ID).cast(pl.String)]
+    event_id = pl.col(EVENT_ID).cast(pl.Categorical if key_ids else pl.String)
+    exprs = [pl.col(LINE_ID).cast(pl.Int64), event_id]
     exprs.append(
         pl.col(TIMESTAMP).cast(TS_DTYPE)
         if TIMESTAMP in cols
