@@ -71,3 +71,21 @@ def test_training_that_flags_most_normals_says_so(tmp_path: Path) -> None:
     assert ok["warnings"] == []
     broken = train_job(src, "pca", {"threshold": -1e9}, tmp_path / "broken", split="0.6,0.2,0.2")
     assert len(broken["warnings"]) == 1 and "normal validation windows" in broken["warnings"][0]
+
+
+def test_training_still_improving_at_its_last_epoch_says_so() -> None:
+    """The transformer_nextlog case of issue 16: five epochs, validation loss still falling."""
+    from types import SimpleNamespace
+
+    from logsieve.pipeline.core import Pipeline
+
+    def fake(losses: list[float], stopped: bool = False) -> SimpleNamespace:
+        history = [{"epoch": i + 1, "valid_loss": x, "stopped": False} for i, x in enumerate(losses)]
+        history[-1]["stopped"] = stopped
+        return SimpleNamespace(history_=history)
+
+    falling = Pipeline._health(fake([1.59, 1.20, 0.975, 0.957, 0.858]), None)  # type: ignore[arg-type]
+    assert len(falling) == 1 and "still falling" in falling[0] and "0.957 -> 0.858" in falling[0]
+    assert Pipeline._health(fake([1.59, 1.20, 0.975, 0.960, 0.958]), None) == []  # type: ignore[arg-type]
+    assert Pipeline._health(fake([1.59, 1.20, 0.9], stopped=True), None) == []  # type: ignore[arg-type]
+    assert "rose" in Pipeline._health(fake([1.0, 1.2, 1.3]), None)[0]  # type: ignore[arg-type]

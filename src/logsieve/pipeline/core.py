@@ -67,7 +67,10 @@ TRAIN_WINDOWS_FILE = "train_windows.parquet"
 PIPELINE_FORMAT_VERSION = 1
 #: share of normal validation windows flagged above which training is reported as failed
 #: (a threshold chosen on validation normals flags about ``contamination`` of them, 1%)
-FLAG_RATE_WARNING = 0.2
+FLAG_RATE_WARNING = 0.1
+#: relative fall of the validation loss in the last epoch above which a run that used every
+#: epoch is reported as not converged
+STILL_FALLING = 0.02
 
 ProgressCallback = Callable[[Any], None]
 
@@ -455,10 +458,18 @@ class Pipeline:
             x = h.get("valid_loss") if h.get("valid_loss") is not None else h.get("train_loss")
             if isinstance(x, (int, float)) and math.isfinite(x):
                 losses.append(float(x))
+        stopped = any(h.get("stopped") for h in history)
         if len(losses) >= 3 and losses[-1] > losses[0]:
             out.append(
                 f"validation loss rose during training ({losses[0]:.4g} -> {losses[-1]:.4g}): "
                 "the model has not converged; try more epochs or a smaller learning rate"
+            )
+        elif len(losses) >= 2 and not stopped and losses[-1] < losses[-2] * (1 - STILL_FALLING):
+            which = "validation" if history[-1].get("valid_loss") is not None else "training"
+            out.append(
+                f"{which} loss was still falling in the last epoch ({losses[-2]:.4g} -> "
+                f"{losses[-1]:.4g}, {losses[-1] / losses[-2] - 1:+.0%}): the model has likely "
+                "not converged; train with more epochs"
             )
         if valid is not None and LABEL in valid.columns:
             normal = valid.filter(pl.col(LABEL) == 0)
