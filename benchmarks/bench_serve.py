@@ -182,6 +182,12 @@ def main() -> None:
         help="pass --score-memo-mb to serve (0: every window through detect)",
     )
     ap.add_argument("--no-ingest", action="store_true", help="only the /v1/score part")
+    ap.add_argument(
+        "--mixed",
+        action="store_true",
+        help="then /v1/score again while the engine works through --ingest-lines "
+        "freshly ingested lines (the event loop shares the process with it)",
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="logsieve-bench-serve-"))
     if args.model is None:
@@ -220,21 +226,35 @@ def main() -> None:
         memo = get(port, "/v1/status").get("score_memo") or {}
         accepted = done = before = 0
         t_ing = t_proc = float("nan")
-        if not args.no_ingest:
+        b = args.batch_lines
+        batches: list[bytes] = []
+        if not args.no_ingest or args.mixed:
             lines = [ln for ln in Path(log).read_text().splitlines() if ln][: args.ingest_lines]
             while len(lines) < args.ingest_lines:
                 lines += lines[: args.ingest_lines - len(lines)]
-            b = args.batch_lines
             batches = [("\n".join(lines[i : i + b]) + "\n").encode()
                        for i in range(0, len(lines), b)]  # fmt: skip
+        if not args.no_ingest:
             before = get(port, "/v1/status")["lines_processed"]
-            t_ing, accepted = run_async(ingest_load(port, batches, 4))
+            t_ing, accepted = run_async(ingest_load(port, list(batches), 4))
             t0 = time.perf_counter()
             done = before
             while done < before + accepted and time.perf_counter() - t0 < 300:
                 time.sleep(0.25)
                 done = get(port, "/v1/status")["lines_processed"]
             t_proc = t_ing + (time.perf_counter() - t0)
+        mixed: tuple[list[float], float, int, int] | None = None
+        if args.mixed:
+            m0 = get(port, "/v1/status")["lines_processed"]
+
+            async def both() -> tuple[list[float], float, int]:
+                feeding = asyncio.create_task(ingest_load(port, list(batches), 1))
+                got = await score_load(port, bodies, args.clients, args.requests, args.seconds)
+                await feeding
+                return got
+
+            lat_m, secs_m, err_m = run_async(both())
+            mixed = (lat_m, secs_m, err_m, get(port, "/v1/status")["lines_processed"] - m0)
         st = get(port, "/v1/status")
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -263,9 +283,15 @@ def main() -> None:
         f"windows answered from it, {memo.get('misses', 0):,} through detect, "
         f"{memo.get('entries', 0):,} sequences |"
     )
+    if mixed is not None:
+        lat_m, secs_m, err_m, worked = mixed
+        print(
+            f"| /v1/score as above, while the engine processed {worked:,} freshly ingested "
+            f"lines ({err_m} errors) | {len(lat_m) / secs_m:,.0f} requests/s; p50 "
+            f"{pct(lat_m, 0.5):.1f} ms, p99 {pct(lat_m, 0.99):.1f} ms |"
+        )
     if args.no_ingest:
         return
-    b = args.batch_lines
     print(
         f"| /v1/ingest: {accepted:,} lines, {b:,}-line text/plain batches, 4 clients | "
         f"{accepted / t_ing:,.0f} lines/s accepted |"
