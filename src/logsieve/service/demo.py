@@ -44,7 +44,7 @@ def serve_demo(
     *,
     host: str = "127.0.0.1",
     port: int = 8321,
-    lines_per_second: float = 10_000.0,
+    lines_per_second: float = 2_000.0,
     announce: Callable[[str, int, Path], None] | None = None,
 ) -> None:
     """Serve the model of a demo run (``summary``: what :func:`run_demo` returned) until
