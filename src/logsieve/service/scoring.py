@@ -10,7 +10,8 @@ ids, values or times: line ids are the positions 1..n), and log windows repeat h
 blocks follow a handful of workflows), so each model version keeps a memo of whole-window
 results keyed by the sequence (:class:`ResultMemo`): the result row as JSON, cut where the
 window id goes. A request whose windows are all in the memo is answered from it on the
-caller's thread (:meth:`Scorer.cached`, no hand-over, no ``detect``). The rest go to a
+caller's thread (:meth:`Scorer.cached`, no hand-over, no ``detect``); windows given as raw
+``lines`` are parsed on the scoring thread first, so they always go there. The rest go to a
 single scoring thread (:meth:`Scorer.submit`), which takes every request waiting, runs one
 ``detect`` on the distinct sequences none of them found in the memo, memoises those and
 answers each request; so the detector is never entered by two threads, each distinct

@@ -284,3 +284,20 @@ def test_item_types_are_checked_even_when_the_memo_could_answer(client: TestClie
     assert got.status_code == 422 and "1 to 1024" in got.json()["error"]
     got = client.post("/v1/score", json={"stuff": []})
     assert got.status_code == 422 and "'stuff'" in got.json()["error"]
+
+
+def test_the_declared_score_route_answers_as_the_front_doors_hot_path(tmp_path: Path) -> None:
+    model = model_copy(tmp_path)
+    guard = create_app(ServiceConfig(model_dir=model, state_dir=tmp_path / "state"))
+    windows = pl.read_parquet(model / "test_windows.parquet").head(20)
+    with TestClient(guard.app) as c:  # FastAPI itself, without the front door
+        _ready(c)
+        got = c.post("/v1/score", json=_events_body(windows))
+        assert got.status_code == 200 and got.json()["results"] == _detect_rows(model, windows)
+        bad = c.post("/v1/score", json={"windows": [{"window_id": "a", "event_ids": [1]}]})
+        assert bad.status_code == 422 and "event_ids[0]" in bad.json()["error"]
+        schema = c.get("/openapi.json").json()["paths"]["/v1/score"]["post"]["requestBody"]
+        items = schema["content"]["application/json"]["schema"]["properties"]["windows"]["items"]
+        assert [sorted(s["required"]) for s in items["oneOf"]] == [
+            ["event_ids", "window_id"], ["lines", "window_id"]
+        ]  # fmt: skip
