@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -182,6 +183,7 @@ def main() -> None:
         help="pass --score-memo-mb to serve (0: every window through detect)",
     )
     ap.add_argument("--no-ingest", action="store_true", help="only the /v1/score part")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (else removed)")
     ap.add_argument(
         "--mixed",
         action="store_true",
@@ -259,6 +261,8 @@ def main() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
+        if not args.keep:  # the ingest spool alone is ~75 MB per 500,000 lines
+            shutil.rmtree(work, ignore_errors=True)
     cores = os.cpu_count()
     print(
         f"\nlogsieve serve load benchmark ({cores} cores, engine: {st.get('engine')}, "
