@@ -41,6 +41,13 @@ def serve(
     max_body_mb: Annotated[
         float, typer.Option("--max-body-mb", help="Request body size limit (MiB).")
     ] = 16.0,
+    score_memo_mb: Annotated[
+        float,
+        typer.Option(
+            "--score-memo-mb",
+            help="Memory for remembered /v1/score results per model version (MiB; 0: none).",
+        ),
+    ] = 64.0,
 ) -> None:
     """Serve /v1/score, /v1/ingest, alerts (with SSE and feedback), /metrics and a live page."""
     from logsieve.errors import InputError, LogsieveError
@@ -51,6 +58,8 @@ def serve(
         raise LogsieveError(f"--port must be 1..65535, not {port}")
     if max_windows < 1 or max_body_mb <= 0:
         raise LogsieveError("--max-windows and --max-body-mb must be positive")
+    if score_memo_mb < 0:
+        raise LogsieveError(f"--score-memo-mb must be >= 0, not {score_memo_mb}")
     if not (model / "pipeline.json").is_file() and not (model / "model.json").is_file():
         raise InputError(model, "not a model directory")
     for path in watch or []:
@@ -66,6 +75,7 @@ def serve(
 
     cfg = ServiceConfig(model_dir=model, state_dir=state_dir, watch=list(watch or []),
                         token=token, max_windows=max_windows,
-                        max_body_bytes=int(max_body_mb * 1024 * 1024))  # fmt: skip
+                        max_body_bytes=int(max_body_mb * 1024 * 1024),
+                        score_memo_bytes=int(score_memo_mb * 1024 * 1024))  # fmt: skip
     typer.echo(f"logsieve serve: http://{host}:{port}/ (OpenAPI at /docs)", err=True)
     run(cfg, host, port)

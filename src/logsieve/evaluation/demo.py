@@ -21,7 +21,9 @@ from logsieve.evaluation.scores import evaluate_scores
 from logsieve.grouping.specs import build_spec
 from logsieve.pipeline.jobs import detect_job, group_job, parse_job, train_job
 
-__all__ = ["BY_DESIGN", "DEMO_EPOCHS", "MODEL_NAMES", "caught_by_kind", "run_demo"]
+__all__ = [
+    "BY_DESIGN", "DEMO_EPOCHS", "MODEL_NAMES", "caught_by_kind", "held_out_lines", "run_demo",
+]  # fmt: skip
 
 #: DeepLog's training epochs in the demo (for a progress bar's total)
 DEMO_EPOCHS = 5
@@ -188,3 +190,26 @@ def caught_by_kind(scores: str | Path | pl.DataFrame, kinds_path: str | Path) ->
         .sort("Kind")
     )
     return {r["Kind"]: f"{r['caught']}/{r['of']}" for r in caught.iter_rows(named=True)}
+
+
+def held_out_lines(log: str | Path, model_dir: str | Path) -> list[str]:
+    """The raw lines of the demo's test windows, in log order: what ``logsieve demo --serve``
+    feeds the service's stream (the model never saw them in training).
+
+    ``log``: the demo's log (plain or gzip); ``model_dir``: its model (``test_windows.parquet``
+    holds the test windows' line numbers).
+    """
+    from logsieve.io.reader import iter_line_chunks
+
+    wanted = (
+        pl.read_parquet(Path(model_dir) / "test_windows.parquet", columns=["line_ids"])
+        .get_column("line_ids")
+        .explode()
+        .drop_nulls()
+        .unique()
+    )
+    keep: list[str] = []
+    for chunk in iter_line_chunks(log):
+        numbers = pl.int_range(chunk.first_line, chunk.first_line + len(chunk.lines), eager=True)
+        keep.extend(chunk.lines.filter(numbers.is_in(wanted.implode())).to_list())
+    return keep

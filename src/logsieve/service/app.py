@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from logsieve.errors import LogsieveError
 from logsieve.pipeline import Pipeline
@@ -34,7 +34,7 @@ from logsieve.service.engine import StreamEngine
 from logsieve.service.feedback import FeedbackGate, feedback_kind
 from logsieve.service.guard import COOKIE, Guard, token_matches
 from logsieve.service.metrics import Metrics
-from logsieve.service.scoring import Scorer, ScoreWindow
+from logsieve.service.scoring import MEMO_BYTES, BadRequest, Scorer, parse_score_body
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class ServiceConfig:
     max_lines: int = 200_000
     max_line_bytes: int = 64 * 1024
     sse_heartbeat_s: float = 15.0
+    score_memo_bytes: int = MEMO_BYTES
 
 
 def read_model_version(model_dir: Path) -> int:
@@ -71,21 +72,46 @@ def read_model_version(model_dir: Path) -> int:
 
 
 # ---------------------------------------------------------------------------- request bodies
-class EventsWindow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    window_id: str = Field(min_length=1, max_length=1024)
-    event_ids: list[str]
+# /v1/score's body is checked by hand (parse_score_body): a pydantic model per window cost
+# more than scoring a memoised window. The schema below is what /docs shows.
 
 
-class LinesWindow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    window_id: str = Field(min_length=1, max_length=1024)
-    lines: list[str]
+def _window_schema(items: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["window_id", items],
+        "properties": {
+            "window_id": {"type": "string", "minLength": 1, "maxLength": 1024},
+            items: {"type": "array", "items": {"type": "string"}},
+        },
+    }
 
 
-class ScoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    windows: list[EventsWindow | LinesWindow]
+SCORE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["windows"],
+                    "properties": {
+                        "windows": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                                "oneOf": [_window_schema("event_ids"), _window_schema("lines")]
+                            },
+                        }
+                    },
+                },
+                "example": {"windows": [{"window_id": "w1", "event_ids": ["E5", "E5", "E22"]}]},
+            }
+        },
+    }
+}
 
 
 class FeedbackRequest(BaseModel):
@@ -114,9 +140,29 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+def _error_bytes(message: str) -> bytes:
+    return json.dumps({"error": message}).encode()
+
+
 def _fast_json(obj: Any, status: int = 200) -> Response:
     return Response(json.dumps(obj, separators=(",", ":")), status_code=status,
                     media_type="application/json")  # fmt: skip
+
+
+def _limit_torch_threads() -> None:
+    """Half the usable cores (at least one) per torch call: the scorer and the engine each
+    run the network on their own thread, so together they never use more threads than
+    cores (torch's default is all cores for each)."""
+    import os
+    import sys
+
+    torch = sys.modules.get("torch")  # loaded by a neural model; never imported here
+    if torch is None:
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = max(1, (cores or 1) // 2)
+    if torch.get_num_threads() > threads:
+        torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------------------- the service
@@ -148,7 +194,9 @@ class Service:
         """Load the pipeline and start the engine (on a thread: /readyz says when done)."""
         try:
             pipe = Pipeline.load(self.cfg.model_dir)
-            self.scorer = Scorer(pipe, read_model_version(self.cfg.model_dir))
+            _limit_torch_threads()
+            self.scorer = Scorer(pipe, read_model_version(self.cfg.model_dir),
+                                 memo_bytes=self.cfg.score_memo_bytes)  # fmt: skip
             self.engine.start()
             self.ready.set()
             logger.info("ready: %s version %d, engine %s", pipe.name, self.version(),
@@ -161,6 +209,12 @@ class Service:
         self.engine.stop()
         if self.scorer is not None:
             self.scorer.close()
+
+    def ingest(self, lines: list[str]) -> int:
+        """Lines into the stream (``POST /v1/ingest``, the demo's feed); how many."""
+        n = self.engine.ingest(lines)
+        self.metrics.lines_ingested.inc(n)
+        return n
 
     def _on_alert(self, record: dict[str, Any]) -> None:
         self.metrics.alerts.inc()
@@ -268,34 +322,34 @@ def create_app(cfg: ServiceConfig) -> Any:
         return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     # ------------------------------------------------------------------ scoring and ingest
-    @api.post("/v1/score", tags=["scoring"])
-    async def score(body: ScoreRequest) -> Response:
-        """Score windows (event ids, or raw lines parsed with the model's parser) exactly as
-        batch ``detect`` does; returns one result per window, in order."""
-        if (resp := not_ready()) is not None:
-            return resp
-        if not body.windows:
-            return _error(422, "windows: at least one window is needed")
-        if len(body.windows) > cfg.max_windows:
-            return _error(413, f"{len(body.windows)} windows is over the limit of "
-                               f"{cfg.max_windows} per request")  # fmt: skip
-        todo = []
-        for i, w in enumerate(body.windows):
-            items = w.event_ids if isinstance(w, EventsWindow) else w.lines
-            if len(items) > cfg.max_window_events:
-                return _error(413, f"windows[{i}] has {len(items)} items, over the limit of "
-                                   f"{cfg.max_window_events}")  # fmt: skip
-            if isinstance(w, EventsWindow):
-                todo.append(ScoreWindow(w.window_id, event_ids=w.event_ids))
-            else:
-                todo.append(ScoreWindow(w.window_id, lines=w.lines))
-        assert svc.scorer is not None
+    async def score_body(body: bytes) -> tuple[int, bytes]:
+        """``POST /v1/score`` on a body: the status and the JSON answer (the route below and
+        the Guard's hot path both run this)."""
+        scorer = svc.scorer
+        if scorer is None or not svc.ready.is_set():
+            return 503, _error_bytes(svc.error or "the model is still loading")
         try:
-            rows = await asyncio.wrap_future(svc.scorer.submit(todo))
+            req = parse_score_body(body, cfg.max_windows, cfg.max_window_events)
+            # every window already scored by this model version: answer here, no hand-over
+            rows = None if any(req.is_lines) else scorer.cached(req.window_ids, req.items)
+            if rows is None:
+                req.check()
+                rows = await asyncio.wrap_future(scorer.submit(req.windows()))
+        except BadRequest as exc:
+            return exc.status, _error_bytes(exc.message)
         except LogsieveError as exc:
-            return _error(422, str(exc))
+            return 422, _error_bytes(str(exc))
         svc.metrics.windows_scored.inc(len(rows))
-        return _fast_json({"results": rows})
+        return 200, ('{"results":[' + ",".join(rows) + "]}").encode()
+
+    @api.post("/v1/score", tags=["scoring"], openapi_extra=SCORE_BODY)
+    async def score(request: Request) -> Response:
+        """Score windows (event ids, or raw lines parsed with the model's parser) exactly as
+        batch ``detect`` does; returns one result per window, in order. (Served by the
+        front door's hot path; this declaration gives the OpenAPI entry and is the same
+        function.)"""
+        status, data = await score_body(await request.body())
+        return Response(data, status_code=status, media_type="application/json")
 
     @api.post("/v1/ingest", tags=["scoring"], openapi_extra=INGEST_BODY)
     async def ingest(request: Request) -> Response:
@@ -305,9 +359,7 @@ def create_app(cfg: ServiceConfig) -> Any:
         got = _ingest_lines(await request.body(), request.headers.get("content-type", ""), cfg)
         if isinstance(got, JSONResponse):
             return got
-        n = await asyncio.to_thread(svc.engine.ingest, got) if len(got) > 1000 else \
-            svc.engine.ingest(got)  # fmt: skip
-        svc.metrics.lines_ingested.inc(n)
+        n = await asyncio.to_thread(svc.ingest, got) if len(got) > 1000 else svc.ingest(got)
         return _fast_json({"accepted": n})
 
     # ------------------------------------------------------------------ alerts
@@ -401,6 +453,7 @@ def create_app(cfg: ServiceConfig) -> Any:
                 "alerts": len(svc.store),
                 "ready": svc.ready.is_set(),
                 "uptime_s": round(time.time() - svc.started, 1),
+                "score_memo": svc.scorer.memo_stats() if svc.scorer is not None else None,
             }
         )
         return _fast_json(st)
@@ -443,7 +496,8 @@ def create_app(cfg: ServiceConfig) -> Any:
             svc.metrics.requests.labels(method=method, route=route,
                                         status=str(status)).observe(seconds)  # fmt: skip
 
-    guarded = Guard(api, token=cfg.token, max_body=cfg.max_body_bytes, observe=observe)
+    guarded = Guard(api, token=cfg.token, max_body=cfg.max_body_bytes, observe=observe,
+                    fast={("POST", "/v1/score"): score_body})  # fmt: skip
     guarded.service = svc
     return guarded
 

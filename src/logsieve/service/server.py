@@ -8,7 +8,8 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from logsieve.errors import LogsieveError
@@ -70,15 +71,44 @@ def make_server(cfg: ServiceConfig, host: str, port: int) -> Any:
     return _Server(config)
 
 
-def serve(cfg: ServiceConfig, host: str = "127.0.0.1", port: int = 8321) -> None:
-    """Run until SIGINT/SIGTERM (the engine checkpoints on the way out)."""
+def serve(
+    cfg: ServiceConfig,
+    host: str = "127.0.0.1",
+    port: int = 8321,
+    *,
+    feed: Sequence[str] = (),
+    feed_lines_per_second: float = 10_000.0,
+) -> None:
+    """Run until SIGINT/SIGTERM (the engine checkpoints on the way out). ``feed``: lines
+    ingested once the service is ready, as ``POST /v1/ingest`` would, at about
+    ``feed_lines_per_second`` (so alerts arrive on the page live; ``logsieve demo --serve``)."""
     server = make_server(cfg, host, port)
+    if feed:
+        threading.Thread(target=_feed, args=(server, list(feed), feed_lines_per_second),
+                         name="logsieve-feed", daemon=True).start()  # fmt: skip
     try:
         server.run()
     except OSError as exc:  # pragma: no cover - bind failures come as SystemExit from uvicorn
         raise LogsieveError(f"cannot listen on {host}:{port}: {exc}") from exc
     if not server.started:
         raise LogsieveError(f"could not listen on {host}:{port} (in use?)")
+
+
+def _feed(server: Any, lines: list[str], per_second: float, chunk: int = 500) -> None:
+    svc = server.config.app.service
+    while not svc.ready.wait(0.2):
+        if server.should_exit or svc.error:
+            return
+    pause = chunk / per_second if per_second > 0 else 0.0
+    for i in range(0, len(lines), chunk):
+        if server.should_exit:
+            return
+        try:
+            svc.ingest(lines[i : i + chunk])
+        except RuntimeError:  # the engine stopped: the server is going down
+            return
+        time.sleep(pause)
+    logger.info("fed %d lines", len(lines))
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -85,8 +85,13 @@ def test_score_equals_batch_detect_on_raw_lines(client: TestClient, tmp_path: Pa
         (b'{"windows": [{"window_id": "a"}]}', 422, "event_ids"),
         (b'{"windows": []}', 422, "at least one window"),
         (b'{"windows": [{"window_id": "a", "event_ids": ["E1"], "x": 1}]}', 422, "x"),
-        (json.dumps({"windows": [{"window_id": str(i), "event_ids": ["E1"]} for i in range(61)]})
-         .encode(), 413, "over the limit of 60"),
+        (
+            json.dumps(
+                {"windows": [{"window_id": str(i), "event_ids": ["E1"]} for i in range(61)]}
+            ).encode(),
+            413,
+            "over the limit of 60",
+        ),
         (b"[" + b"1," * 4_100_000 + b"1]", 413, "over the limit"),
     ],
 )
@@ -104,7 +109,10 @@ def test_bad_ingest_input_and_routes(client: TestClient) -> None:
     bad = [
         ({"content": b'{"lines": "a"}', "headers": {"content-type": "application/json"}}, 422),
         ({"content": b'{"lines": [1]}', "headers": {"content-type": "application/json"}}, 422),
-        ({"content": b'{"lines": ["a\\nb"]}', "headers": {"content-type": "application/json"}}, 422),
+        (
+            {"content": b'{"lines": ["a\\nb"]}', "headers": {"content-type": "application/json"}},
+            422,
+        ),
         ({"content": b"{", "headers": {"content-type": "application/json"}}, 400),
         ({"content": b"a", "headers": {"content-type": "image/png"}}, 415),
     ]
@@ -207,3 +215,89 @@ def test_model_route_and_readyz(client: TestClient) -> None:
     assert "model_dir" not in m
     assert client.get("/readyz").json()["status"] == "ready"
     assert time.time() > 0
+
+
+def _events_body(windows: pl.DataFrame) -> dict[str, list[dict[str, object]]]:
+    return {"windows": [{"window_id": r["window_id"], "event_ids": r["event_ids"]}
+                        for r in windows.iter_rows(named=True)]}  # fmt: skip
+
+
+def _detect_rows(model: Path, windows: pl.DataFrame) -> list[dict[str, object]]:
+    same = windows.select("window_id", "event_ids").with_columns(
+        pl.int_ranges(1, pl.col("event_ids").list.len() + 1).alias("line_ids")
+    )
+    ref = Pipeline.load(model).detect(same).table
+    return [
+        {"window_id": w, "score": s, "is_anomaly": f, "explanation": None if e is None
+         else json.loads(e)}
+        for w, s, f, e in ref.select("window_id", "score", "is_anomaly", "explanation").iter_rows()
+    ]  # fmt: skip
+
+
+def test_repeated_windows_come_from_the_memo_which_a_new_model_version_empties(
+    client: TestClient, tmp_path: Path
+) -> None:
+    model = tmp_path / "model"  # the client's own copy: feedback rewrites it
+    windows = pl.read_parquet(model / "test_windows.parquet").head(60)
+    first = client.post("/v1/score", json=_events_body(windows)).json()["results"]
+    memo = client.get("/v1/status").json()["score_memo"]
+    distinct = windows["event_ids"].list.join(",").n_unique()
+    assert memo["entries"] == distinct and memo["hits"] == 0 and memo["misses"] == 60
+    # the same sequences under other window ids: all answered from the memo, ids their own
+    renamed = windows.with_columns(("again-" + pl.col("window_id")).alias("window_id"))
+    again = client.post("/v1/score", json=_events_body(renamed)).json()["results"]
+    assert client.get("/v1/status").json()["score_memo"]["hits"] == 60
+    assert again == _detect_rows(model, renamed)
+    assert [r["window_id"] for r in again] == renamed["window_id"].to_list()
+    assert [{**r, "window_id": w} for r, w in zip(again, windows["window_id"], strict=True)
+            if r["explanation"] is None] == [r for r in first if r["explanation"] is None]  # fmt: skip
+    # feedback swaps in a new version with an empty memo: scored afresh, by the new model
+    text = (trained_model() / "log").read_text()
+    client.post("/v1/ingest", content=text, headers={"content-type": "text/plain"})
+    alerts = wait_for(lambda: client.get("/v1/alerts").json()["alerts"], 60)
+    got = client.post(f"/v1/alerts/{alerts[0]['alert_id']}/feedback", json={"label": "normal"})
+    assert got.status_code == 200, got.text
+    assert client.get("/v1/status").json()["score_memo"] == {"entries": 0, "bytes": 0,
+                                                             "hits": 0, "misses": 0}  # fmt: skip
+    after = client.post("/v1/score", json=_events_body(windows)).json()["results"]
+    assert client.get("/v1/status").json()["score_memo"]["misses"] == 60
+    want = _detect_rows(model, windows)
+    assert [(r["score"], r["is_anomaly"]) for r in after] == [
+        (r["score"], r["is_anomaly"]) for r in want
+    ]
+
+
+def test_item_types_are_checked_even_when_the_memo_could_answer(client: TestClient) -> None:
+    ok = client.post("/v1/score", json={"windows": [{"window_id": "a", "event_ids": ["E1", "E2"]}]})
+    assert ok.status_code == 200
+    for items, says in [(["E1", 2], "windows[0].event_ids[1]: must be a string, not int"),
+                        (["E1", ["E2"]], "windows[0].event_ids[1]: must be a string, not list"),
+                        (["E1", None], "not NoneType")]:  # fmt: skip
+        got = client.post("/v1/score", json={"windows": [{"window_id": "a", "event_ids": items}]})
+        assert got.status_code == 422 and says in got.json()["error"], got.text
+    got = client.post("/v1/score", json={"windows": [{"window_id": "a", "lines": [1]}]})
+    assert got.status_code == 422 and "windows[0].lines[0]" in got.json()["error"]
+    both = {"window_id": "a", "event_ids": [], "lines": []}
+    got = client.post("/v1/score", json={"windows": [both]})
+    assert got.status_code == 422 and "not both" in got.json()["error"]
+    got = client.post("/v1/score", json={"windows": [{"window_id": "", "event_ids": []}]})
+    assert got.status_code == 422 and "1 to 1024" in got.json()["error"]
+    got = client.post("/v1/score", json={"stuff": []})
+    assert got.status_code == 422 and "'stuff'" in got.json()["error"]
+
+
+def test_the_declared_score_route_answers_as_the_front_doors_hot_path(tmp_path: Path) -> None:
+    model = model_copy(tmp_path)
+    guard = create_app(ServiceConfig(model_dir=model, state_dir=tmp_path / "state"))
+    windows = pl.read_parquet(model / "test_windows.parquet").head(20)
+    with TestClient(guard.app) as c:  # FastAPI itself, without the front door
+        _ready(c)
+        got = c.post("/v1/score", json=_events_body(windows))
+        assert got.status_code == 200 and got.json()["results"] == _detect_rows(model, windows)
+        bad = c.post("/v1/score", json={"windows": [{"window_id": "a", "event_ids": [1]}]})
+        assert bad.status_code == 422 and "event_ids[0]" in bad.json()["error"]
+        schema = c.get("/openapi.json").json()["paths"]["/v1/score"]["post"]["requestBody"]
+        items = schema["content"]["application/json"]["schema"]["properties"]["windows"]["items"]
+        assert [sorted(s["required"]) for s in items["oneOf"]] == [
+            ["event_ids", "window_id"], ["lines", "window_id"]
+        ]  # fmt: skip
