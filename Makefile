@@ -1,6 +1,7 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+DEMO_ARGS ?=
 STAMP  := $(VENV)/.installed
 
 .PHONY: setup demo test lint bench clean
@@ -14,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/logsieve demo
+	$(VENV)/bin/logsieve demo $(DEMO_ARGS)
 
 test: setup
 	$(PY) -m pytest -q
