@@ -83,3 +83,20 @@ def test_workflow_export(model_dir, tmp_path, suffix):
     text = (tmp_path / f"wf{suffix}").read_text()
     assert summary["nodes"] >= 8 and summary["divergence_points"] >= 1
     assert "E1" in text
+
+
+def test_cli_scope_option(model_dir, tmp_path):
+    test = make_windows(seed=1, prefix="t")
+    test.write_parquet(tmp_path / "w.parquet")
+    wid = test["window_id"][0]
+    base = ["feedback", "-m", str(model_dir), "--windows", str(tmp_path / "w.parquet"),
+            "--window", wid, "--label", "normal"]  # fmt: skip
+    res = CliRunner().invoke(app, [*base, "--scope", "everything"])
+    assert res.exit_code == 2 and "scope" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    res = CliRunner().invoke(app, [*base, "--scope", "pattern", "-o", str(tmp_path / "new"),
+                                   "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert report["scope"] == "pattern" and report["known_windows"]["normal"] == 1
+    assert not Pipeline.load(tmp_path / "new").detector.predict(test[:1]).any()

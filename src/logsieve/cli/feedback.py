@@ -33,6 +33,14 @@ def feedback(
         Path | None,
         typer.Option("--output", "-o", help="Write the new version here (default: in place)."),
     ] = None,
+    scope: Annotated[
+        str,
+        typer.Option(
+            "--scope",
+            help="window: the marked windows exactly, plus the model's guarded learning; "
+            "pattern: also clear windows like them (generalises; may cost recall).",
+        ),
+    ] = "window",
     rollback: Annotated[
         bool, typer.Option("--rollback", help="Restore the previous version (a new number).")
     ] = False,
@@ -71,4 +79,4 @@ def feedback(
         marked = select_windows(table, window, windows)
     else:
         raise LogsieveError("give --windows W.parquet --window ID... or --alerts A.jsonl")
-    emit(apply_feedback(model, marked, label, output), as_json, quiet, "feedback")
+    emit(apply_feedback(model, marked, label, output, scope=scope), as_json, quiet, "feedback")

@@ -43,6 +43,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
+import functools
 import inspect
 import logging
 import math
@@ -53,6 +54,7 @@ from typing import Any, ClassVar, Literal, Self, dataclass_transform
 import numpy as np
 import polars as pl
 
+from logsieve.detectors.known_windows import KnownWindows
 from logsieve.detectors.persistence import MODEL_FILE, jsonable, read_model_dir, write_model_dir
 from logsieve.detectors.thresholds import (
     best_f1_threshold,
@@ -183,6 +185,9 @@ class BaseDetector(abc.ABC):
         Windows the model was trained on (after label filtering).
     n_dropped_train_windows_ : int
         Training windows the label filter left out (reported in training summaries).
+    known_windows_ : KnownWindows or None
+        Window contents an operator labelled through feedback (None after :meth:`fit`);
+        see :mod:`logsieve.detectors.known_windows`.
     """
 
     # --- class metadata (read by the registry and `logsieve models`) ---
@@ -205,6 +210,8 @@ class BaseDetector(abc.ABC):
         super().__init_subclass__(**kwargs)
         # make every subclass a keyword-only dataclass: the constructor stores parameters only
         dataclasses.dataclass(cls, kw_only=True, eq=False)
+        if "explain" in cls.__dict__:  # explanations agree with the operator's labels
+            cls.explain = _with_known_windows(cls.__dict__["explain"])  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ params
     @classmethod
@@ -314,6 +321,7 @@ class BaseDetector(abc.ABC):
                 f"model ({_first_line(exc)[:120]}); choose smaller size parameters"
             ) from exc
         self.n_train_windows_ = int(train.height)
+        self.known_windows_: KnownWindows | None = None
         self._fit_threshold(train, valid_w)
         return self
 
@@ -442,9 +450,16 @@ class BaseDetector(abc.ABC):
         return scores[inverse]
 
     def decision_function(self, windows: pl.DataFrame) -> np.ndarray:
-        """Anomaly score of every window: float64, shape (n_windows,), higher = more anomalous."""
+        """Anomaly score of every window: float64, shape (n_windows,), higher = more anomalous.
+
+        A window whose content an operator labelled (:attr:`known_windows_`, see
+        :mod:`logsieve.detectors.known_windows`) scores on its label's side of the threshold.
+        """
         self._check_fitted()
-        return self._score_distinct(check_windows(windows))
+        windows = check_windows(windows)
+        scores = self._score_distinct(windows)
+        known = getattr(self, "known_windows_", None)
+        return known.apply(scores, windows, self.threshold_) if known else scores
 
     def predict(self, windows: pl.DataFrame) -> np.ndarray:
         """0/1 (int8) per window: 1 when the score is above :attr:`threshold_`."""
@@ -489,6 +504,9 @@ class BaseDetector(abc.ABC):
             "templates_": dict(self.templates_),
             "n_train_windows_": self.n_train_windows_,
         }
+        known = getattr(self, "known_windows_", None)
+        if known:
+            state["known_windows_"] = known.to_state()
         return state, {}
 
     def _set_state(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
@@ -497,6 +515,8 @@ class BaseDetector(abc.ABC):
         self.threshold_source_ = str(state["threshold_source_"])
         self.templates_ = dict(state.get("templates_") or {})
         self.n_train_windows_ = int(state["n_train_windows_"])
+        known = state.get("known_windows_")
+        self.known_windows_ = KnownWindows.from_state(known) if known else None
 
     def save(self, path: str | Path) -> Path:
         """Write this fitted detector to directory ``path`` (``model.json`` + weights).
@@ -583,6 +603,22 @@ class BaseDetector(abc.ABC):
             ) from exc
         logger.info("loaded %s from %s", doc["name"], path)
         return detector
+
+
+def _with_known_windows(
+    explain: Callable[..., list[dict[str, Any]]],
+) -> Callable[..., list[dict[str, Any]]]:
+    """``explain`` whose scores are clamped like :meth:`BaseDetector.decision_function`."""
+
+    @functools.wraps(explain)
+    def wrapped(self: BaseDetector, windows: pl.DataFrame, *args: Any, **kw: Any) -> Any:
+        out = explain(self, windows, *args, **kw)
+        known = getattr(self, "known_windows_", None)
+        if known and isinstance(windows, pl.DataFrame):
+            known.annotate(out, windows)
+        return out
+
+    return wrapped
 
 
 def _is_allocation_failure(exc: BaseException) -> bool:

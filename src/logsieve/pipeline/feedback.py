@@ -117,6 +117,8 @@ def apply_feedback(
     windows: pl.DataFrame,
     label: str,
     out_dir: str | Path | None = None,
+    *,
+    scope: str = "window",
 ) -> dict[str, Any]:
     """Teach the model in ``model_dir`` that ``windows`` are ``label`` ("normal"/"anomaly").
 
@@ -125,7 +127,9 @@ def apply_feedback(
     report (``model_version``, ``previous_version``, what the detector did, how many
     marked windows were flagged before and after). A detector that cannot learn the
     label raises :class:`~logsieve.detectors.feedback.FeedbackRefused` (one line) and
-    nothing is written.
+    nothing is written. ``scope``: ``"window"`` (the marked windows, exactly, and the
+    model's guarded learning) or ``"pattern"`` (also generalise; see
+    :mod:`logsieve.detectors.feedback`).
     """
     source = Path(model_dir)
     target = Path(out_dir) if out_dir is not None else source
@@ -136,7 +140,7 @@ def apply_feedback(
     if seen is not None:
         train = seen.filter(pl.col(PART) != "valid").drop(PART)
         valid = seen.filter(pl.col(PART) == "valid").drop(PART)
-    report = learn_feedback(pipe.detector, marked, label, train=train, valid=valid)
+    report = learn_feedback(pipe.detector, marked, label, train=train, valid=valid, scope=scope)
     previous = pipe.model_version
     pipe.parent_version = previous
     pipe.model_version = _next_version(source)

@@ -307,9 +307,10 @@ def test_bad_input_is_a_clear_error():
 
 # ---------------------------------------------------------------------- feedback (issue 12)
 @pytest.mark.parametrize("name", NAMES)
-def test_feedback_every_detector(name, train_windows, test_windows):
+def test_feedback_every_detector(name, train_windows, test_windows, tmp_path):
     """Each registered detector says what feedback does, or refuses in one line; marked
-    normal windows are no longer flagged afterwards."""
+    normal windows are no longer flagged afterwards, nor after save/load, and the
+    threshold stays where it was (scope "window")."""
     import copy
 
     from logsieve.detectors.feedback import FeedbackRefused, feedback_policy, learn_feedback
@@ -327,6 +328,10 @@ def test_feedback_every_detector(name, train_windows, test_windows):
     normal = test_windows["label"].to_numpy() == 0
     worst = np.flatnonzero(normal)[np.argsort(-scores[normal])[:2]]
     marked = test_windows[worst]
+    threshold = det.threshold_
     report = learn_feedback(det, marked, "normal", train=train_windows, valid=None)
-    assert report["flagged_after"] == 0
+    assert report["flagged_after"] == 0 and report["still_wrong"] == 0
     assert not det.predict(marked).any()
+    assert det.threshold_ == threshold or report["action"].startswith("refit")
+    det.save(tmp_path / "m")
+    assert not load_detector(tmp_path / "m").predict(marked).any()

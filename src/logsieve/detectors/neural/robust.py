@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Self, cast
 
 import numpy as np
 import polars as pl
@@ -456,13 +456,13 @@ class SupervisedTorchDetector(TorchDetector):
         return NetworkGroup([self.build_network() for _ in range(self.n_networks)])
 
     def _example_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.robust == "gce":
+        if self.robust == "gce" and not getattr(self, "_updating", False):
             return generalized_cross_entropy(logits, target, float(self.gce_q))
         return F.cross_entropy(logits, target, reduction="none")
 
     def current_forget_rate(self) -> float:
         """Dropped share of the batch weight in the epoch being trained (``selection="global"``)."""
-        if self.robust not in SELECTION_METHODS:
+        if self.robust not in SELECTION_METHODS or getattr(self, "_updating", False):
             return 0.0
         return forget_schedule(
             getattr(self, "_epoch", 1), float(self.forget_rate), int(self.ramp_epochs)
@@ -470,7 +470,7 @@ class SupervisedTorchDetector(TorchDetector):
 
     def current_class_rates(self) -> tuple[float, float]:
         """Dropped share of each class's weight in the current epoch (``selection="class"``)."""
-        if self.robust not in SELECTION_METHODS:
+        if self.robust not in SELECTION_METHODS or getattr(self, "_updating", False):
             return (0.0, 0.0)
         ramp = forget_schedule(getattr(self, "_epoch", 1), 1.0, int(self.ramp_epochs))
         full = getattr(self, "_class_rates", (float(self.forget_rate), float(self.forget_rate)))
@@ -582,6 +582,25 @@ class SupervisedTorchDetector(TorchDetector):
 
     def _on_epoch_start(self, epoch: int) -> None:
         self._epoch = int(epoch)
+
+    def update(
+        self,
+        windows: pl.DataFrame,
+        *,
+        epochs: int = 5,
+        lr: float | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Self:
+        """Fine-tune from the current weights on labelled windows (feedback).
+
+        An operator's label is trusted: the noise-robust losses and the small-loss
+        selection are off while updating (plain weighted cross-entropy).
+        """
+        self._updating = True
+        try:
+            return super().update(windows, epochs=epochs, lr=lr, progress=progress)
+        finally:
+            self._updating = False
 
     def _fit(
         self, train: pl.DataFrame, valid: pl.DataFrame, progress: ProgressCallback | None
