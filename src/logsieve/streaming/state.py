@@ -26,7 +26,11 @@ import json
 import os
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import accumulate, chain
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,7 +43,9 @@ from logsieve.streaming.windows import OpenWindow
 
 __all__ = [
     "AlertSink",
+    "Background",
     "CheckpointWriter",
+    "Snapshot",
     "load_checkpoint",
     "write_checkpoint",
     "write_json_synced",
@@ -78,50 +84,59 @@ def write_json_synced(path: Path, obj: Any, *, sync: bool = True) -> None:
 
 def _list_column(values: list[list[Any]], inner: pa.DataType) -> pa.Array:
     """A large-list Arrow column built from one flat list and offsets (fast for 1M rows)."""
-    flat: list[Any] = []
-    offsets = [0]
-    for v in values:
-        flat.extend(v)
-        offsets.append(len(flat))
+    offsets = [0, *accumulate(map(len, values))]
     return pa.LargeListArray.from_arrays(
-        pa.array(offsets, type=pa.int64()), pa.array(flat, type=inner)
+        pa.array(offsets, type=pa.int64()), pa.array(list(chain.from_iterable(values)), type=inner)
     )
 
 
-def _windows_table(windows: list[OpenWindow], gone: list[str] | None = None,
-                   delta: bool = False) -> pa.Table:  # fmt: skip
+WindowRow = tuple[Any, ...]
+"""What a checkpoint keeps of one open window, taken between batches (:func:`_window_row`):
+(window, from_pos, to_pos, touch, start, end, last_ts, label, refs, score, alert_id,
+trigger JSON). The window's event and line-id lists are only ever appended to, so the
+positions ``[from_pos, to_pos)`` can be read later, from another thread."""
+
+
+def _window_row(w: OpenWindow, delta: bool) -> WindowRow:
+    a, n = (w.saved if delta else 0), len(w.eids)
+    refs = w.refs
+    new = n - a
+    kept = refs[:] if a == 0 or new >= len(refs) else refs[len(refs) - new :]
+    return (w, a, n, w.touch, w.start, w.end, w.last_ts, w.label, kept, w.score, w.alert_id,
+            None if w.trigger is None else json.dumps(w.trigger))  # fmt: skip
+
+
+def _windows_table(rows: list[WindowRow], gone: list[str] | None = None) -> pa.Table:
     """Rows of open windows, then (deltas) one row per closed window id, ``gone`` true.
 
     In a delta a window's row holds only the events appended since it was last written
     (from position ``from_pos``) and the kept lines among them; a base holds them all."""
-    start = [w.saved if delta else 0 for w in windows]
-    new = [len(w.eids) - a for w, a in zip(windows, start, strict=True)]
-    refs = [w.refs if a == 0 or n >= len(w.refs) else w.refs[len(w.refs) - n :]
-            for w, a, n in zip(windows, start, new, strict=True)]  # fmt: skip
+    wins = [r[0] for r in rows]
+    col = list(zip(*rows, strict=True)) if rows else [()] * 12
+    refs = col[8]
     cols = {
-        "wid": pa.array([w.wid for w in windows], pa.string()),
-        "from_pos": pa.array(start, pa.int64()),
-        "touch": pa.array([w.touch for w in windows], pa.int64()),
-        "key": pa.array([str(w.key) for w in windows], pa.string()),
-        "k": pa.array([w.k for w in windows], pa.int64()),
-        "eids": _list_column([w.eids[a:] if a else w.eids
-                              for w, a in zip(windows, start, strict=True)], pa.string()),
-        "line_ids": _list_column([w.line_ids[a:] if a else w.line_ids
-                                  for w, a in zip(windows, start, strict=True)], pa.int64()),
-        "start": pa.array([w.start for w in windows], pa.int64()),
-        "end": pa.array([w.end for w in windows], pa.int64()),
-        "last_ts": pa.array([w.last_ts for w in windows], pa.int64()),
-        "label": pa.array([w.label for w in windows], pa.int8()),
+        "wid": pa.array([w.wid for w in wins], pa.string()),
+        "from_pos": pa.array(col[1], pa.int64()),
+        "touch": pa.array(col[3], pa.int64()),
+        "key": pa.array([str(w.key) for w in wins], pa.string()),
+        "k": pa.array([w.k for w in wins], pa.int64()),
+        "eids": _list_column([w.eids[a:b] for w, a, b in zip(wins, col[1], col[2], strict=True)],
+                             pa.string()),  # fmt: skip
+        "line_ids": _list_column([w.line_ids[a:b]
+                                  for w, a, b in zip(wins, col[1], col[2], strict=True)],
+                                 pa.int64()),  # fmt: skip
+        "start": pa.array(col[4], pa.int64()),
+        "end": pa.array(col[5], pa.int64()),
+        "last_ts": pa.array(col[6], pa.int64()),
+        "label": pa.array(col[7], pa.int8()),
         "ref_source": _list_column([[r[0] for r in x] for x in refs], pa.string()),
         "ref_line": _list_column([[r[1] for r in x] for x in refs], pa.int64()),
         "ref_text": _list_column([[r[2] for r in x] for x in refs], pa.string()),
-        "score": pa.array([w.score for w in windows], pa.float64()),
-        "alert_id": pa.array([w.alert_id for w in windows], pa.string()),
-        "trigger": pa.array(
-            [None if w.trigger is None else json.dumps(w.trigger) for w in windows], pa.string()
-        ),
+        "score": pa.array(col[9], pa.float64()),
+        "alert_id": pa.array(col[10], pa.string()),
+        "trigger": pa.array(col[11], pa.string()),
     }
-    cols["gone"] = pa.array([False] * len(windows), pa.bool_())
+    cols["gone"] = pa.array([False] * len(rows), pa.bool_())
     table = pa.Table.from_arrays(list(cols.values()), names=list(cols))  # (pa.table imports pandas)
     if gone:
         extra = {n: pa.nulls(len(gone), table.schema.field(n).type) for n in table.column_names}
@@ -132,13 +147,35 @@ def _windows_table(windows: list[OpenWindow], gone: list[str] | None = None,
     return table
 
 
+@dataclass
+class Snapshot:
+    """One checkpoint as taken between batches (cheap: no serialisation), written later by
+    :meth:`CheckpointWriter.write_snapshot`, possibly in another thread."""
+
+    seq: int
+    kind: str
+    name: str
+    chain: list[str]
+    rows: list[WindowRow]
+    gone: list[str]
+    meta: dict[str, Any]
+    parser_state: dict[str, Any] | None
+    sync: Callable[[], None] | None = None  # fsync the alert file first
+
+
 class CheckpointWriter:
     """Writes checkpoints incrementally: a checkpoint names a chain of window files, a
     *base* (every open window) and *deltas* (the windows updated since the checkpoint
     before, and the ids of those closed). A delta holds only what changed, so a
     checkpoint costs what the interval touched, not every open window; a new base is
     written when the deltas since the last one hold more rows than there are open windows
-    (or after ``max_chain`` deltas), which bounds both the files and a restart's work."""
+    (or after ``max_chain`` deltas), which bounds both the files and a restart's work.
+
+    A checkpoint is taken in two steps: :meth:`snapshot` (between batches, in the loop:
+    copies what later batches would change, serialises nothing) and :meth:`write_snapshot`
+    (Arrow, Parquet, JSON, fsync, the ``state.json`` switch), which :class:`Background`
+    runs off the loop. One snapshot is written at a time; if a write fails, the next
+    snapshot is a base."""
 
     def __init__(self, state_dir: Path, chain: list[str] | None = None, *,
                  max_chain: int = 32) -> None:  # fmt: skip
@@ -147,35 +184,89 @@ class CheckpointWriter:
         self.delta_rows = 0
         self.max_chain = max_chain
 
-    def write(self, seq: int, meta: dict[str, Any], updated: list[OpenWindow],
-              gone: list[str], all_open: Callable[[], list[OpenWindow]],
-              parser_state: dict[str, Any] | None) -> str:  # fmt: skip
-        """Write checkpoint ``seq`` and point ``state.json`` at it; returns 'base'/'delta'."""
-        opened = all_open()
+    def snapshot(self, seq: int, meta: dict[str, Any], updated: list[OpenWindow],
+                 gone: list[str], all_open: Callable[[], list[OpenWindow]],
+                 parser_state: dict[str, Any] | None) -> Snapshot:  # fmt: skip
+        """Take checkpoint ``seq``: decide base or delta and copy its rows."""
         rows = len(gone) + sum(len(w.eids) - w.saved + 1 for w in updated)
-        total = sum(len(w.eids) for w in opened) + len(opened)
         if not self.chain or len(self.chain) >= self.max_chain or \
-                self.delta_rows + rows > max(total, 10_000):  # fmt: skip
-            kind, written, chain = "base", opened, []
-            table = _windows_table(opened)
+                self.delta_rows + rows > max(sum(len(w.eids) + 1 for w in all_open()),
+                                             10_000):  # fmt: skip
+            kind, written, chain, gone = "base", all_open(), [], []
             self.delta_rows = 0
         else:
             kind, written, chain = "delta", updated, list(self.chain)
-            table = _windows_table(updated, gone, delta=True)
             self.delta_rows += rows
-        name = f"win-{seq:08d}-{kind}.parquet"
-        _write_parquet_synced(self.state_dir / name, table)
-        chain.append(name)
-        meta = {**meta, "windows": chain}
-        write_checkpoint(self.state_dir, seq, meta, parser_state)
-        self.chain = chain
+        delta = kind == "delta"
+        snap_rows = [_window_row(w, delta) for w in written]
         for w in written:
             w.saved = len(w.eids)
-        keep = set(chain)
+        name = f"win-{seq:08d}-{kind}.parquet"
+        chain.append(name)
+        self.chain = chain
+        return Snapshot(seq, kind, name, chain, snap_rows, gone, {**meta, "windows": chain},
+                        parser_state)  # fmt: skip
+
+    def write_snapshot(self, snap: Snapshot) -> None:
+        """Write a snapshot's files and point ``state.json`` at it (any thread)."""
+        try:
+            if snap.sync is not None:
+                snap.sync()
+            table = _windows_table(snap.rows, snap.gone if snap.kind == "delta" else None)
+            _write_parquet_synced(self.state_dir / snap.name, table)
+            write_checkpoint(self.state_dir, snap.seq, snap.meta, snap.parser_state)
+        except BaseException:
+            self.chain = []  # the chain has a hole: the next checkpoint is a base
+            raise
+        keep = set(snap.chain)
         for old in self.state_dir.glob("win-*.parquet"):
             if old.name not in keep:
                 old.unlink(missing_ok=True)
-        return kind
+
+    def write(self, seq: int, meta: dict[str, Any], updated: list[OpenWindow],
+              gone: list[str], all_open: Callable[[], list[OpenWindow]],
+              parser_state: dict[str, Any] | None) -> str:  # fmt: skip
+        """Write checkpoint ``seq`` now and point ``state.json`` at it; 'base'/'delta'."""
+        snap = self.snapshot(seq, meta, updated, gone, all_open, parser_state)
+        self.write_snapshot(snap)
+        return snap.kind
+
+
+class Background:
+    """Runs one checkpoint write at a time off the loop (a thread per write). ``busy``
+    says one is running; :meth:`wait` waits for it and raises what it raised."""
+
+    def __init__(self, writer: CheckpointWriter) -> None:
+        self.writer = writer
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.last_seconds = 0.0
+
+    @property
+    def busy(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def start(self, snap: Snapshot) -> None:
+        self.wait()
+
+        def run() -> None:
+            t0 = time.perf_counter()
+            try:
+                self.writer.write_snapshot(snap)
+            except BaseException as exc:  # handed to the loop by wait()
+                self.error = exc
+            self.last_seconds = time.perf_counter() - t0
+
+        self.thread = threading.Thread(target=run, name=f"watch-ckpt-{snap.seq}", daemon=True)
+        self.thread.start()
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            exc, self.error = self.error, None
+            raise exc
 
 
 def _write_parquet_synced(path: Path, table: pa.Table) -> None:
@@ -294,11 +385,23 @@ class AlertSink:
 
     def commit(self) -> int:
         """fsync and return the length a checkpoint may record."""
+        length = self.mark()
+        self.sync()
+        return length
+
+    def mark(self) -> int:
+        """Flush and return the length written so far: what a checkpoint records, once
+        :meth:`sync` (which may run in another thread, before the checkpoint is switched
+        in) has made it durable. The file is only appended to while open, so a later sync
+        covers every byte up to a length marked before."""
         if self.fh is not None:
             self.fh.flush()
-            os.fsync(self.fh.fileno())
             self.committed = self.fh.tell()
         return self.committed
+
+    def sync(self) -> None:
+        if self.fh is not None:
+            os.fsync(self.fh.fileno())
 
     def close(self) -> None:
         if self.fh is not None:

@@ -54,6 +54,7 @@ from logsieve.streaming.state import (
     STATE_VERSION,
     STATUS_FILE,
     AlertSink,
+    Background,
     CheckpointWriter,
     load_checkpoint,
     write_json_synced,
@@ -93,7 +94,8 @@ class WatchConfig:
     max_window_lines: int = 100_000
     max_window_seconds: float | None = None
     keep_lines: int = 20
-    batch_bytes: int = 4 * 1024 * 1024
+    batch_bytes: int = 4 * 1024 * 1024  # the largest read (one micro-batch)
+    follow_batch_bytes: int = 64 * 1024  # following: the first read after a short one
     checkpoint_lines: int = 1_000_000
     checkpoint_seconds: float = 10.0
     poll_seconds: float = 0.005
@@ -187,7 +189,11 @@ class Watcher:
         else:
             self.parser = self.pipe.parser(fmt, mine=True)
         self.sources: list[Source] = [open_source(states[p]) for p in cfg.inputs]
+        first = cfg.batch_bytes if not cfg.follow else min(cfg.follow_batch_bytes,
+                                                           cfg.batch_bytes)  # fmt: skip
+        self._caps = [first] * len(self.sources)
         self.sink = AlertSink(Path(cfg.alerts) if cfg.alerts else None, committed)
+        self.bg = Background(self.ckpt)
         self.started = time.monotonic()
         self.lines_at_start = self.lines
         self._last_ckpt_lines = self.lines
@@ -195,6 +201,11 @@ class Watcher:
         self._last_progress = 0.0
         self._last_model_check = time.monotonic()
         self.hook_failures = 0
+        if ckpt is None:
+            # checkpoint 0 before any line: a crash before the first periodic checkpoint
+            # resumes from here (the alert file cut back to its length now; each file known
+            # by its fingerprint, so one rotated away meanwhile is still found and read)
+            self.checkpoint()
 
     def _check_model(self) -> None:
         if self.pipe.detector.input_kind == "raw" or not self.pipe.templates_mined:
@@ -235,6 +246,10 @@ class Watcher:
                     time.sleep(self.cfg.poll_seconds)
             self.checkpoint()
         finally:
+            try:
+                self.bg.wait()  # a background checkpoint still writing (after an error)
+            except Exception as exc:  # the error that stopped the loop matters more
+                logger.warning("background checkpoint failed: %s", exc)
             if self.cfg.gc_freeze:
                 gc.unfreeze()
                 if gc_was:
@@ -253,12 +268,15 @@ class Watcher:
         """Read and process one batch from each input with data; True when any had some."""
         got = False
         final = not self.cfg.follow
-        for src in self.sources:
-            data = src.read(self.cfg.batch_bytes, final)
+        caps = self._caps
+        for i, src in enumerate(self.sources):
+            cap = caps[i]
+            data = src.read(cap, final)
             if not data:
                 continue
             got = True
             self._process(src, data)
+            caps[i] = self._next_cap(cap, len(data))
         if got:
             self._score_closed()
             self.sink.flush()
@@ -268,6 +286,21 @@ class Watcher:
             if self.cfg.gc_freeze:
                 self._gc_step()
         return got
+
+    def _next_cap(self, cap: int, got: int) -> int:
+        """The size of an input's next read. Following, reads start small (a batch of
+        what a writer appended in a few ms is processed in a few ms: the latency) and
+        double while they come back full (catching up: bigger batches cost less per line),
+        up to ``batch_bytes``; a read that comes back less than half full starts over.
+        Without ``follow`` every read is ``batch_bytes``."""
+        cfg = self.cfg
+        if not cfg.follow:
+            return cfg.batch_bytes
+        if got * 2 < cap:
+            return min(cfg.follow_batch_bytes, cfg.batch_bytes)
+        if got * 4 >= cap * 3:
+            return min(cap * 2, cfg.batch_bytes)
+        return cap
 
     @staticmethod
     def _gc_step() -> None:
@@ -302,22 +335,24 @@ class Watcher:
         if events.height == 0:
             return
         refs = _Refs(src.name, src_first, first, events[LINE_ID].to_numpy(), lines)
-        eids = self._intern(events[EVENT_ID])
+        eids, uniq, idx = self._intern(events[EVENT_ID])
         segs = self.grouper.add_batch(events, eids, refs)
         if self.scorer is not None and segs:
-            inp, tgt = self.scorer.code_arrays(events[EVENT_ID])
+            inp, tgt = self.scorer.code_arrays(uniq, idx)
             seg, pos, ranks = self.scorer.rank_segments(segs, inp, tgt)
             self._line_alerts(segs, seg, pos, ranks)
 
-    def _intern(self, eids: pl.Series) -> list[str]:
+    def _intern(self, eids: pl.Series) -> tuple[list[str], list[str], np.ndarray]:
         """The batch's event ids as shared string objects (one per distinct id: open windows
-        hold pointers, not copies)."""
+        hold pointers, not copies); also the distinct ids and each row's index into them."""
         uniq = eids.unique(maintain_order=True)
         table = self._eids
-        objs = np.array([table.setdefault(e, e) for e in uniq.to_list()], dtype=object)
+        names = [table.setdefault(e, e) for e in uniq.to_list()]
+        if len(names) == 1:
+            return names * len(eids), names, np.zeros(len(eids), dtype=np.int64)
         idx = eids.replace_strict(uniq, pl.int_range(len(uniq), eager=True),
                                   return_dtype=pl.Int64).to_numpy()  # fmt: skip
-        return objs[idx].tolist()
+        return np.array(names, dtype=object)[idx].tolist(), names, idx
 
     def _line_alerts(self, segs: list[Segment], seg: np.ndarray, pos: np.ndarray,
                      ranks: np.ndarray) -> None:  # fmt: skip
@@ -483,12 +518,20 @@ class Watcher:
     # ------------------------------------------------------------------ state
     def _maybe_checkpoint(self) -> None:
         cfg = self.cfg
+        if self.bg.busy:  # the one before is still being written: take this one later
+            return
         if (self.lines - self._last_ckpt_lines >= cfg.checkpoint_lines
                 or time.monotonic() - self._last_ckpt_time >= cfg.checkpoint_seconds):
-            self.checkpoint()
+            self.checkpoint(background=True)
 
-    def checkpoint(self) -> None:
-        committed = self.sink.commit()
+    def checkpoint(self, background: bool = False) -> None:
+        """Take a checkpoint between batches. What later batches change is copied here
+        (cheap); serialising, fsyncing the alert file and the window files, and switching
+        ``state.json`` run in a background thread when ``background`` (one at a time;
+        until it is switched in, a restart resumes from the checkpoint before, which is
+        still whole), else now."""
+        self.bg.wait()
+        committed = self.sink.mark()
         self.seq += 1
         meta = {
             "state_version": STATE_VERSION,
@@ -499,7 +542,7 @@ class Watcher:
             "alerts_committed": committed,
             "model_version": self.version,
             "grouping": self.grouper.state(),
-            "alert_updates": self.updates,
+            "alert_updates": dict(self.updates),
             "parse": {
                 "malformed_lines": self.stats.malformed_lines,
                 "blank_lines": self.stats.blank_lines,
@@ -508,11 +551,16 @@ class Watcher:
             },
         }
         updated, gone = self.grouper.take_changes()
-        kind = self.ckpt.write(self.seq, meta, updated, gone,
-                               lambda: list(self.grouper.open.values()),
-                               self.parser.state_dict())  # fmt: skip
-        logger.debug("checkpoint %d (%s): %d updated, %d closed", self.seq, kind, len(updated),
-                     len(gone))  # fmt: skip
+        snap = self.ckpt.snapshot(self.seq, meta, updated, gone,
+                                  lambda: list(self.grouper.open.values()),
+                                  self.parser.state_dict())  # fmt: skip
+        snap.sync = self.sink.sync
+        if background:
+            self.bg.start(snap)
+        else:
+            self.ckpt.write_snapshot(snap)
+        logger.debug("checkpoint %d (%s): %d updated, %d closed", self.seq, snap.kind,
+                     len(updated), len(gone))  # fmt: skip
         self._last_ckpt_lines = self.lines
         self._last_ckpt_time = time.monotonic()
         self.write_status()

@@ -531,7 +531,7 @@ class OnlineGrouper:
     # ------------------------------------------------------------------ state
     def state(self) -> dict[str, Any]:
         return {
-            "parts": self.parts,
+            "parts": dict(self.parts),
             "position": self.position,
             "watermark": self.watermark,
             "counts": dict(self.counts),
