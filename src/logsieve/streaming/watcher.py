@@ -345,14 +345,11 @@ class Watcher:
     def _intern(self, eids: pl.Series) -> tuple[list[str], list[str], np.ndarray]:
         """The batch's event ids as shared string objects (one per distinct id: open windows
         hold pointers, not copies); also the distinct ids and each row's index into them."""
-        uniq = eids.unique(maintain_order=True)
         table = self._eids
-        names = [table.setdefault(e, e) for e in uniq.to_list()]
-        if len(names) == 1:
-            return names * len(eids), names, np.zeros(len(eids), dtype=np.int64)
-        idx = eids.replace_strict(uniq, pl.int_range(len(uniq), eager=True),
-                                  return_dtype=pl.Int64).to_numpy()  # fmt: skip
-        return np.array(names, dtype=object)[idx].tolist(), names, idx
+        seen: dict[str, int] = {}
+        idx = [seen.setdefault(e, len(seen)) for e in eids.to_list()]
+        names = [table.setdefault(e, e) for e in seen]
+        return [names[i] for i in idx], names, np.asarray(idx, dtype=np.int64)
 
     def _line_alerts(self, segs: list[Segment], seg: np.ndarray, pos: np.ndarray,
                      ranks: np.ndarray) -> None:  # fmt: skip
@@ -498,6 +495,12 @@ class Watcher:
         if now - self._last_model_check < 0.2:
             return
         self._last_model_check = now
+        try:  # the file is read only when its mtime changed
+            if (Path(self.cfg.model_dir) / PIPELINE_FILE).stat().st_mtime_ns == \
+                    self.version_mtime:  # fmt: skip
+                return
+        except OSError:
+            return
         version, mtime = model_version(Path(self.cfg.model_dir))
         if (version, mtime) == (self.version, self.version_mtime):
             return
