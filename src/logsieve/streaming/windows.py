@@ -385,6 +385,7 @@ class OnlineGrouper:
         segs: list[Segment] = []
         idle, dur, keep, opened = self.idle_us, self.max_us, self.keep, self.open
         max_lines = self.max_lines
+        move_to_end, now = opened.move_to_end, time.monotonic()
         b = kb = 0
         for (key, n, tmin, tmax, tfirst, tlast, gap, lab), e, ke in zip(per_key.select(
             "key", "n", "tmin", "tmax", "tfirst", "tlast", "gap", "lab"
@@ -407,7 +408,13 @@ class OnlineGrouper:
                 ]))  # fmt: skip
                 b, kb = e, ke
                 continue
-            w = self._session(key, tfirst)
+            if w is None:
+                w = self._session(key, tfirst)
+            else:  # no gap and no cap within reach (not slow): _session's keep-going branch
+                move_to_end(key)
+                w.wall = now
+                self.ticks += 1
+                w.touch = self.ticks
             pos = len(w.eids)
             w.eids += eids_k[b:e]
             w.line_ids += lids_k[b:e]
