@@ -99,29 +99,59 @@ def _list_column(values: Sequence[Sequence[Any]], inner: pa.DataType,
 
 
 WindowRow = tuple[Any, ...]
-"""What a checkpoint keeps of one open window, taken between batches (:func:`_window_row`):
-(window, from_pos, to_pos, touch, start, end, last_ts, label, refs, score, alert_id,
-trigger JSON). The window's event and line-id lists are only ever appended to, so the
-positions ``[from_pos, to_pos)`` can be read later, from another thread."""
+"""What a checkpoint keeps of one open window, taken between batches
+(:meth:`CheckpointWriter.snapshot`): (window, from_pos, to_pos, touch, start, end, last_ts,
+label, a copy of its kept lines, score, alert_id, trigger). The window's event and line-id
+lists are only ever appended to, and a trigger is replaced, never changed, so they can be
+read later, from another thread."""
 
 
-def _window_row(w: OpenWindow, delta: bool) -> WindowRow:
-    a, n = (w.saved if delta else 0), len(w.eids)
-    refs = w.refs
-    new = n - a
-    kept = refs[:] if a == 0 or new >= len(refs) else refs[len(refs) - new :]
-    return (w, a, n, w.touch, w.start, w.end, w.last_ts, w.label, kept, w.score, w.alert_id,
-            None if w.trigger is None else json.dumps(w.trigger))  # fmt: skip
+CHUNK_WINDOWS = 1024
+"""Windows converted to Arrow and written per step: a checkpoint written in the background
+goes in steps this small, paced, so the loop never waits long for the interpreter lock or
+a core (converting every open window's kept lines in one call holds the lock for a second)."""
 
 
-def _windows_table(rows: list[WindowRow], gone: list[str] | None = None) -> pa.Table:
-    """Rows of open windows, then (deltas) one row per closed window id, ``gone`` true.
+def _write_windows(path: Path, rows: list[WindowRow], gone: list[str] | None,
+                   pace: Callable[[float], None] | None = None) -> None:  # fmt: skip
+    """Write a window file: rows of open windows, then (deltas) one row per closed window
+    id, ``gone`` true; to a temporary name, fsynced, renamed.
 
     In a delta a window's row holds only the events appended since it was last written
-    (from position ``from_pos``) and the kept lines among them; a base holds them all."""
+    (from position ``from_pos``) and the kept lines among them; a base holds them all.
+    Rows are converted and written :data:`CHUNK_WINDOWS` windows at a time (one row group
+    each), and ``pace(seconds the chunk took)`` is called between chunks."""
+    tmp = path.with_name(f".{path.name}.logsieve-{os.getpid()}.tmp")
+    step = CHUNK_WINDOWS
+    try:
+        with open(tmp, "wb") as fh:
+            first = _windows_chunk(rows[:step])
+            schema = first.schema
+            with pq.ParquetWriter(fh, schema, compression="lz4") as writer:
+                writer.write_table(first)
+                for i in range(step, len(rows), step):
+                    t0 = time.perf_counter()
+                    writer.write_table(_windows_chunk(rows[i : i + step]))
+                    if pace is not None:
+                        pace(time.perf_counter() - t0)
+                if gone:
+                    extra = {n: pa.nulls(len(gone), schema.field(n).type) for n in schema.names}
+                    extra["wid"] = pa.array(gone, pa.large_string())
+                    extra["gone"] = pa.array([True] * len(gone), pa.bool_())
+                    writer.write_table(pa.Table.from_arrays(list(extra.values()), schema=schema))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _windows_chunk(rows: list[WindowRow]) -> pa.Table:
     wins = [r[0] for r in rows]
     col = list(zip(*rows, strict=True)) if rows else [()] * 12
-    refs = col[8]
+    refs = [x if a == 0 or b - a >= len(x) else x[len(x) - (b - a) :]
+            for x, a, b in zip(col[8], col[1], col[2], strict=True)]  # a delta: the new ones
     flat_refs = list(chain.from_iterable(refs))
     cols = {
         "wid": pa.array([w.wid for w in wins], pa.large_string()),
@@ -143,17 +173,11 @@ def _windows_table(rows: list[WindowRow], gone: list[str] | None = None) -> pa.T
         "ref_text": _list_column(refs, pa.large_string(), list(map(itemgetter(2), flat_refs))),
         "score": pa.array(col[9], pa.float64()),
         "alert_id": pa.array(col[10], pa.large_string()),
-        "trigger": pa.array(col[11], pa.large_string()),
+        "trigger": pa.array([None if t is None else json.dumps(t) for t in col[11]],
+                            pa.large_string()),  # fmt: skip
     }
     cols["gone"] = pa.array([False] * len(rows), pa.bool_())
-    table = pa.Table.from_arrays(list(cols.values()), names=list(cols))  # (pa.table imports pandas)
-    if gone:
-        extra = {n: pa.nulls(len(gone), table.schema.field(n).type) for n in table.column_names}
-        extra["wid"] = pa.array(gone, pa.large_string())
-        extra["gone"] = pa.array([True] * len(gone), pa.bool_())
-        extra_t = pa.Table.from_arrays(list(extra.values()), schema=table.schema)
-        table = pa.concat_tables([table, extra_t])
-    return table
+    return pa.Table.from_arrays(list(cols.values()), names=list(cols))  # (pa.table: pandas)
 
 
 @dataclass
@@ -203,26 +227,30 @@ class CheckpointWriter:
                                              10_000):  # fmt: skip
             kind, written, chain, gone = "base", all_open(), [], []
             self.delta_rows = 0
+            snap_rows = [(w, 0, len(w.eids), w.touch, w.start, w.end, w.last_ts, w.label,
+                          w.refs[:], w.score, w.alert_id, w.trigger) for w in written]  # fmt: skip
         else:
             kind, written, chain = "delta", updated, list(self.chain)
             self.delta_rows += rows
-        delta = kind == "delta"
-        snap_rows = [_window_row(w, delta) for w in written]
-        for w in written:
-            w.saved = len(w.eids)
+            snap_rows = [(w, w.saved, len(w.eids), w.touch, w.start, w.end, w.last_ts, w.label,
+                          w.refs[:], w.score, w.alert_id, w.trigger) for w in written]  # fmt: skip
+        for r in snap_rows:
+            r[0].saved = r[2]
         name = f"win-{seq:08d}-{kind}.parquet"
         chain.append(name)
         self.chain = chain
         return Snapshot(seq, kind, name, chain, snap_rows, gone, {**meta, "windows": chain},
                         parser_state)  # fmt: skip
 
-    def write_snapshot(self, snap: Snapshot) -> None:
-        """Write a snapshot's files and point ``state.json`` at it (any thread)."""
+    def write_snapshot(self, snap: Snapshot,
+                       pace: Callable[[float], None] | None = None) -> None:  # fmt: skip
+        """Write a snapshot's files and point ``state.json`` at it (any thread; ``pace``:
+        see :func:`_write_windows`)."""
         try:
             if snap.sync is not None:
                 snap.sync()
-            table = _windows_table(snap.rows, snap.gone if snap.kind == "delta" else None)
-            _write_parquet_synced(self.state_dir / snap.name, table)
+            _write_windows(self.state_dir / snap.name, snap.rows,
+                           snap.gone if snap.kind == "delta" else None, pace)  # fmt: skip
             write_checkpoint(self.state_dir, snap.seq, snap.meta, snap.parser_state)
         except BaseException:
             self.chain = []  # the chain has a hole: the next checkpoint is a base
@@ -239,6 +267,15 @@ class CheckpointWriter:
         snap = self.snapshot(seq, meta, updated, gone, all_open, parser_state)
         self.write_snapshot(snap)
         return snap.kind
+
+
+PACE = 2.0
+"""A background checkpoint sleeps this many times as long as each chunk took: it takes a
+third of a core at most, and the loop (latency) gets the rest."""
+
+
+def _pace(took: float) -> None:
+    time.sleep(min(took * PACE, 0.1))
 
 
 class Background:
@@ -261,7 +298,7 @@ class Background:
         def run() -> None:
             t0 = time.perf_counter()
             try:
-                self.writer.write_snapshot(snap)
+                self.writer.write_snapshot(snap, _pace)
             except BaseException as exc:  # handed to the loop by wait()
                 self.error = exc
             self.last_seconds = time.perf_counter() - t0
@@ -276,19 +313,6 @@ class Background:
         if self.error is not None:
             exc, self.error = self.error, None
             raise exc
-
-
-def _write_parquet_synced(path: Path, table: pa.Table) -> None:
-    tmp = path.with_name(f".{path.name}.logsieve-{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, compression="lz4")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_checkpoint(

@@ -200,6 +200,7 @@ class Watcher:
         self._last_ckpt_time = time.monotonic()
         self._last_progress = 0.0
         self._last_model_check = time.monotonic()
+        self._model_sig: tuple[int, int, int] | None = None
         self.hook_failures = 0
         if ckpt is None:
             # checkpoint 0 before any line: a crash before the first periodic checkpoint
@@ -495,14 +496,16 @@ class Watcher:
         if now - self._last_model_check < 0.2:
             return
         self._last_model_check = now
-        try:  # the file is read only when its mtime changed
-            if (Path(self.cfg.model_dir) / PIPELINE_FILE).stat().st_mtime_ns == \
-                    self.version_mtime:  # fmt: skip
-                return
+        try:  # the file is read only when it changed (replaced, rewritten)
+            st = (Path(self.cfg.model_dir) / PIPELINE_FILE).stat()
         except OSError:
+            return
+        sig = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if sig == self._model_sig:
             return
         version, mtime = model_version(Path(self.cfg.model_dir))
         if (version, mtime) == (self.version, self.version_mtime):
+            self._model_sig = sig
             return
         try:
             pipe = Pipeline.load(self.cfg.model_dir)
@@ -512,6 +515,7 @@ class Watcher:
         self.pipe = pipe
         self._check_model()
         self.version, self.version_mtime = version, mtime
+        self._model_sig = sig
         if self.scorer is not None:
             self.scorer = NextEventScorer(pipe)
             for w in self.grouper.open.values():
