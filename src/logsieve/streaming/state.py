@@ -282,8 +282,9 @@ class Background:
     """Runs one checkpoint write at a time off the loop (a thread per write). ``busy``
     says one is running; :meth:`wait` waits for it and raises what it raised."""
 
-    def __init__(self, writer: CheckpointWriter) -> None:
+    def __init__(self, writer: CheckpointWriter, *, paced: bool = True) -> None:
         self.writer = writer
+        self.pace = _pace if paced else None  # paced: following (latency); else full speed
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.last_seconds = 0.0
@@ -298,7 +299,7 @@ class Background:
         def run() -> None:
             t0 = time.perf_counter()
             try:
-                self.writer.write_snapshot(snap, _pace)
+                self.writer.write_snapshot(snap, self.pace)
             except BaseException as exc:  # handed to the loop by wait()
                 self.error = exc
             self.last_seconds = time.perf_counter() - t0

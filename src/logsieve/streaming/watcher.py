@@ -193,7 +193,7 @@ class Watcher:
                                                            cfg.batch_bytes)  # fmt: skip
         self._caps = [first] * len(self.sources)
         self.sink = AlertSink(Path(cfg.alerts) if cfg.alerts else None, committed)
-        self.bg = Background(self.ckpt)
+        self.bg = Background(self.ckpt, paced=cfg.follow)
         self.started = time.monotonic()
         self.lines_at_start = self.lines
         self._last_ckpt_lines = self.lines
