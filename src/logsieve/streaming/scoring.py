@@ -87,12 +87,10 @@ class NextEventScorer:
         """Recompute a window's input codes (after a restart or a model reload)."""
         w.codes = array("q", [self._code(e)[0] for e in w.eids])
 
-    def code_arrays(self, eids: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-        """(input codes, target codes) of a column of event ids (one lookup per distinct id)."""
-        uniq = eids.unique(maintain_order=True)
-        got = [self._code(e) for e in uniq.to_list()]
-        idx = eids.replace_strict(uniq, pl.int_range(len(uniq), eager=True),
-                                  return_dtype=pl.Int64).to_numpy()  # fmt: skip
+    def code_arrays(self, uniq: Sequence[str], idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(input codes, target codes) of a column of event ids given as its distinct ids
+        and each row's index into them (one lookup per distinct id)."""
+        got = [self._code(e) for e in uniq]
         table = np.array(got, dtype=np.int64).reshape(len(got), 2)
         return table[idx, 0], table[idx, 1]
 

@@ -127,7 +127,10 @@ class FileSource(Source):
                 return  # not there yet: waited for
             raise InputError(self.path, "no such file")
         assert self.fd is not None
-        if s.offset == 0 or self._matches(self.fd):
+        if s.offset == 0 and not s.fp_len:
+            self._note_fingerprint()  # known from the start (a checkpoint at offset 0)
+            return
+        if self._matches(self.fd):
             return
         for cand in sorted(self.path.parent.glob(self.path.name + "?*")):
             if not cand.is_file():

@@ -26,10 +26,16 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import accumulate, chain
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -39,7 +45,9 @@ from logsieve.streaming.windows import OpenWindow
 
 __all__ = [
     "AlertSink",
+    "Background",
     "CheckpointWriter",
+    "Snapshot",
     "load_checkpoint",
     "write_checkpoint",
     "write_json_synced",
@@ -76,60 +84,116 @@ def write_json_synced(path: Path, obj: Any, *, sync: bool = True) -> None:
         raise
 
 
-def _list_column(values: list[list[Any]], inner: pa.DataType) -> pa.Array:
-    """A large-list Arrow column built from one flat list and offsets (fast for 1M rows)."""
-    flat: list[Any] = []
-    offsets = [0]
-    for v in values:
-        flat.extend(v)
-        offsets.append(len(flat))
-    return pa.LargeListArray.from_arrays(
-        pa.array(offsets, type=pa.int64()), pa.array(flat, type=inner)
-    )
+def _list_column(values: Sequence[Sequence[Any]], inner: pa.DataType,
+                 flat: list[Any] | None = None) -> pa.Array:  # fmt: skip
+    """A large-list Arrow column built from one flat list and offsets (fast for 1M rows;
+    ``flat``: the values already flattened). Integers go through NumPy (no per-item
+    conversion); strings are large strings (Arrow's 32-bit string conversion is several
+    times slower)."""
+    offsets = np.fromiter(accumulate(map(len, values), initial=0), np.int64, len(values) + 1)
+    if flat is None:
+        flat = list(chain.from_iterable(values))
+    arr = pa.array(np.asarray(flat, dtype=np.int64)) if inner == pa.int64() else \
+        pa.array(flat, type=inner)  # fmt: skip
+    return pa.LargeListArray.from_arrays(pa.array(offsets), arr)
 
 
-def _windows_table(windows: list[OpenWindow], gone: list[str] | None = None,
-                   delta: bool = False) -> pa.Table:  # fmt: skip
-    """Rows of open windows, then (deltas) one row per closed window id, ``gone`` true.
+WindowRow = tuple[Any, ...]
+"""What a checkpoint keeps of one open window, taken between batches
+(:meth:`CheckpointWriter.snapshot`): (window, from_pos, to_pos, touch, start, end, last_ts,
+label, a copy of its kept lines, score, alert_id, trigger). The window's event and line-id
+lists are only ever appended to, and a trigger is replaced, never changed, so they can be
+read later, from another thread."""
+
+
+CHUNK_WINDOWS = 1024
+"""Windows converted to Arrow and written per step: a checkpoint written in the background
+goes in steps this small, paced, so the loop never waits long for the interpreter lock or
+a core (converting every open window's kept lines in one call holds the lock for a second)."""
+
+
+def _write_windows(path: Path, rows: list[WindowRow], gone: list[str] | None,
+                   pace: Callable[[float], None] | None = None) -> None:  # fmt: skip
+    """Write a window file: rows of open windows, then (deltas) one row per closed window
+    id, ``gone`` true; to a temporary name, fsynced, renamed.
 
     In a delta a window's row holds only the events appended since it was last written
-    (from position ``from_pos``) and the kept lines among them; a base holds them all."""
-    start = [w.saved if delta else 0 for w in windows]
-    new = [len(w.eids) - a for w, a in zip(windows, start, strict=True)]
-    refs = [w.refs if a == 0 or n >= len(w.refs) else w.refs[len(w.refs) - n :]
-            for w, a, n in zip(windows, start, new, strict=True)]  # fmt: skip
+    (from position ``from_pos``) and the kept lines among them; a base holds them all.
+    Rows are converted and written :data:`CHUNK_WINDOWS` windows at a time (one row group
+    each), and ``pace(seconds the chunk took)`` is called between chunks."""
+    tmp = path.with_name(f".{path.name}.logsieve-{os.getpid()}.tmp")
+    step = CHUNK_WINDOWS
+    try:
+        with open(tmp, "wb") as fh:
+            first = _windows_chunk(rows[:step])
+            schema = first.schema
+            with pq.ParquetWriter(fh, schema, compression="lz4") as writer:
+                writer.write_table(first)
+                for i in range(step, len(rows), step):
+                    t0 = time.perf_counter()
+                    writer.write_table(_windows_chunk(rows[i : i + step]))
+                    if pace is not None:
+                        pace(time.perf_counter() - t0)
+                if gone:
+                    extra = {n: pa.nulls(len(gone), schema.field(n).type) for n in schema.names}
+                    extra["wid"] = pa.array(gone, pa.large_string())
+                    extra["gone"] = pa.array([True] * len(gone), pa.bool_())
+                    writer.write_table(pa.Table.from_arrays(list(extra.values()), schema=schema))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _windows_chunk(rows: list[WindowRow]) -> pa.Table:
+    wins = [r[0] for r in rows]
+    col = list(zip(*rows, strict=True)) if rows else [()] * 12
+    refs = [x if a == 0 or b - a >= len(x) else x[len(x) - (b - a) :]
+            for x, a, b in zip(col[8], col[1], col[2], strict=True)]  # a delta: the new ones
+    flat_refs = list(chain.from_iterable(refs))
     cols = {
-        "wid": pa.array([w.wid for w in windows], pa.string()),
-        "from_pos": pa.array(start, pa.int64()),
-        "touch": pa.array([w.touch for w in windows], pa.int64()),
-        "key": pa.array([str(w.key) for w in windows], pa.string()),
-        "k": pa.array([w.k for w in windows], pa.int64()),
-        "eids": _list_column([w.eids[a:] if a else w.eids
-                              for w, a in zip(windows, start, strict=True)], pa.string()),
-        "line_ids": _list_column([w.line_ids[a:] if a else w.line_ids
-                                  for w, a in zip(windows, start, strict=True)], pa.int64()),
-        "start": pa.array([w.start for w in windows], pa.int64()),
-        "end": pa.array([w.end for w in windows], pa.int64()),
-        "last_ts": pa.array([w.last_ts for w in windows], pa.int64()),
-        "label": pa.array([w.label for w in windows], pa.int8()),
-        "ref_source": _list_column([[r[0] for r in x] for x in refs], pa.string()),
-        "ref_line": _list_column([[r[1] for r in x] for x in refs], pa.int64()),
-        "ref_text": _list_column([[r[2] for r in x] for x in refs], pa.string()),
-        "score": pa.array([w.score for w in windows], pa.float64()),
-        "alert_id": pa.array([w.alert_id for w in windows], pa.string()),
-        "trigger": pa.array(
-            [None if w.trigger is None else json.dumps(w.trigger) for w in windows], pa.string()
-        ),
+        "wid": pa.array([w.wid for w in wins], pa.large_string()),
+        "from_pos": pa.array(col[1], pa.int64()),
+        "touch": pa.array(col[3], pa.int64()),
+        "key": pa.array([str(w.key) for w in wins], pa.large_string()),
+        "k": pa.array([w.k for w in wins], pa.int64()),
+        "eids": _list_column([w.eids[a:b] for w, a, b in zip(wins, col[1], col[2], strict=True)],
+                             pa.large_string()),  # fmt: skip
+        "line_ids": _list_column([w.line_ids[a:b]
+                                  for w, a, b in zip(wins, col[1], col[2], strict=True)],
+                                 pa.int64()),  # fmt: skip
+        "start": pa.array(col[4], pa.int64()),
+        "end": pa.array(col[5], pa.int64()),
+        "last_ts": pa.array(col[6], pa.int64()),
+        "label": pa.array(col[7], pa.int8()),
+        "ref_source": _list_column(refs, pa.large_string(), list(map(itemgetter(0), flat_refs))),
+        "ref_line": _list_column(refs, pa.int64(), list(map(itemgetter(1), flat_refs))),
+        "ref_text": _list_column(refs, pa.large_string(), list(map(itemgetter(2), flat_refs))),
+        "score": pa.array(col[9], pa.float64()),
+        "alert_id": pa.array(col[10], pa.large_string()),
+        "trigger": pa.array([None if t is None else json.dumps(t) for t in col[11]],
+                            pa.large_string()),  # fmt: skip
     }
-    cols["gone"] = pa.array([False] * len(windows), pa.bool_())
-    table = pa.Table.from_arrays(list(cols.values()), names=list(cols))  # (pa.table imports pandas)
-    if gone:
-        extra = {n: pa.nulls(len(gone), table.schema.field(n).type) for n in table.column_names}
-        extra["wid"] = pa.array(gone, pa.string())
-        extra["gone"] = pa.array([True] * len(gone), pa.bool_())
-        extra_t = pa.Table.from_arrays(list(extra.values()), schema=table.schema)
-        table = pa.concat_tables([table, extra_t])
-    return table
+    cols["gone"] = pa.array([False] * len(rows), pa.bool_())
+    return pa.Table.from_arrays(list(cols.values()), names=list(cols))  # (pa.table: pandas)
+
+
+@dataclass
+class Snapshot:
+    """One checkpoint as taken between batches (cheap: no serialisation), written later by
+    :meth:`CheckpointWriter.write_snapshot`, possibly in another thread."""
+
+    seq: int
+    kind: str
+    name: str
+    chain: list[str]
+    rows: list[WindowRow]
+    gone: list[str]
+    meta: dict[str, Any]
+    parser_state: dict[str, Any] | None
+    sync: Callable[[], None] | None = None  # fsync the alert file first
 
 
 class CheckpointWriter:
@@ -138,7 +202,13 @@ class CheckpointWriter:
     before, and the ids of those closed). A delta holds only what changed, so a
     checkpoint costs what the interval touched, not every open window; a new base is
     written when the deltas since the last one hold more rows than there are open windows
-    (or after ``max_chain`` deltas), which bounds both the files and a restart's work."""
+    (or after ``max_chain`` deltas), which bounds both the files and a restart's work.
+
+    A checkpoint is taken in two steps: :meth:`snapshot` (between batches, in the loop:
+    copies what later batches would change, serialises nothing) and :meth:`write_snapshot`
+    (Arrow, Parquet, JSON, fsync, the ``state.json`` switch), which :class:`Background`
+    runs off the loop. One snapshot is written at a time; if a write fails, the next
+    snapshot is a base."""
 
     def __init__(self, state_dir: Path, chain: list[str] | None = None, *,
                  max_chain: int = 32) -> None:  # fmt: skip
@@ -147,48 +217,103 @@ class CheckpointWriter:
         self.delta_rows = 0
         self.max_chain = max_chain
 
-    def write(self, seq: int, meta: dict[str, Any], updated: list[OpenWindow],
-              gone: list[str], all_open: Callable[[], list[OpenWindow]],
-              parser_state: dict[str, Any] | None) -> str:  # fmt: skip
-        """Write checkpoint ``seq`` and point ``state.json`` at it; returns 'base'/'delta'."""
-        opened = all_open()
+    def snapshot(self, seq: int, meta: dict[str, Any], updated: list[OpenWindow],
+                 gone: list[str], all_open: Callable[[], list[OpenWindow]],
+                 parser_state: dict[str, Any] | None) -> Snapshot:  # fmt: skip
+        """Take checkpoint ``seq``: decide base or delta and copy its rows."""
         rows = len(gone) + sum(len(w.eids) - w.saved + 1 for w in updated)
-        total = sum(len(w.eids) for w in opened) + len(opened)
         if not self.chain or len(self.chain) >= self.max_chain or \
-                self.delta_rows + rows > max(total, 10_000):  # fmt: skip
-            kind, written, chain = "base", opened, []
-            table = _windows_table(opened)
+                self.delta_rows + rows > max(sum(len(w.eids) + 1 for w in all_open()),
+                                             10_000):  # fmt: skip
+            kind, written, chain, gone = "base", all_open(), [], []
             self.delta_rows = 0
+            snap_rows = [(w, 0, len(w.eids), w.touch, w.start, w.end, w.last_ts, w.label,
+                          w.refs[:], w.score, w.alert_id, w.trigger) for w in written]  # fmt: skip
         else:
             kind, written, chain = "delta", updated, list(self.chain)
-            table = _windows_table(updated, gone, delta=True)
             self.delta_rows += rows
+            snap_rows = [(w, w.saved, len(w.eids), w.touch, w.start, w.end, w.last_ts, w.label,
+                          w.refs[:], w.score, w.alert_id, w.trigger) for w in written]  # fmt: skip
+        for r in snap_rows:
+            r[0].saved = r[2]
         name = f"win-{seq:08d}-{kind}.parquet"
-        _write_parquet_synced(self.state_dir / name, table)
         chain.append(name)
-        meta = {**meta, "windows": chain}
-        write_checkpoint(self.state_dir, seq, meta, parser_state)
         self.chain = chain
-        for w in written:
-            w.saved = len(w.eids)
-        keep = set(chain)
+        return Snapshot(seq, kind, name, chain, snap_rows, gone, {**meta, "windows": chain},
+                        parser_state)  # fmt: skip
+
+    def write_snapshot(self, snap: Snapshot,
+                       pace: Callable[[float], None] | None = None) -> None:  # fmt: skip
+        """Write a snapshot's files and point ``state.json`` at it (any thread; ``pace``:
+        see :func:`_write_windows`)."""
+        try:
+            if snap.sync is not None:
+                snap.sync()
+            _write_windows(self.state_dir / snap.name, snap.rows,
+                           snap.gone if snap.kind == "delta" else None, pace)  # fmt: skip
+            write_checkpoint(self.state_dir, snap.seq, snap.meta, snap.parser_state)
+        except BaseException:
+            self.chain = []  # the chain has a hole: the next checkpoint is a base
+            raise
+        keep = set(snap.chain)
         for old in self.state_dir.glob("win-*.parquet"):
             if old.name not in keep:
                 old.unlink(missing_ok=True)
-        return kind
+
+    def write(self, seq: int, meta: dict[str, Any], updated: list[OpenWindow],
+              gone: list[str], all_open: Callable[[], list[OpenWindow]],
+              parser_state: dict[str, Any] | None) -> str:  # fmt: skip
+        """Write checkpoint ``seq`` now and point ``state.json`` at it; 'base'/'delta'."""
+        snap = self.snapshot(seq, meta, updated, gone, all_open, parser_state)
+        self.write_snapshot(snap)
+        return snap.kind
 
 
-def _write_parquet_synced(path: Path, table: pa.Table) -> None:
-    tmp = path.with_name(f".{path.name}.logsieve-{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, compression="lz4")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+PACE = 2.0
+"""A background checkpoint sleeps this many times as long as each chunk took: it takes a
+third of a core at most, and the loop (latency) gets the rest."""
+
+
+def _pace(took: float) -> None:
+    time.sleep(min(took * PACE, 0.1))
+
+
+class Background:
+    """Runs one checkpoint write at a time off the loop (a thread per write). ``busy``
+    says one is running; :meth:`wait` waits for it and raises what it raised."""
+
+    def __init__(self, writer: CheckpointWriter, *, paced: bool = True) -> None:
+        self.writer = writer
+        self.pace = _pace if paced else None  # paced: following (latency); else full speed
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.last_seconds = 0.0
+
+    @property
+    def busy(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def start(self, snap: Snapshot) -> None:
+        self.wait()
+
+        def run() -> None:
+            t0 = time.perf_counter()
+            try:
+                self.writer.write_snapshot(snap, self.pace)
+            except BaseException as exc:  # handed to the loop by wait()
+                self.error = exc
+            self.last_seconds = time.perf_counter() - t0
+
+        self.thread = threading.Thread(target=run, name=f"watch-ckpt-{snap.seq}", daemon=True)
+        self.thread.start()
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            exc, self.error = self.error, None
+            raise exc
 
 
 def write_checkpoint(
@@ -294,11 +419,23 @@ class AlertSink:
 
     def commit(self) -> int:
         """fsync and return the length a checkpoint may record."""
+        length = self.mark()
+        self.sync()
+        return length
+
+    def mark(self) -> int:
+        """Flush and return the length written so far: what a checkpoint records, once
+        :meth:`sync` (which may run in another thread, before the checkpoint is switched
+        in) has made it durable. The file is only appended to while open, so a later sync
+        covers every byte up to a length marked before."""
         if self.fh is not None:
             self.fh.flush()
-            os.fsync(self.fh.fileno())
             self.committed = self.fh.tell()
         return self.committed
+
+    def sync(self) -> None:
+        if self.fh is not None:
+            os.fsync(self.fh.fileno())
 
     def close(self) -> None:
         if self.fh is not None:

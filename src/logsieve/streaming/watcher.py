@@ -54,6 +54,7 @@ from logsieve.streaming.state import (
     STATE_VERSION,
     STATUS_FILE,
     AlertSink,
+    Background,
     CheckpointWriter,
     load_checkpoint,
     write_json_synced,
@@ -93,7 +94,8 @@ class WatchConfig:
     max_window_lines: int = 100_000
     max_window_seconds: float | None = None
     keep_lines: int = 20
-    batch_bytes: int = 4 * 1024 * 1024
+    batch_bytes: int = 4 * 1024 * 1024  # the largest read (one micro-batch)
+    follow_batch_bytes: int = 64 * 1024  # following: the first read after a short one
     checkpoint_lines: int = 1_000_000
     checkpoint_seconds: float = 10.0
     poll_seconds: float = 0.005
@@ -187,14 +189,24 @@ class Watcher:
         else:
             self.parser = self.pipe.parser(fmt, mine=True)
         self.sources: list[Source] = [open_source(states[p]) for p in cfg.inputs]
+        first = cfg.batch_bytes if not cfg.follow else min(cfg.follow_batch_bytes,
+                                                           cfg.batch_bytes)  # fmt: skip
+        self._caps = [first] * len(self.sources)
         self.sink = AlertSink(Path(cfg.alerts) if cfg.alerts else None, committed)
+        self.bg = Background(self.ckpt, paced=cfg.follow)
         self.started = time.monotonic()
         self.lines_at_start = self.lines
         self._last_ckpt_lines = self.lines
         self._last_ckpt_time = time.monotonic()
         self._last_progress = 0.0
         self._last_model_check = time.monotonic()
+        self._model_sig: tuple[int, int, int] | None = None
         self.hook_failures = 0
+        if ckpt is None:
+            # checkpoint 0 before any line: a crash before the first periodic checkpoint
+            # resumes from here (the alert file cut back to its length now; each file known
+            # by its fingerprint, so one rotated away meanwhile is still found and read)
+            self.checkpoint()
 
     def _check_model(self) -> None:
         if self.pipe.detector.input_kind == "raw" or not self.pipe.templates_mined:
@@ -241,6 +253,10 @@ class Watcher:
                     time.sleep(self.cfg.poll_seconds)
             self.checkpoint()
         finally:
+            try:
+                self.bg.wait()  # a background checkpoint still writing (after an error)
+            except Exception as exc:  # the error that stopped the loop matters more
+                logger.warning("background checkpoint failed: %s", exc)
             if self.cfg.gc_freeze:
                 gc.unfreeze()
                 if gc_was:
@@ -259,12 +275,15 @@ class Watcher:
         """Read and process one batch from each input with data; True when any had some."""
         got = False
         final = not self.cfg.follow
-        for src in self.sources:
-            data = src.read(self.cfg.batch_bytes, final)
+        caps = self._caps
+        for i, src in enumerate(self.sources):
+            cap = caps[i]
+            data = src.read(cap, final)
             if not data:
                 continue
             got = True
             self._process(src, data)
+            caps[i] = self._next_cap(cap, len(data))
         if got:
             self._score_closed()
             self.sink.flush()
@@ -274,6 +293,21 @@ class Watcher:
             if self.cfg.gc_freeze:
                 self._gc_step()
         return got
+
+    def _next_cap(self, cap: int, got: int) -> int:
+        """The size of an input's next read. Following, reads start small (a batch of
+        what a writer appended in a few ms is processed in a few ms: the latency) and
+        double while they come back full (catching up: bigger batches cost less per line),
+        up to ``batch_bytes``; a read that comes back less than half full starts over.
+        Without ``follow`` every read is ``batch_bytes``."""
+        cfg = self.cfg
+        if not cfg.follow:
+            return cfg.batch_bytes
+        if got * 2 < cap:
+            return min(cfg.follow_batch_bytes, cfg.batch_bytes)
+        if got * 4 >= cap * 3:
+            return min(cap * 2, cfg.batch_bytes)
+        return cap
 
     @staticmethod
     def _gc_step() -> None:
@@ -308,22 +342,21 @@ class Watcher:
         if events.height == 0:
             return
         refs = _Refs(src.name, src_first, first, events[LINE_ID].to_numpy(), lines)
-        eids = self._intern(events[EVENT_ID])
+        eids, uniq, idx = self._intern(events[EVENT_ID])
         segs = self.grouper.add_batch(events, eids, refs)
         if self.scorer is not None and segs:
-            inp, tgt = self.scorer.code_arrays(events[EVENT_ID])
+            inp, tgt = self.scorer.code_arrays(uniq, idx)
             seg, pos, ranks = self.scorer.rank_segments(segs, inp, tgt)
             self._line_alerts(segs, seg, pos, ranks)
 
-    def _intern(self, eids: pl.Series) -> list[str]:
+    def _intern(self, eids: pl.Series) -> tuple[list[str], list[str], np.ndarray]:
         """The batch's event ids as shared string objects (one per distinct id: open windows
-        hold pointers, not copies)."""
-        uniq = eids.unique(maintain_order=True)
+        hold pointers, not copies); also the distinct ids and each row's index into them."""
         table = self._eids
-        objs = np.array([table.setdefault(e, e) for e in uniq.to_list()], dtype=object)
-        idx = eids.replace_strict(uniq, pl.int_range(len(uniq), eager=True),
-                                  return_dtype=pl.Int64).to_numpy()  # fmt: skip
-        return objs[idx].tolist()
+        seen: dict[str, int] = {}
+        idx = [seen.setdefault(e, len(seen)) for e in eids.to_list()]
+        names = [table.setdefault(e, e) for e in seen]
+        return [names[i] for i in idx], names, np.asarray(idx, dtype=np.int64)
 
     def _line_alerts(self, segs: list[Segment], seg: np.ndarray, pos: np.ndarray,
                      ranks: np.ndarray) -> None:  # fmt: skip
@@ -469,8 +502,16 @@ class Watcher:
         if now - self._last_model_check < 0.2:
             return
         self._last_model_check = now
+        try:  # the file is read only when it changed (replaced, rewritten)
+            st = (Path(self.cfg.model_dir) / PIPELINE_FILE).stat()
+        except OSError:
+            return
+        sig = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if sig == self._model_sig:
+            return
         version, mtime = model_version(Path(self.cfg.model_dir))
         if (version, mtime) == (self.version, self.version_mtime):
+            self._model_sig = sig
             return
         try:
             pipe = Pipeline.load(self.cfg.model_dir)
@@ -480,6 +521,7 @@ class Watcher:
         self.pipe = pipe
         self._check_model()
         self.version, self.version_mtime = version, mtime
+        self._model_sig = sig
         if self.scorer is not None:
             self.scorer = NextEventScorer(pipe)
             for w in self.grouper.open.values():
@@ -489,12 +531,20 @@ class Watcher:
     # ------------------------------------------------------------------ state
     def _maybe_checkpoint(self) -> None:
         cfg = self.cfg
+        if self.bg.busy:  # the one before is still being written: take this one later
+            return
         if (self.lines - self._last_ckpt_lines >= cfg.checkpoint_lines
                 or time.monotonic() - self._last_ckpt_time >= cfg.checkpoint_seconds):
-            self.checkpoint()
+            self.checkpoint(background=True)
 
-    def checkpoint(self) -> None:
-        committed = self.sink.commit()
+    def checkpoint(self, background: bool = False) -> None:
+        """Take a checkpoint between batches. What later batches change is copied here
+        (cheap); serialising, fsyncing the alert file and the window files, and switching
+        ``state.json`` run in a background thread when ``background`` (one at a time;
+        until it is switched in, a restart resumes from the checkpoint before, which is
+        still whole), else now."""
+        self.bg.wait()
+        committed = self.sink.mark()
         self.seq += 1
         meta = {
             "state_version": STATE_VERSION,
@@ -505,7 +555,7 @@ class Watcher:
             "alerts_committed": committed,
             "model_version": self.version,
             "grouping": self.grouper.state(),
-            "alert_updates": self.updates,
+            "alert_updates": dict(self.updates),
             "parse": {
                 "malformed_lines": self.stats.malformed_lines,
                 "blank_lines": self.stats.blank_lines,
@@ -514,11 +564,16 @@ class Watcher:
             },
         }
         updated, gone = self.grouper.take_changes()
-        kind = self.ckpt.write(self.seq, meta, updated, gone,
-                               lambda: list(self.grouper.open.values()),
-                               self.parser.state_dict())  # fmt: skip
-        logger.debug("checkpoint %d (%s): %d updated, %d closed", self.seq, kind, len(updated),
-                     len(gone))  # fmt: skip
+        snap = self.ckpt.snapshot(self.seq, meta, updated, gone,
+                                  lambda: list(self.grouper.open.values()),
+                                  self.parser.state_dict())  # fmt: skip
+        snap.sync = self.sink.sync
+        if background:
+            self.bg.start(snap)
+        else:
+            self.ckpt.write_snapshot(snap)
+        logger.debug("checkpoint %d (%s): %d updated, %d closed", self.seq, snap.kind,
+                     len(updated), len(gone))  # fmt: skip
         self._last_ckpt_lines = self.lines
         self._last_ckpt_time = time.monotonic()
         self.write_status()

@@ -58,6 +58,10 @@ Segment = tuple["OpenWindow", int, np.ndarray]
 """Lines appended to one window in one batch: (window, position of the first, batch rows)."""
 
 
+SMALL_BATCH = 512
+"""Batches of at most this many lines are appended line by line (the same windows)."""
+
+
 def _opt(v: Any) -> Any:
     return None if v is None else int(v)
 
@@ -194,6 +198,7 @@ class OnlineGrouper:
         self.max_lines = max_lines
         self.keep = keep_lines
         self.wall_idle = wall_idle
+        self.small_batch = SMALL_BATCH
         self.open: OrderedDict[Any, OpenWindow] = OrderedDict()
         self.closed: list[OpenWindow] = []
         self.parts: dict[str, int] = {}  # key -> sessions started (idle ids key#n)
@@ -330,9 +335,15 @@ class OnlineGrouper:
         spec = self.spec
         lids = events[LINE_ID].to_numpy()
         stamps = events[TIMESTAMP].dt.epoch("us")
-        if not isinstance(spec, (Sessions, FieldSessions)):
+        small = events.height <= self.small_batch
+        if small or not isinstance(spec, (Sessions, FieldSessions)):
+            # line by line (count and time windows; and a small batch, for which the
+            # fixed cost of the per-key Polars steps outweighs the lines: following)
+            take = getattr(refs, "take", None)
+            refs = take(np.arange(len(refs))) if take is not None else refs
             labels = events[LABEL].to_list()
-            return _segments(self._add(lids.tolist(), stamps.to_list(), eids, labels, None, refs))
+            return _segments(self._add(lids.tolist(), stamps.to_list(), eids, labels,
+                                       self.keys(events), refs))  # fmt: skip
         row = pl.int_range(pl.len(), dtype=pl.Int64).alias("row")
         cols: list[Any] = [row, stamps.alias("ts"), events[LABEL].alias("lab")]
         if isinstance(spec, Sessions):
@@ -374,6 +385,7 @@ class OnlineGrouper:
         segs: list[Segment] = []
         idle, dur, keep, opened = self.idle_us, self.max_us, self.keep, self.open
         max_lines = self.max_lines
+        move_to_end, now = opened.move_to_end, time.monotonic()
         b = kb = 0
         for (key, n, tmin, tmax, tfirst, tlast, gap, lab), e, ke in zip(per_key.select(
             "key", "n", "tmin", "tmax", "tfirst", "tlast", "gap", "lab"
@@ -396,7 +408,13 @@ class OnlineGrouper:
                 ]))  # fmt: skip
                 b, kb = e, ke
                 continue
-            w = self._session(key, tfirst)
+            if w is None:
+                w = self._session(key, tfirst)
+            else:  # no gap and no cap within reach (not slow): _session's keep-going branch
+                move_to_end(key)
+                w.wall = now
+                self.ticks += 1
+                w.touch = self.ticks
             pos = len(w.eids)
             w.eids += eids_k[b:e]
             w.line_ids += lids_k[b:e]
@@ -531,7 +549,7 @@ class OnlineGrouper:
     # ------------------------------------------------------------------ state
     def state(self) -> dict[str, Any]:
         return {
-            "parts": self.parts,
+            "parts": dict(self.parts),
             "position": self.position,
             "watermark": self.watermark,
             "counts": dict(self.counts),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from logsieve.streaming.state import CheckpointWriter, load_checkpoint
+import pytest
+
+from logsieve.streaming.state import Background, CheckpointWriter, load_checkpoint
 from logsieve.streaming.windows import OpenWindow
 
 
@@ -41,3 +43,49 @@ def test_base_and_deltas_restore_the_open_windows(tmp_path: Path) -> None:
             assert rows[wid]["label"] == w.label
     assert kinds[0] == "base" and "delta" in kinds and kinds.count("base") >= 2  # chain capped
     assert len(list(tmp_path.glob("win-*.parquet"))) <= 5  # files outside the chain removed
+
+
+def test_a_snapshot_is_what_the_windows_held_when_taken(tmp_path: Path) -> None:
+    """Written in the background while the loop goes on appending: the checkpoint holds
+    the windows as they were at the snapshot, not what came after."""
+    ck = CheckpointWriter(tmp_path)
+    bg = Background(ck)
+    wins = [_win(f"k{i}", 3, i) for i in range(200)]
+    before = {w.wid: (list(w.eids), [r[1] for r in w.refs], w.touch) for w in wins}
+    snap = ck.snapshot(1, {"state_version": 2}, [], [], lambda: wins, None)
+    for w in wins:  # the next batch
+        w.append(50, None, "E7", 0, ("f", 50, "later"), 20)
+        w.touch += 1000
+    bg.start(snap)
+    bg.wait()
+    got = load_checkpoint(tmp_path)
+    assert got is not None and got[0]["windows"] == ["win-00000001-base.parquet"]
+    rows = {r["wid"]: r for r in got[1]}
+    assert {k: (r["eids"], [x[1] for x in r["refs"]], r["touch"]) for k, r in rows.items()} \
+        == before  # fmt: skip
+    # the next checkpoint is a delta with just the appended event
+    snap = ck.snapshot(2, {"state_version": 2}, wins[:5], [], lambda: wins, None)
+    assert snap.kind == "delta"
+    ck.write_snapshot(snap)
+    rows = {r["wid"]: r for r in load_checkpoint(tmp_path)[1]}  # type: ignore[index]
+    assert rows["k0"]["eids"] == wins[0].eids and rows["k9"]["eids"] == before["k9"][0]
+
+
+def test_a_failed_background_write_is_raised_and_the_next_is_a_base(tmp_path: Path) -> None:
+    ck = CheckpointWriter(tmp_path)
+    bg = Background(ck)
+    wins = [_win(f"k{i}", 2, i) for i in range(10)]
+    ck.write(1, {"state_version": 2}, [], [], lambda: wins, None)
+    snap = ck.snapshot(2, {"state_version": 2}, wins[:2], [], lambda: wins, None)
+    assert snap.kind == "delta"
+
+    def disk_full() -> None:
+        raise OSError(28, "No space left on device")
+
+    snap.sync = disk_full
+    bg.start(snap)
+    with pytest.raises(OSError, match="No space"):
+        bg.wait()
+    got = load_checkpoint(tmp_path)  # the checkpoint before is still whole
+    assert got is not None and got[0]["windows"] == ["win-00000001-base.parquet"]
+    assert ck.snapshot(3, {"state_version": 2}, [], [], lambda: wins, None).kind == "base"

@@ -44,8 +44,10 @@ def _online(events: pl.DataFrame, spec, **kw) -> pl.DataFrame:
     return windows_frame(closed).sort("window_id")
 
 
-def _online_batch(events: pl.DataFrame, spec, size: int = 37, **kw) -> pl.DataFrame:
+def _online_batch(events: pl.DataFrame, spec, size: int = 37, small: int = 0,
+                  **kw) -> pl.DataFrame:  # fmt: skip
     g = OnlineGrouper(spec, **kw)
+    g.small_batch = small  # batches up to this size go line by line
     closed = []
     for chunk in events.iter_slices(size):  # the per-key batch path: the same windows
         g.add_batch(chunk, chunk["event_id"].to_list(),
@@ -70,17 +72,19 @@ SPECS = [
 ]
 
 
+@pytest.mark.parametrize("small", [0, 10_000], ids=["per-key", "line-by-line"])
 @pytest.mark.parametrize("size", [1, 37, 400])
 @pytest.mark.parametrize("spec", SPECS, ids=str)
-def test_batch_path_equals_batch_group(spec, size: int) -> None:
+def test_batch_path_equals_batch_group(spec, size: int, small: int) -> None:
     events = _events()
     batch = group_any(events, spec).windows.sort("window_id")
-    assert _online_batch(events, spec, size).to_dicts() == batch.to_dicts()
+    assert _online_batch(events, spec, size, small).to_dicts() == batch.to_dicts()
 
 
 def test_batch_path_keeps_the_lru_order_and_segments() -> None:
     events = _events()
     a, b = OnlineGrouper(Sessions()), OnlineGrouper(Sessions())
+    b.small_batch = 0  # the per-key path
     for chunk in events.iter_slices(50):
         a.add(chunk["line_id"].to_list(), chunk["timestamp"].dt.epoch("us").to_list(),
               chunk["event_id"].to_list(), chunk["label"].to_list(), a.keys(chunk),
