@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import gzip
 import logging
+import queue
 import sys
+import threading
 import zlib
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, TypeVar
 
 import numpy as np
 import polars as pl
@@ -169,6 +171,56 @@ def _char_start(data: bytes | memoryview, cut: int, low: int = 0) -> int:
     while cut > low and (data[cut] & 0xC0) == 0x80:
         cut -= 1
     return cut
+
+
+T = TypeVar("T")
+
+
+def prefetch(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
+    """Yield ``items`` while a background thread already reads the next ``depth`` of them.
+
+    Reading and decoding a chunk (file reads, NumPy, UTF-8 checks) mostly runs outside the
+    GIL, so it overlaps with the caller's work on the chunk before. An error in the reader
+    is raised here, at the item where it happened; closing this generator stops the reader.
+    """
+    box: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[str, object]) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(("error", exc))
+            return
+        put(("done", None))
+
+    thread = threading.Thread(target=run, name="logsieve-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "done":
+                break
+            if kind == "error":
+                assert isinstance(value, BaseException)
+                raise value
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
+        # the reader notices within 0.1 s, unless it is blocked reading a pipe that stays
+        # open (a SIGTERM while waiting for input): it is a daemon thread, left to the exit
+        thread.join(timeout=1.0)
 
 
 def iter_line_chunks(

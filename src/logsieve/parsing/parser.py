@@ -43,6 +43,7 @@ from logsieve.io.reader import (
     display_name,
     is_stdin,
     iter_line_chunks,
+    prefetch,
 )
 from logsieve.io.tables import encode_meta, state_hash
 from logsieve.parsing.drain import Drain
@@ -545,7 +546,8 @@ class LogParser:
             for path in files:
                 rstats = ReadStats()
                 source = display_name(path)
-                for chunk in iter_line_chunks(path, chunk_bytes, first, rstats, max_line_bytes):
+                chunks = iter_line_chunks(path, chunk_bytes, first, rstats, max_line_bytes)
+                for chunk in prefetch(chunks):
                     events = self.parse_lines(chunk.lines, chunk.first_line, source, stats)
                     parts.append(events)
                     if output is not None:
