@@ -274,3 +274,89 @@ def test_webhook_on_loopback(model: dict[str, Path], tmp_path: Path) -> None:
         server.server_close()
     alerts = _alerts(tmp_path / "a.jsonl")
     assert alerts and [g["alert_id"] for g in got] == [a["alert_id"] for a in alerts]
+
+
+def test_no_follow_equals_detect_after_feedback(
+    model: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both feedback scopes (a window marked normal, a pattern taught) reach watch's alerts:
+    after each, `watch --no-follow` alerts exactly the windows `detect` flags. No
+    fine-tuning rounds: the marks and the taught pairs alone clear the windows."""
+    import shutil
+
+    from logsieve.detectors import feedback
+    from logsieve.pipeline import Pipeline
+    from logsieve.pipeline.feedback import apply_feedback
+
+    mdir = tmp_path / "model"
+    shutil.copytree(model["model"], mdir)
+    log = tmp_path / "a.log"
+    log.write_bytes(model["test"].read_bytes()[: 2_000_000])
+    windows, _ = Pipeline.load(mdir).windows_from_log([log], mine=True)
+    flagged = _batch_flagged([log], mdir, tmp_path / "s0.parquet").filter(pl.col("is_anomaly"))
+    monkeypatch.setattr(feedback, "MAX_ROUNDS", 0)
+    counts = [flagged.height]
+    for n, scope in enumerate(("window", "pattern"), start=1):
+        wid = flagged["window_id"][0]
+        report = apply_feedback(mdir, windows.filter(pl.col("window_id") == wid), "normal",
+                                scope=scope)  # fmt: skip
+        assert report["flagged_before"] == 1 and report["flagged_after"] == 0
+        scores = _batch_flagged([log], mdir, tmp_path / f"s{n}.parquet")
+        flagged = scores.filter(pl.col("is_anomaly"))
+        assert wid not in flagged["window_id"].to_list()
+        counts.append(flagged.height)
+        Watcher(WatchConfig([str(log)], mdir, tmp_path / f"st{n}", alerts=tmp_path / f"a{n}.jsonl",
+                            follow=False)).run()  # fmt: skip
+        alerts = _alerts(tmp_path / f"a{n}.jsonl")
+        assert sorted(a["window_id"] for a in alerts) == sorted(flagged["window_id"])
+        by_id = dict(zip(scores["window_id"], scores["score"], strict=True))
+        for a in alerts:
+            assert any(x["line_no"] == a["trigger"]["line_no"] for x in a["lines"])
+            if a["trigger"]["kind"] == "window_end":
+                assert a["score"] == pytest.approx(by_id[a["window_id"]])
+    assert Pipeline.load(mdir).detector.taught_pairs_  # the pattern step taught pairs
+    # the marked window's repeats, then the windows with a taught pair, are cleared
+    assert counts[0] > counts[1] > counts[2] > 0, counts
+
+
+def test_line_alert_held_while_a_window_may_be_a_marked_one(
+    model: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window marked normal: an exact copy of it is never alerted; a copy that goes on
+    past it is alerted when it leaves it, at the line that broke the pattern."""
+    import shutil
+
+    from logsieve.detectors import feedback
+    from logsieve.pipeline import Pipeline
+    from logsieve.pipeline.feedback import apply_feedback
+
+    mdir = tmp_path / "model"
+    shutil.copytree(model["model"], mdir)
+    log = tmp_path / "a.log"
+    data = model["test"].read_bytes()[: 2_000_000]
+    log.write_bytes(data[: data.rindex(b"\n") + 1])  # whole lines
+    windows, _ = Pipeline.load(mdir).windows_from_log([log], mine=True)
+    flagged = _batch_flagged([log], mdir, tmp_path / "s0.parquet").filter(pl.col("is_anomaly"))
+    monkeypatch.setattr(feedback, "MAX_ROUNDS", 0)
+    wid = flagged["window_id"][0]
+    marked = windows.filter(pl.col("window_id") == wid)
+    apply_feedback(mdir, marked, "normal")
+    lines = log.read_text().splitlines(keepends=True)
+    own = [lines[i - 1] for i in marked["line_ids"][0]]
+    other = next(x for x in lines if wid not in x and "blk_" in x)
+    extra = other.replace(other[other.index("blk_"):].split()[0], "blk_777002")
+    with open(log, "a") as fh:
+        fh.writelines([x.replace(wid, "blk_777001") for x in own])  # the marked one again
+        fh.writelines([x.replace(wid, "blk_777002") for x in own] + [extra])  # and one more
+    scores = _batch_flagged([log], mdir, tmp_path / "s1.parquet")
+    got = set(scores.filter(pl.col("is_anomaly"))["window_id"])
+    assert "blk_777001" not in got and "blk_777002" in got
+    Watcher(WatchConfig([str(log)], mdir, tmp_path / "st", alerts=tmp_path / "a.jsonl",
+                        follow=False, batch_bytes=2048)).run()  # the copies over batches
+    alerts = _alerts(tmp_path / "a.jsonl")
+    assert {a["window_id"] for a in alerts} == got
+    (a,) = [a for a in alerts if a["window_id"] == "blk_777002"]
+    start = len(lines) + len(own) + 1  # the copy's first line
+    assert a["trigger"]["kind"] == "line"
+    assert start <= a["trigger"]["line_no"] < start + len(own)  # not the line it left at
+    assert any(x["line_no"] == a["trigger"]["line_no"] for x in a["lines"])

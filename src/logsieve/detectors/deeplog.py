@@ -322,14 +322,25 @@ class DeepLog(NextEventMixin, TorchDetector):
             # a window that ends earlier than every training window did: like an unseen key
             short = (pairs.target == self._end_code) & (pairs.position < self.min_length_)
             ranks[short] = self.oov_rank_
+        return pairs, self.adjust_pair_ranks(pairs.history, pairs.target, ranks)
+
+    def adjust_pair_ranks(
+        self, history: np.ndarray, target: np.ndarray, ranks: np.ndarray
+    ) -> np.ndarray:
+        """``ranks`` (of the pairs ``history[i] -> target[i]``, in the codes of
+        :meth:`_pairs`, after the short-window rule) with the taught pairs
+        (:meth:`teach_pairs`) that rank above the threshold set to 0, in place. Batch
+        scoring and ``watch``'s streaming ranks both go through here."""
         if getattr(self, "taught_pairs_", None) and len(ranks):
             flagged = np.flatnonzero(ranks > self.threshold_)
             if len(flagged):
                 codes = self._taught_codes()
-                rows = self._pair_rows(pairs, flagged)
+                rows = np.concatenate(
+                    [history[flagged], target[flagged, None]], axis=1
+                ).astype(np.int64)
                 hit = np.fromiter((r.tobytes() in codes for r in rows), bool, len(rows))
                 ranks[flagged[hit]] = 0.0
-        return pairs, ranks
+        return ranks
 
     # ------------------------------------------------------------------ feedback
     @staticmethod

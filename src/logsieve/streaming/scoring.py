@@ -12,6 +12,11 @@ detector's own ``_pairs`` (the input/target codes of each event id are read from
 the final score of a window is the batch score.
 
 Other models score a window when it closes, through :meth:`Pipeline.detect` itself.
+
+Feedback: DeepLog's taught pairs reach the streaming ranks through the detector's own
+``adjust_pair_ranks``; the windows an operator labelled (``known_windows_``) clamp the
+score of a closed window (:func:`clamp_known`), and :class:`KnownPrefixes` says whether a
+window so far may still become a marked-normal one (its line alert is held until not).
 """
 
 from __future__ import annotations
@@ -29,9 +34,9 @@ from logsieve.detectors.neural.next_event import END_OF_WINDOW, NextEventMixin
 from logsieve.errors import LogsieveError
 from logsieve.pipeline import Pipeline
 from logsieve.schema import EVENT_IDS, LINE_IDS, WINDOW_ID
-from logsieve.streaming.windows import OpenWindow, Segment
+from logsieve.streaming.windows import OpenWindow, Segment, windows_frame
 
-__all__ = ["MEMO_LIMIT", "NextEventScorer", "is_next_event"]
+__all__ = ["MEMO_LIMIT", "KnownPrefixes", "NextEventScorer", "clamp_known", "is_next_event"]
 
 MEMO_LIMIT = 2_000_000
 """Memoised pairs kept; the memo is cleared when it grows past this (bounded memory)."""
@@ -131,7 +136,8 @@ class NextEventScorer:
         pos = pos0[seg] + within
         keep = np.ones(len(rows), bool) if self.bounds else pos >= h
         hist = np.lib.stride_tricks.sliding_window_view(flat, h)[at[keep] - h]
-        ranks = self._ranks(hist, tgt[rows][keep])
+        tgt_k = tgt[rows][keep]
+        ranks = self.det.adjust_pair_ranks(hist, tgt_k, self._ranks(hist, tgt_k))
         return seg[keep], pos[keep], ranks
 
     def rank_ends(self, windows: Sequence[OpenWindow]) -> np.ndarray:
@@ -148,10 +154,11 @@ class NextEventScorer:
             t = w.codes[-h:] if h else w.codes[:0]
             if len(t):
                 hist[j, h - len(t) :] = np.frombuffer(t, dtype=np.int64)
-        out = self._ranks(hist, np.full(len(windows), self.end_target, dtype=np.int64))
+        tgt = np.full(len(windows), self.end_target, dtype=np.int64)
+        out = self._ranks(hist, tgt)
         short = np.fromiter((len(w.codes) < self.min_length for w in windows), bool, len(windows))
         out[short] = self.oov
-        return out
+        return self.det.adjust_pair_ranks(hist, tgt, out)
 
     def _ranks(self, hist: np.ndarray, tgt: np.ndarray) -> np.ndarray:
         """Ranks of pairs: distinct ones looked up in the memo, the misses ranked in one
@@ -229,13 +236,63 @@ class NextEventScorer:
             ranks = torch.cat(out).numpy().astype(np.float64)
             memo.update(zip(keys, ranks.tolist(), strict=True))
         self.hits += len(pending) - len(missing)
-        result = []
-        for w, pos, key in pending:
-            rank = memo[key]
+        ranks = np.array([memo[key] for _, _, key in pending], dtype=np.float64)
+        for i, (_, pos, _) in enumerate(pending):
             if pos < 0 and -1 - pos < self.min_length:
-                rank = self.oov  # ends earlier than every training window (DeepLog)
-            result.append((w, pos, rank))
-        return result
+                ranks[i] = self.oov  # ends earlier than every training window (DeepLog)
+        hist = np.array([k[0] for _, _, k in pending], dtype=np.int64).reshape(-1, self.h)
+        tgt = np.array([k[1] for _, _, k in pending], dtype=np.int64)
+        ranks = self.det.adjust_pair_ranks(hist, tgt, ranks)
+        return [(w, pos, r) for (w, pos, _), r in zip(pending, ranks.tolist(), strict=True)]
+
+
+class KnownPrefixes:
+    """The event sequences of a detector's marked-normal windows as a trie: whether a
+    window's events so far are a prefix of one of them. Built once per model version;
+    ``None`` (:meth:`of`) when there is nothing to hold for."""
+
+    def __init__(self, sequences: Sequence[Sequence[str]]) -> None:
+        self.root: dict[str, Any] = {}
+        for seq in sequences:
+            node = self.root
+            for e in seq:
+                node = node.setdefault(e, {})
+
+    @classmethod
+    def of(cls, det: Any) -> KnownPrefixes | None:
+        known = getattr(det, "known_windows_", None)
+        # a key with values or messages never matches a watch window (event ids only)
+        if not known or tuple(known.columns) != (EVENT_IDS,):
+            return None
+        seqs = [e["key"][EVENT_IDS] for e in known.entries if int(e["label"]) == 0]
+        return cls(seqs) if seqs else None
+
+    def walk(self, node: dict[str, Any] | None, events: Sequence[str]) -> dict[str, Any] | None:
+        """The trie node after ``events`` from ``node`` (``None``: the root), or ``None``
+        when they leave every known sequence."""
+        node = self.root if node is None else node
+        for e in events:
+            node = node.get(e)
+            if node is None:
+                return None
+        return node
+
+
+def clamp_known(det: Any, windows: Sequence[OpenWindow], scores: np.ndarray) -> np.ndarray:
+    """Scores of closed windows with the detector's labelled windows clamped to their side
+    of the threshold (as ``decision_function`` does in batch)."""
+    known = getattr(det, "known_windows_", None)
+    if not known or not len(windows):
+        return scores
+    # only a window as long as a labelled one can equal it: the others skip the frame
+    lengths = {len(e["key"].get(EVENT_IDS) or ()) for e in known.entries}
+    at = [i for i, w in enumerate(windows) if len(w.eids) in lengths]
+    if not at:
+        return scores
+    out = np.array(scores, dtype=np.float64, copy=True)
+    frame = windows_frame([windows[i] for i in at])
+    out[at] = known.apply(out[at], frame, float(det.threshold_))
+    return out
 
 
 def prefix_frame(items: list[tuple[OpenWindow, int]]) -> pl.DataFrame:

@@ -48,7 +48,13 @@ from logsieve.parsing.parser import LogParser, ParseStats
 from logsieve.pipeline import Pipeline
 from logsieve.pipeline.core import PIPELINE_FILE, clean_json
 from logsieve.schema import EVENT_ID, LINE_ID
-from logsieve.streaming.scoring import NextEventScorer, is_next_event, line_explanations
+from logsieve.streaming.scoring import (
+    KnownPrefixes,
+    NextEventScorer,
+    clamp_known,
+    is_next_event,
+    line_explanations,
+)
 from logsieve.streaming.sources import Source, SourceState, open_source
 from logsieve.streaming.state import (
     STATE_VERSION,
@@ -153,6 +159,8 @@ class Watcher:
                                      max_seconds=cfg.max_window_seconds,
                                      keep_lines=cfg.keep_lines, wall_idle=cfg.follow)  # fmt: skip
         self.scorer = NextEventScorer(self.pipe) if is_next_event(self.pipe) else None
+        self.known = KnownPrefixes.of(self.pipe.detector) if self.scorer is not None else None
+        self.held: dict[str, list[Any]] = {}  # wid -> [window, trie node, events walked]
         self.stats = ParseStats()
         self.read_stats = ReadStats()
         self.lines = 0
@@ -184,6 +192,8 @@ class Watcher:
             if self.scorer is not None:
                 for w in wins:
                     self.scorer.encode(w)
+                    if w.alert_id is None and (w.trigger or {}).get("kind") == "held":
+                        self.held[w.wid] = [w, None, 0]
             logger.info("resumed from %s: %d lines, %d open windows", self.state_dir,
                         self.lines, len(wins))  # fmt: skip
         else:
@@ -362,8 +372,12 @@ class Watcher:
                      ranks: np.ndarray) -> None:  # fmt: skip
         """Per window, the first pair above the threshold alerts (once); a later, higher
         rank on an alerted window updates its record. Only windows whose best rank in the
-        batch beats their score are looked at in Python."""
+        batch beats their score are looked at in Python. A window whose events so far may
+        still become a marked-normal window (:class:`KnownPrefixes`) is held instead, and
+        alerted (same trigger line) when it leaves every marked-normal sequence."""
+        held = self._diverged() if self.held else []
         if not len(ranks):
+            self._line_emit(held, [])
             return
         thr = self.scorer.threshold if self.scorer is not None else 0.0
         best = np.full(len(segs), -np.inf)
@@ -371,12 +385,17 @@ class Watcher:
         scores = np.fromiter((w.score for w, _, _ in segs), np.float64, len(segs))
         above = np.flatnonzero(ranks > thr)
         first_above = dict(zip(*np.unique(seg[above], return_index=True), strict=True))
-        fresh: list[tuple[OpenWindow, int, float]] = []
+        fresh: list[tuple[OpenWindow, int, float]] = list(held)
         later: list[tuple[OpenWindow, float]] = []
+        taken = {id(w) for w, _, _ in held}
         for j in np.flatnonzero(best > scores).tolist():
             w = segs[j][0]
-            if w.alert_id is None and j in first_above:
+            if w.alert_id is None and j in first_above and id(w) not in taken \
+                    and w.wid not in self.held:  # fmt: skip
                 i = int(above[first_above[j]])
+                if self.known is not None and self._hold(w, int(pos[i]), float(ranks[i])):
+                    w.score = float(best[j])
+                    continue
                 w.score = float(ranks[i])
                 fresh.append((w, int(pos[i]), w.score))
                 if best[j] > w.score:
@@ -385,6 +404,12 @@ class Watcher:
                 w.score = float(best[j])
                 if w.alert_id is not None and w.score > thr:
                     self._update(w, "line")
+        later += [(w, w.score) for w, _, rank in held if w.score > rank]
+        self._line_emit(fresh, later)
+
+    def _line_emit(self, fresh: list[tuple[OpenWindow, int, float]],
+                   later: list[tuple[OpenWindow, float]]) -> None:  # fmt: skip
+        """Alert ``fresh`` windows at their trigger line; then record ``later`` updates."""
         if fresh:
             fresh.sort(key=lambda x: x[0].line_ids[x[1]])  # alert ids in trigger line order
             for w, _, _ in fresh:
@@ -398,19 +423,60 @@ class Watcher:
                                          strict=True):  # fmt: skip
                 idx = len(w.refs) - (len(w.eids) - p)  # the trigger among the kept lines
                 shown = w.refs[: idx + 1] if idx >= 0 else w.refs[:1]
+                t = w.trigger or {}
+                if idx < 0 and t.get("kind") == "held" and t.get("text") is not None:
+                    shown = [(t["source"], int(t["line_no"]), t["text"])]  # scrolled out
                 src, line_no, _ = shown[-1] if shown else ("", 0, "")
                 w.trigger = {"kind": "line", "source": src, "line_no": line_no,
                              "line_id": w.line_ids[p]}  # fmt: skip
                 self._emit(w, rank, exp, shown)
 
+    def _hold(self, w: OpenWindow, p: int, rank: float) -> bool:
+        """Hold ``w``'s line alert at position ``p`` while its events are a prefix of a
+        marked-normal window; False when they are not."""
+        assert self.known is not None
+        node = self.known.walk(None, w.eids)
+        if node is None:
+            return False
+        idx = len(w.refs) - (len(w.eids) - p)
+        src, line_no, text = w.refs[idx] if idx >= 0 else ("", 0, None)
+        w.trigger = {"kind": "held", "position": p, "rank": rank, "source": src,
+                     "line_no": line_no, "text": text}  # fmt: skip
+        self.held[w.wid] = [w, node, len(w.eids)]
+        return True
+
+    def _diverged(self) -> list[tuple[OpenWindow, int, float]]:
+        """Held windows whose new events left every marked-normal sequence (no longer held):
+        ``(window, trigger position, rank)``."""
+        out = []
+        for wid, entry in list(self.held.items()):
+            w, node, n = entry
+            if len(w.eids) == n:
+                continue
+            node = None if self.known is None else self.known.walk(node, w.eids[n:])
+            if node is None:
+                del self.held[wid]
+                t = w.trigger or {}
+                out.append((w, int(t.get("position", len(w.eids) - 1)), float(t.get("rank", 0))))
+            else:
+                entry[1], entry[2] = node, len(w.eids)
+        return out
+
     def _score_closed(self) -> None:
         closed = self.grouper.take_closed()
         if not closed:
             return
+        if self.held:
+            for w in closed:
+                if self.held.get(w.wid, [None])[0] is w:
+                    del self.held[w.wid]  # decided below, on the whole window
         if self.scorer is not None:
             ends = self.scorer.rank_ends(closed)
-            for w, rank in zip(closed, ends.tolist(), strict=True):
-                w.score = max(w.score, rank)
+            final = np.fromiter((max(w.score, r) for w, r in zip(closed, ends.tolist(),
+                                                                 strict=True)), np.float64)
+            final = clamp_known(self.pipe.detector, closed, final)  # marked windows
+            for w, score in zip(closed, final.tolist(), strict=True):
+                w.score = score
             thr = self.scorer.threshold
             flagged = [w for w in closed if w.score > thr]
             new = [w for w in flagged if w.alert_id is None]
@@ -526,6 +592,11 @@ class Watcher:
             self.scorer = NextEventScorer(pipe)
             for w in self.grouper.open.values():
                 self.scorer.encode(w)
+            self.known = KnownPrefixes.of(pipe.detector)
+            for entry in self.held.values():  # walked again, through the new marks
+                entry[1:] = [None, 0]
+            self._line_emit(self._diverged(), [])
+            self.sink.flush()
         logger.info("model reloaded: version %d", version)
 
     # ------------------------------------------------------------------ state

@@ -154,6 +154,14 @@ class NextEventMixin:
             memo.update(zip((keys[i] for i in todo), known[todo].tolist(), strict=True))
         return pairs, known[inverse]
 
+    def adjust_pair_ranks(
+        self, history: np.ndarray, target: np.ndarray, ranks: np.ndarray
+    ) -> np.ndarray:
+        """Hook: the model's final ranks of pairs given as code rows (``history``: (m, h),
+        ``target``: (m,)) and their network ranks; may change ``ranks`` in place. Here:
+        unchanged (DeepLog applies its taught pairs)."""
+        return ranks
+
     def _ranks(self, hist: np.ndarray, target: np.ndarray) -> np.ndarray:
         chunks = self._infer(  # type: ignore[attr-defined]
             self._rank_step, {"history": hist, "target": target}
