@@ -360,3 +360,44 @@ def test_line_alert_held_while_a_window_may_be_a_marked_one(
     assert a["trigger"]["kind"] == "line"
     assert start <= a["trigger"]["line_no"] < start + len(own)  # not the line it left at
     assert any(x["line_no"] == a["trigger"]["line_no"] for x in a["lines"])
+
+
+def test_reload_walks_held_windows_through_the_new_marks(
+    model: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window held as a marked-normal one is alerted at its trigger line as soon as a
+    reloaded model no longer has the mark (here: a rollback)."""
+    import shutil
+
+    from logsieve.detectors import feedback
+    from logsieve.pipeline import Pipeline
+    from logsieve.pipeline.feedback import apply_feedback, rollback
+
+    mdir = tmp_path / "model"
+    shutil.copytree(model["model"], mdir)
+    src = tmp_path / "src.log"
+    data = model["test"].read_bytes()[:1_000_000]
+    src.write_bytes(data[: data.rindex(b"\n") + 1])
+    windows, _ = Pipeline.load(mdir).windows_from_log([src], mine=True)
+    flagged = _batch_flagged([src], mdir, tmp_path / "s0.parquet").filter(pl.col("is_anomaly"))
+    wid = flagged["window_id"][0]
+    marked = windows.filter(pl.col("window_id") == wid)
+    monkeypatch.setattr(feedback, "MAX_ROUNDS", 0)
+    apply_feedback(mdir, marked, "normal")
+    lines = src.read_text().splitlines(keepends=True)
+    log = tmp_path / "live.log"
+    log.write_text("".join(lines[i - 1].replace(wid, "blk_777003") for i in marked["line_ids"][0]))
+    w, t = _follow_in_thread(WatchConfig([str(log)], mdir, tmp_path / "st",
+                                         alerts=tmp_path / "a.jsonl"))  # fmt: skip
+    try:
+        _wait_lines(w, marked["line_ids"][0].len())
+        assert "blk_777003" in w.held and w.alerts_emitted == 0  # may still be the marked one
+        rollback(mdir)  # the version without the mark
+        _wait_for(lambda: w.alerts_emitted == 1)
+        assert not w.held and w.known is None
+    finally:
+        w.stop = True
+        t.join(timeout=60)
+    (a,) = _alerts(tmp_path / "a.jsonl")
+    assert a["window_id"] == "blk_777003" and a["trigger"]["kind"] == "line"
+    assert a["model_version"] == 3
