@@ -335,19 +335,16 @@ class DeepLog(NextEventMixin, TorchDetector):
             flagged = np.flatnonzero(ranks > self.threshold_)
             if len(flagged):
                 codes = self._taught_codes()
-                rows = np.concatenate(
-                    [history[flagged], target[flagged, None]], axis=1
-                ).astype(np.int64)
+                rows = self._pair_rows(history, target, flagged)
                 hit = np.fromiter((r.tobytes() in codes for r in rows), bool, len(rows))
                 ranks[flagged[hit]] = 0.0
         return ranks
 
     # ------------------------------------------------------------------ feedback
     @staticmethod
-    def _pair_rows(pairs: Pairs, idx: np.ndarray) -> np.ndarray:
-        return np.concatenate(
-            [pairs.history[idx], pairs.target[idx, None]], axis=1
-        ).astype(np.int64)
+    def _pair_rows(history: np.ndarray, target: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Rows ``idx`` of the pairs as ``history codes + target code`` (int64)."""
+        return np.concatenate([history[idx], target[idx, None]], axis=1).astype(np.int64)
 
     def _pair_code(self, token: str) -> int:
         if token == "":
@@ -378,7 +375,7 @@ class DeepLog(NextEventMixin, TorchDetector):
         flagged = np.flatnonzero(ranks > self.threshold_)
         taught: list[list[str]] = [list(p) for p in getattr(self, "taught_pairs_", [])]
         seen = {tuple(p) for p in taught}
-        for row in self._pair_rows(pairs, flagged).tolist():
+        for row in self._pair_rows(pairs.history, pairs.target, flagged).tolist():
             names = ["" if c == PAD else self._key_name(int(c)) for c in row]
             if any(n is None for n in names):  # an unseen key cannot be vouched for
                 continue
