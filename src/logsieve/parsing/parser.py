@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -597,24 +597,43 @@ class LogParser:
         return result, stats
 
     def _write_final(self, parts: list[pl.DataFrame | Path], target: Path) -> None:
-        """Attach the final templates to every chunk and append it to one Parquet file.
+        """Write the parsed chunks, in memory or spilled, as one Parquet file.
 
-        One chunk at a time (spilled ones are read back one by one), so peak memory does
-        not grow with the input. (A streaming sink over all chunks did: about 1 GB more
-        per 5M lines.)
+        Spilled ones are read back one by one, so peak memory does not grow with the
+        input. (A streaming sink over all chunks did: about 1 GB more per 5M lines.)
+        """
+        frames = (pl.read_parquet(p) if isinstance(p, Path) else p for p in parts)
+        self.write_events(frames, target)
+
+    def write_events(
+        self,
+        frames: Iterable[pl.DataFrame],
+        target: str | Path,
+        meta: Mapping[str, str] | None = None,
+    ) -> None:
+        """Attach the final templates to each events chunk and append it to one Parquet
+        file, one chunk in memory at a time (no chunks: an empty table).
+
+        ``meta``: the file's key-value metadata (default: this parser's provenance).
         """
         import pyarrow.parquet as pq
 
-        meta = encode_meta(self.provenance())
-        writer = None
+        meta = encode_meta(self.provenance()) if meta is None else meta
+        writer: pq.ParquetWriter | None = None
+
+        def append(frame: pl.DataFrame) -> None:
+            nonlocal writer
+            table = self.attach_templates(frame).collect().to_arrow()
+            if writer is None:
+                schema = table.schema.with_metadata(dict(meta))
+                writer = pq.ParquetWriter(target, schema, compression="zstd")
+            writer.write_table(table.cast(writer.schema))
+
         try:
-            for part in parts or [self._empty_events()]:
-                frame = pl.read_parquet(part) if isinstance(part, Path) else part
-                table = self.attach_templates(frame).collect().to_arrow()
-                if writer is None:
-                    schema = table.schema.with_metadata(meta)
-                    writer = pq.ParquetWriter(target, schema, compression="zstd")
-                writer.write_table(table.cast(writer.schema))
+            for frame in frames:
+                append(frame)
+            if writer is None:
+                append(self._empty_events())
         finally:
             if writer is not None:
                 writer.close()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,32 +152,21 @@ def _write_block(
 
     Returns the number of lines whose message matched no template (``match_only``).
     """
-    import pyarrow.parquet as pq
-
     id_table = pl.Series(EVENT_ID, ids, dtype=pl.String)
     unseen = 0
-    writer = None
-    try:
-        todo: list[str | None] = [*scan_parts] if scan_parts else [None]
-        for part in todo:
-            if part is None:
-                frame = parser._empty_events()
+
+    def frames() -> Iterator[pl.DataFrame]:
+        nonlocal unseen
+        for part in scan_parts:
+            frame = pl.read_parquet(part).with_columns(pl.col(LINE_ID) + offset)
+            if _CODE in frame.columns:
+                frame = frame.with_columns(id_table.gather(frame[_CODE]).alias(EVENT_ID))
+                unseen += int((frame[EVENT_ID] == UNSEEN_EVENT_ID).sum())
             else:
-                frame = pl.read_parquet(part).with_columns(pl.col(LINE_ID) + offset)
-                if _CODE in frame.columns:
-                    frame = frame.with_columns(id_table.gather(frame[_CODE]).alias(EVENT_ID))
-                    unseen += int((frame[EVENT_ID] == UNSEEN_EVENT_ID).sum())
-                else:
-                    frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(EVENT_ID))
-                frame = parser.select_event_columns(frame, source)
-            table = parser.attach_templates(frame).collect().to_arrow()
-            if writer is None:
-                schema = table.schema.with_metadata(meta)
-                writer = pq.ParquetWriter(target, schema, compression="zstd")
-            writer.write_table(table.cast(writer.schema))
-    finally:
-        if writer is not None:
-            writer.close()
+                frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(EVENT_ID))
+            yield parser.select_event_columns(frame, source)
+
+    parser.write_events(frames(), target, meta)
     for p in scan_parts:
         Path(p).unlink(missing_ok=True)
     return unseen
