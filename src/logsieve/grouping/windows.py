@@ -451,9 +451,21 @@ def _sessions(df: pl.DataFrame, spec: Sessions, labels: LabelsInput) -> tuple[pl
     keys = df["_keys"]
     dropped = int((keys.list.len() == 0).sum())
     pairs = pl.DataFrame({"_pos": np.arange(df.height, dtype=np.int64), "_key": keys})
-    pairs = pairs.explode("_key").drop_nulls("_key")
+    windows = session_windows(df, pairs.explode("_key").drop_nulls("_key"), spec)
+    windows = _session_labels(windows, labels, spec.pattern)
+    return _finish(windows), dropped
+
+
+def session_windows(df: pl.DataFrame, pairs: pl.DataFrame, spec: Sessions) -> pl.DataFrame:
+    """The session windows of ``pairs`` (``_pos``: a row of the line-ordered ``df``, ``_key``:
+    a session key that row names, Categorical or String; in row order), unordered.
+
+    Each window keeps its key in ``_key`` and its first line id in ``_first``; labels come
+    from the lines only. The Dask engine calls this on each hash partition of the pairs.
+    """
+    key = pairs["_key"]
+    kid = (key if key.dtype == pl.Categorical else key.cast(pl.Categorical)).to_physical()
     # integer key ids, then a stable sort: rows of a key together, in line order
-    kid = pairs["_key"].to_physical()
     pairs = pairs.with_columns(kid.alias("_kid")).sort("_kid", maintain_order=True)
     new = pairs["_kid"].ne_missing(pairs["_kid"].shift(1)).fill_null(True)
     if spec.idle is not None:
@@ -468,9 +480,7 @@ def _sessions(df: pl.DataFrame, spec: Sessions, labels: LabelsInput) -> tuple[pl
         window_id = pl.col("_key") + "#" + part.cast(pl.String)
     else:
         window_id = pl.col("_key")
-    windows = windows.with_columns(window_id.alias(WINDOW_ID))
-    windows = _session_labels(windows, labels, spec.pattern)
-    return _finish(windows), dropped
+    return windows.with_columns(window_id.alias(WINDOW_ID))
 
 
 def _count(df: pl.DataFrame, spec: CountWindows) -> tuple[pl.DataFrame, int]:

@@ -63,8 +63,12 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
             yield client
         return
     n = 2 if workers is None else workers
-    # one thread per worker process; torch/BLAS must not oversubscribe the cores either
-    env = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    # one thread per worker process; torch/BLAS and Polars must not oversubscribe the cores
+    share = str(max(1, (os.cpu_count() or 1) // n))
+    env = {
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        "POLARS_MAX_THREADS": os.environ.get("POLARS_MAX_THREADS", share),
+    }
     with (
         distributed.LocalCluster(
             n_workers=n,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from logsieve.grouping.windows import (
     Sessions,
     TimeWindows,
     group,
+    session_windows,
 )
 from logsieve.io.tables import encode_meta, read_meta, table_parts
 from logsieve.pipeline.jobs import windows_meta
@@ -66,7 +68,6 @@ log = logging.getLogger(__name__)
 PIECE_ROWS = 1_000_000
 """Rows of an events file one task reads (a part of a dataset is one piece or more)."""
 _FIRST = "_first"
-_ROW_GROUP = 32_768  # windows per row group of the intermediate files (what a slice reads)
 
 __all__ = ["PIECE_ROWS", "dask_group"]
 
@@ -134,45 +135,65 @@ def _fold_line_labels(
 
 
 # ----------------------------------------------------------------------------- map side
-def _scatter_piece(
+def _scatter_time(
     piece: _Piece,
-    spec: Sessions | TimeWindows,
-    columns: list[str],
+    spec: TimeWindows,
     n_out: int,
     k_range: tuple[int, int],
     table: pl.DataFrame | None,
+    columns: list[str],
     key_pattern: str,
     workdir: str,
 ) -> dict[str, Any]:
-    """Split one piece's lines among the output partitions (sessions: by key hash; time
-    windows: by window-number range). Writes one file per partition it feeds."""
+    """Split one piece's lines among the output partitions by window-number range (a line
+    near a boundary of sliding windows goes to both sides). One file per partition fed."""
     df = _typed(_read(piece, columns))
     info: dict[str, Any] = {"rows": df.height, "dropped": 0, "matched": [], "lo": [], "hi": []}
     if not df.height:
         return info
     first, last = df[LINE_ID][0], df[LINE_ID][-1]
     info.update(lo=[first], hi=[last], sorted=bool(df[LINE_ID].is_sorted()))
-    if isinstance(spec, Sessions):
-        keys = df[CONTENT].str.extract_all(spec.pattern).list.unique(maintain_order=True)
-        info["dropped"] = int((keys.list.len() == 0).sum())
-        buckets = keys.list.eval((pl.element().hash(seed=0) % n_out).cast(pl.Int64)).list.unique()
-    else:
-        size_us, step_us = _us(spec.size), _us(spec.step)
-        df = df.filter(pl.col(TIMESTAMP).is_not_null())
-        df, info["matched"] = _fold_line_labels(df, table, key_pattern)
-        t = pl.col(TIMESTAMP).dt.epoch("us")
-        ks = df.select(pl.int_ranges((t - size_us) // step_us + 1, t // step_us + 1))[TIMESTAMP]
-        info["dropped"] = int((ks.list.len() == 0).sum())
-        lo, width = k_range
-        buckets = ks.list.eval(
-            ((pl.element() - lo) * n_out // width).clip(0, n_out - 1)
-        ).list.unique()
-    frame = df.with_columns(buckets.alias("_b")).with_row_index("_row")
-    pairs = frame.select("_row", "_b").explode("_b").drop_nulls("_b")
-    for b, rows in pairs.group_by("_b"):
-        sub = frame.drop("_b").join(rows.select("_row"), on="_row", how="semi").drop("_row")
-        sub.write_parquet(Path(workdir) / f"s-{int(b[0]):05d}-{piece.offset:012d}.parquet")
+    size_us, step_us = _us(spec.size), _us(spec.step)
+    df = df.filter(pl.col(TIMESTAMP).is_not_null())
+    df, info["matched"] = _fold_line_labels(df, table, key_pattern)
+    t = pl.col(TIMESTAMP).dt.epoch("us")
+    ks = df.select(pl.int_ranges((t - size_us) // step_us + 1, t // step_us + 1))[TIMESTAMP]
+    info["dropped"] = int((ks.list.len() == 0).sum())
+    lo, width = k_range
+    buckets = ks.list.eval(((pl.element() - lo) * n_out // width).clip(0, n_out - 1)).list.unique()
+    _write_buckets(df.with_columns(buckets.alias("_b")).explode("_b"), piece, workdir)
     return info
+
+
+def _scatter_sessions(
+    piece: _Piece, spec: Sessions, columns: list[str], n_out: int, workdir: str
+) -> dict[str, Any]:
+    """Split one piece into (line, session key) rows, each sent to its key's hash partition.
+
+    The message text stays here: the reduce side gets the key, not the line it came from.
+    """
+    df = _typed(_read(piece, columns))
+    info: dict[str, Any] = {"rows": df.height, "dropped": 0, "matched": [], "lo": [], "hi": []}
+    if not df.height:
+        return info
+    info.update(lo=[df[LINE_ID][0]], hi=[df[LINE_ID][-1]], sorted=bool(df[LINE_ID].is_sorted()))
+    keys = df[CONTENT].str.extract_all(spec.pattern)
+    counts = keys.list.len()
+    info["dropped"] = int((counts == 0).sum())
+    if (counts > 1).any():  # a key named twice in a line counts once
+        keys = keys.list.unique(maintain_order=True)
+    pairs = df.drop(CONTENT).with_columns(keys.alias("_key")).explode("_key").drop_nulls("_key")
+    bucket = (pl.col("_key").hash(seed=0) % n_out).cast(pl.Int64)
+    _write_buckets(pairs.with_columns(bucket.alias("_b")), piece, workdir)
+    return info
+
+
+def _write_buckets(frame: pl.DataFrame, piece: _Piece, workdir: str) -> None:
+    """One Parquet file per partition ``_b`` this piece feeds, rows in line order
+    (uncompressed: dictionary encoding already makes it small, and it is read once)."""
+    for (b,), sub in frame.drop_nulls("_b").partition_by("_b", as_dict=True).items():
+        target = Path(workdir) / f"s-{int(b):05d}-{piece.offset:012d}.parquet"  # type: ignore[call-overload]
+        sub.drop("_b").write_parquet(target, compression="uncompressed")
 
 
 def _group_bucket(
@@ -187,15 +208,11 @@ def _group_bucket(
     """Group one partition's lines locally; keep the windows the partition owns."""
     if not files:
         return {"windows": 0, "matched": []}
-    df = pl.concat([pl.read_parquet(f) for f in sorted(files)]).sort(LINE_ID)
+    # file names order the pieces, so the rows come in line order
+    df = pl.concat([pl.read_parquet(f) for f in sorted(files)])
     if isinstance(spec, Sessions):
-        windows = group(df, spec).windows
-        key = pl.col(WINDOW_ID)
-        if spec.idle is not None:
-            key = key.str.replace(r"#\d+$", "")
-        windows = windows.with_columns(key.alias("_key"))
-        own = (pl.col("_key").hash(seed=0) % n_out).cast(pl.Int64) == bucket
-        windows = windows.filter(own)
+        pairs = pl.DataFrame({"_pos": np.arange(df.height, dtype=np.int64), "_key": df["_key"]})
+        windows = session_windows(df, pairs, spec)
         matched: list[str] = []
         if table is not None:
             keys = windows["_key"].unique()
@@ -204,7 +221,7 @@ def _group_bucket(
             windows = windows.with_columns(pl.max_horizontal(pl.col(LABEL), key_label).alias(LABEL))
         windows = windows.drop("_key")
     else:
-        windows = group(df, spec).windows
+        windows = group(df.sort(LINE_ID), spec).windows
         step_us = _us(spec.step)
         fmt = "%Y-%m-%dT%H:%M:%SZ" if step_us % 1_000_000 == 0 else "%Y-%m-%dT%H:%M:%S%.6fZ"
         k = pl.col(WINDOW_ID).str.strptime(pl.Datetime("us"), fmt).dt.epoch("us") // step_us
@@ -254,28 +271,30 @@ def _count_piece(
 
 
 def _write_ranked(windows: pl.DataFrame, target: str) -> None:
+    """A partition's windows in the local order, as uncompressed Arrow IPC: the final parts
+    slice runs of it (memory-mapped), so a slice costs what it holds."""
     ranked = windows.with_columns(pl.col(LINE_IDS).list.first().alias(_FIRST))
-    ranked.sort([START, _FIRST, WINDOW_ID], nulls_last=True).write_parquet(
-        target, compression="lz4", row_group_size=_ROW_GROUP
-    )
+    ranked = ranked.sort([START, _FIRST, WINDOW_ID], nulls_last=True)
+    ranked = ranked.select([*WINDOW_SCHEMA, _FIRST]).cast({**WINDOW_SCHEMA, _FIRST: pl.Int64})
+    ranked.write_ipc(target, compression="uncompressed")
 
 
 def _gather_part(files: list[str], picks: pl.DataFrame, target: str, meta: dict[str, str]) -> int:
-    """One output part: the rows ``picks`` names (file index, row, rank), in rank order."""
-    out = []
-    for i, rows in picks.group_by("_file", maintain_order=True):
+    """One output part: the rows ``picks`` names (file index, row), in the order given."""
+    frames, base = [], np.zeros(len(files), dtype=np.int64)
+    at = 0
+    for (i,), rows in picks.group_by("_file", maintain_order=True):
         # each file is sorted by the order key, so its rows of one rank range are one run
         lo, hi = int(rows["_row"].min()), int(rows["_row"].max())  # type: ignore[arg-type]
-        frame = (
-            pl.scan_parquet(files[int(i[0])])
-            .slice(lo, hi - lo + 1)
-            .collect()
-            .with_row_index("_row", offset=lo)
-        )
-        out.append(frame.join(rows.select("_row", "_rank"), on="_row", how="inner"))
-    empty = pl.DataFrame(schema=WINDOW_SCHEMA).with_columns(pl.lit(0, pl.UInt64).alias("_rank"))
-    merged = pl.concat(out) if out else empty
-    table = merged.sort("_rank").select(list(WINDOW_SCHEMA)).cast(WINDOW_SCHEMA).to_arrow()
+        frames.append(pl.scan_ipc(files[int(i)]).slice(lo, hi - lo + 1).collect())  # type: ignore[call-overload]
+        base[int(i)] = at - lo  # type: ignore[call-overload]
+        at += hi - lo + 1
+    if frames:
+        where = base[picks["_file"].to_numpy()] + picks["_row"].to_numpy()
+        merged = pl.concat(frames)[where]
+    else:
+        merged = pl.DataFrame(schema=WINDOW_SCHEMA)
+    table = merged.select(list(WINDOW_SCHEMA)).cast(WINDOW_SCHEMA).to_arrow()
     import pyarrow.parquet as pq
 
     pq.write_table(table.replace_schema_metadata(meta), target, compression="zstd")
@@ -323,19 +342,22 @@ def dask_group(
             raise LogsieveError(f"events table lacks column(s) {need}")
     n_out = max(1, len(pieces))
     out_meta = encode_meta(windows_meta(meta, spec, labels))
+    t0 = time.perf_counter()
     with atomic_dataset(target) as tmp:
         work = tmp / "work"
         work.mkdir()
         tag = f"{id(work)}"
         shuffled = 0  # bytes written by the map side for the reduce side (count: none)
+        # the label table goes to each worker once, not inside every task
+        shared = client.scatter(table, broadcast=True) if table is not None else None
         if isinstance(spec, CountWindows):
             assert spec.step is not None
             last = (total - 1) // spec.step if total else 0
             width = max(6, len(str(last)))
             futures = [
                 client.submit(
-                    _count_piece, pieces, j, spec, columns, total, width, table, key_pattern,
-                    str(work / f"w-{j:05d}.parquet"), key=f"logsieve-count-{j}-{tag}",
+                    _count_piece, pieces, j, spec, columns, total, width, shared, key_pattern,
+                    str(work / f"w-{j:05d}.arrow"), key=f"logsieve-count-{j}-{tag}",
                 )
                 for j in range(len(pieces))
             ]  # fmt: skip
@@ -347,14 +369,23 @@ def dask_group(
             k_range = (0, 1)
             if isinstance(spec, TimeWindows):
                 k_range = _window_range(client, pieces, spec, total)
-            scatter = [
-                client.submit(
-                    _scatter_piece, p, spec, columns, n_out, k_range, table, key_pattern,
-                    str(work), key=f"logsieve-scatter-{i}-{tag}",
-                )
-                for i, p in enumerate(pieces)
-            ]  # fmt: skip
+                scatter = [
+                    client.submit(
+                        _scatter_time, p, spec, n_out, k_range, shared, columns, key_pattern,
+                        str(work), key=f"logsieve-scatter-{i}-{tag}",
+                    )
+                    for i, p in enumerate(pieces)
+                ]  # fmt: skip
+            else:
+                scatter = [
+                    client.submit(
+                        _scatter_sessions, p, spec, columns, n_out, str(work),
+                        key=f"logsieve-scatter-{i}-{tag}",
+                    )
+                    for i, p in enumerate(pieces)
+                ]  # fmt: skip
             infos = client.gather(scatter)
+            log.info("dask: map side done at %.1f s", time.perf_counter() - t0)
             _check_sorted(infos)
             files: dict[int, list[str]] = {}
             shuffled = sum(f.stat().st_size for f in work.glob("s-*.parquet"))
@@ -362,12 +393,13 @@ def dask_group(
                 files.setdefault(int(f.name[2:7]), []).append(str(f))
             futures = [
                 client.submit(
-                    _group_bucket, b, files.get(b, []), spec, n_out, k_range, table,
-                    str(work / f"w-{b:05d}.parquet"), key=f"logsieve-bucket-{b}-{tag}",
+                    _group_bucket, b, files.get(b, []), spec, n_out, k_range, shared,
+                    str(work / f"w-{b:05d}.arrow"), key=f"logsieve-bucket-{b}-{tag}",
                 )
                 for b in range(n_out)
             ]  # fmt: skip
             results = client.gather(futures)
+            log.info("dask: reduce side done at %.1f s", time.perf_counter() - t0)
             dropped = sum(i["dropped"] for i in infos)
             if isinstance(spec, TimeWindows):
                 dropped += total - sum(i["rows"] for i in infos)  # null timestamps
@@ -375,16 +407,17 @@ def dask_group(
                     results.append({"matched": i["matched"]})
         if table is not None:
             _check_coverage(table, results, spec, key_pattern)
-        files_out = sorted(str(f) for f in work.glob("w-*.parquet"))
+        files_out = sorted(str(f) for f in work.glob("w-*.arrow"))
         n_windows = _write_ordered(
             client, files_out, target_dir=tmp, n_parts=n_out, meta=out_meta, tag=tag
         )
+        log.info("dask: ordered parts written at %.1f s", time.perf_counter() - t0)
         for f in work.iterdir():
             f.unlink()
         work.rmdir()
     summary = _summary(target, total, dropped)
     log.info("dask: %d windows from %d lines", n_windows, total)
-    log.info("dask: shuffle of %d bytes (lz4 Parquet)", shuffled)
+    log.info("dask: shuffle of %d bytes (Parquet)", shuffled)
     return {
         "grouping": spec_to_dict(spec),
         **summary,
@@ -463,7 +496,7 @@ def _write_ordered(
     """Sort the windows as the local path does and write them as ``n_parts`` parts."""
     keys = []
     for i, f in enumerate(files):
-        k = pl.scan_parquet(f).select(START, _FIRST, WINDOW_ID).collect()
+        k = pl.scan_ipc(f).select(START, _FIRST, WINDOW_ID).collect()
         keys.append(k.with_row_index("_row").with_columns(pl.lit(i, pl.UInt32).alias("_file")))
     order = (
         pl.concat(keys).sort([START, _FIRST, WINDOW_ID], nulls_last=True).with_row_index("_rank")
@@ -474,7 +507,7 @@ def _write_ordered(
     per = max(1, math.ceil(n / n_parts))
     futures = []
     for j in range(max(1, math.ceil(n / per)) if n else 1):
-        picks = order.slice(j * per, per).select("_file", "_row", "_rank")
+        picks = order.slice(j * per, per).select("_file", "_row")
         futures.append(
             client.submit(
                 _gather_part, files, picks, str(target_dir / part_name(j)), meta,
