@@ -192,7 +192,7 @@ def _write_buckets(frame: pl.DataFrame, piece: _Piece, workdir: str) -> None:
     """One Parquet file per partition ``_b`` this piece feeds, rows in line order
     (uncompressed: dictionary encoding already makes it small, and it is read once)."""
     for (b,), sub in frame.drop_nulls("_b").partition_by("_b", as_dict=True).items():
-        target = Path(workdir) / f"s-{int(b):05d}-{piece.offset:012d}.parquet"  # type: ignore[call-overload]
+        target = Path(workdir) / f"s-{int(b):05d}-{piece.offset:012d}.parquet"
         sub.drop("_b").write_parquet(target, compression="uncompressed")
 
 
@@ -275,7 +275,11 @@ def _write_ranked(windows: pl.DataFrame, target: str) -> None:
     slice runs of it (memory-mapped), so a slice costs what it holds."""
     ranked = windows.with_columns(pl.col(LINE_IDS).list.first().alias(_FIRST))
     ranked = ranked.sort([START, _FIRST, WINDOW_ID], nulls_last=True)
-    ranked = ranked.select([*WINDOW_SCHEMA, _FIRST]).cast({**WINDOW_SCHEMA, _FIRST: pl.Int64})
+    ranked = (
+        ranked.select(list(WINDOW_SCHEMA))
+        .cast(WINDOW_SCHEMA)
+        .with_columns(ranked[_FIRST].cast(pl.Int64))
+    )
     ranked.write_ipc(target, compression="uncompressed")
 
 
@@ -286,8 +290,8 @@ def _gather_part(files: list[str], picks: pl.DataFrame, target: str, meta: dict[
     for (i,), rows in picks.group_by("_file", maintain_order=True):
         # each file is sorted by the order key, so its rows of one rank range are one run
         lo, hi = int(rows["_row"].min()), int(rows["_row"].max())  # type: ignore[arg-type]
-        frames.append(pl.scan_ipc(files[int(i)]).slice(lo, hi - lo + 1).collect())  # type: ignore[call-overload]
-        base[int(i)] = at - lo  # type: ignore[call-overload]
+        frames.append(pl.scan_ipc(files[int(i)]).slice(lo, hi - lo + 1).collect())
+        base[int(i)] = at - lo
         at += hi - lo + 1
     if frames:
         where = base[picks["_file"].to_numpy()] + picks["_row"].to_numpy()
