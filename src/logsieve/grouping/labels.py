@@ -93,9 +93,7 @@ def read_labels(path: str | Path) -> pl.DataFrame:
             raise InputError(path, "no labels: the file holds only a header row")
         no_comma = body.filter(pl.col("_v").is_null())
         if no_comma.height:
-            raise InputError(
-                path, "not a key,label row (no comma)", line=no_comma["lineno"][0]
-            )
+            raise InputError(path, "not a key,label row (no comma)", line=no_comma["lineno"][0])
         bad = body.filter(pl.col(LABEL).is_null())
         if bad.height:
             raise InputError(
@@ -169,16 +167,22 @@ def unlisted_label(table: pl.DataFrame) -> int | None:
     return 0 if int((table[LABEL] == 0).sum()) == 0 else None
 
 
-def key_label_expr(keys: pl.Expr, table: pl.DataFrame) -> pl.Expr:
+def key_label_expr(keys: pl.Expr, table: pl.DataFrame, *, single: bool = False) -> pl.Expr:
     """Per-row label of a list[str] column of keys: 1 when any key is anomalous, 0 when any
     key is known (or unlisted keys are normal) and none is anomalous, null otherwise.
-    Rows without any key get null."""
+    Rows without any key get null. ``single``: ``keys`` is one str key per row (a session's),
+    the same rule without the list."""
     anomalous = table.filter(pl.col(LABEL) == 1)[KEY].implode()
-    is_anomalous = keys.list.eval(pl.element().is_in(anomalous)).list.any()
-    if unlisted_label(table) == 0:
-        known = keys.list.len() > 0
+    listed = table[KEY].implode()
+    if single:
+        is_anomalous = keys.is_in(anomalous)
+        known = keys.is_not_null() if unlisted_label(table) == 0 else keys.is_in(listed)
     else:
-        known = keys.list.eval(pl.element().is_in(table[KEY].implode())).list.any()
+        is_anomalous = keys.list.eval(pl.element().is_in(anomalous)).list.any()
+        if unlisted_label(table) == 0:
+            known = keys.list.len() > 0
+        else:
+            known = keys.list.eval(pl.element().is_in(listed)).list.any()
     return (
         pl.when(is_anomalous)
         .then(pl.lit(1, dtype=pl.Int8))
