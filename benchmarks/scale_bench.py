@@ -7,8 +7,11 @@ generator), then each engine runs in a fresh Python process: ``parse`` (raw log 
 then ``group`` (block sessions with labels -> windows), through the same library calls as
 ``logsieve parse/group [--engine dask --workers N]``. Reported per step: wall seconds, lines
 per second per worker (local: one process), and the peak RSS of every process (the client,
-which also hosts the Dask scheduler, and each worker, from getrusage in the process). Prints
-a Markdown table; ``--json FILE`` keeps the raw rows.
+which also hosts the Dask scheduler, and each worker, from getrusage in the process). A Dask
+run also pays once for importing Dask and starting its LocalCluster ("start", its own row);
+the "vs local" column charges that start-up to the step it precedes, as `logsieve parse
+--engine dask` or `logsieve group --engine dask` pays it. Prints a Markdown table; ``--json
+FILE`` keeps the raw rows.
 """
 
 from __future__ import annotations
@@ -53,11 +56,13 @@ def run_one(engine: str, lines: int, workers: int) -> dict:
         row["group_s"] = time.perf_counter() - t
         row["group_peak_mb"] = {"client": _peak_mb()}
         return row
+    t = time.perf_counter()
     from logsieve.scale.cluster import dask_client
     from logsieve.scale.group import dask_group
     from logsieve.scale.parse import dask_parse
 
     with dask_client(workers=workers) as client:
+        row["start_s"] = time.perf_counter() - t  # import Dask, start the LocalCluster
         t = time.perf_counter()
         dask_parse(client, LogParser("hdfs"), [log], events)
         row["parse_s"] = time.perf_counter() - t
@@ -93,26 +98,37 @@ def main() -> None:
         if not log.exists():
             generate(log, lines, seed=0, labels_path=OUT / f"synth-{lines}.labels.csv")
         for engine in args.engines.split(","):
+            load = os.getloadavg()[0]
             done = subprocess.run(
                 [sys.executable, __file__, "--workers", str(args.workers), "--one", engine, str(lines)],
                 check=True, capture_output=True, text=True, env=os.environ,
             )
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            rows[-1]["load"] = [load, os.getloadavg()[0]]  # 1-min load average before, after
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     for r in rows:
         if "shuffle_bytes" in r:
             print(f"{r['lines']:,} lines: session shuffle {r['shuffle_bytes'] / 2**20:,.0f} MiB")
-    print("| lines | engine | step | wall s | lines/s per worker | peak RSS MB (each process) |")
-    print("|---|---|---|---|---|---|")
+    loads = ", ".join(f"{r['engine']} {r['lines']:,}: {r['load'][0]:.1f} -> {r['load'][1]:.1f}" for r in rows)
+    print(f"load average (1 min) before -> after each run: {loads}")
+    print("| lines | engine | step | wall s | vs local | lines/s per worker | peak RSS MB (each process) |")
+    print("|---|---|---|---|---|---|---|")
+    local = {(r["lines"], step): r[f"{step}_s"] for r in rows if r["engine"] == "local"
+             for step in ("parse", "group")}  # fmt: skip
     for r in rows:
+        name = "local" if r["engine"] == "local" else f"dask, {r['workers']} workers"
+        if "start_s" in r:
+            print(f"| {r['lines']:,} | {name} | start | {r['start_s']:.1f} | | | |")
         for step in ("parse", "group"):
             wall = r[f"{step}_s"]
             per = r["lines"] / wall / r["workers"]
             peaks = ", ".join(f"{k} {v:,.0f}" for k, v in r[f"{step}_peak_mb"].items())
-            name = "local" if r["engine"] == "local" else f"dask, {r['workers']} workers"
-            print(f"| {r['lines']:,} | {name} | {step} | {wall:.1f} | {per:,.0f} | {peaks} |")
+            ratio = ""
+            if r["engine"] != "local" and (r["lines"], step) in local:
+                ratio = f"{(wall + r.get('start_s', 0.0)) / local[r['lines'], step]:.2f}x"
+            print(f"| {r['lines']:,} | {name} | {step} | {wall:.1f} | {ratio} | {per:,.0f} | {peaks} |")
 
 
 if __name__ == "__main__":
