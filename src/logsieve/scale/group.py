@@ -207,31 +207,34 @@ def _group_bucket(
     table: pl.DataFrame | None,
     target: str,
 ) -> dict[str, Any]:
-    """Group one partition's lines locally; keep the windows the partition owns."""
+    """Group one partition's lines locally; keep the windows the partition owns.
+
+    With side-file labels, sessions count the labelled keys they hold (``matched_n``: a key
+    is in one partition only, so the counts add up, and the client holds no key lists).
+    """
     if not files:
-        return {"windows": 0, "matched": []}
+        return {"windows": 0, "matched_n": 0}
     # file names order the pieces, so the rows come in line order
     df = pl.concat([pl.read_ipc(f) for f in sorted(files)])
+    matched = 0
     if isinstance(spec, Sessions):
         pairs = pl.DataFrame({"_pos": np.arange(df.height, dtype=np.int64), "_key": df["_key"]})
         windows = session_windows(df, pairs, spec)
-        matched: list[str] = []
         if table is not None:
             keys = windows["_key"].unique()
-            matched = table.filter(pl.col("key").is_in(keys.implode()))["key"].to_list()
+            matched = int(keys.is_in(table["key"].implode()).sum())
             key_label = key_label_expr(pl.col("_key"), table, single=True)
             windows = windows.with_columns(pl.max_horizontal(pl.col(LABEL), key_label).alias(LABEL))
         windows = windows.drop("_key")
-    else:
+    else:  # time windows: lines were labelled on the map side
         windows = group(df.sort(LINE_ID), spec).windows
         step_us = _us(spec.step)
         fmt = "%Y-%m-%dT%H:%M:%SZ" if step_us % 1_000_000 == 0 else "%Y-%m-%dT%H:%M:%S%.6fZ"
         k = pl.col(WINDOW_ID).str.strptime(pl.Datetime("us"), fmt).dt.epoch("us") // step_us
         lo, width = k_range
         windows = windows.filter(((k - lo) * n_out // width).clip(0, n_out - 1) == bucket)
-        matched = []
     _write_ranked(windows, target)
-    return {"windows": windows.height, "matched": matched}
+    return {"windows": windows.height, "matched_n": matched}
 
 
 def _count_piece(
@@ -479,15 +482,18 @@ def _check_sorted_pieces(client: Any, pieces: list[_Piece]) -> None:
 def _check_coverage(
     table: pl.DataFrame, results: list[dict[str, Any]], spec: Any, key_pattern: str
 ) -> None:
-    matched = {k for r in results for k in r.get("matched", [])}
+    # sessions: each partition counts its own keys; windows by count or time: the keys each
+    # piece found, which may repeat across pieces
+    found = len({k for r in results for k in r.get("matched", [])})
+    found += sum(r.get("matched_n", 0) for r in results)
     total = table["key"].n_unique()
     what = (
         f"session keys found with {spec.pattern!r}"
         if isinstance(spec, Sessions)
         else f"keys found with {key_pattern!r}"
     )
-    log.info("labels: %d of %d labelled keys occur among the %s", len(matched), total, what)
-    if not matched and total:
+    log.info("labels: %d of %d labelled keys occur among the %s", found, total, what)
+    if not found and total:
         raise LogsieveError(
             f"labels: none of the {total:,} labelled keys occurs among the {what}; "
             "wrong labels file, or wrong key pattern?"
