@@ -83,6 +83,25 @@ def test_group_same_windows(work: Path, dask_events: Path, client, spec) -> None
     assert dask_meta == local_meta
 
 
+@pytest.mark.parametrize("kind", ["partial", "anomalies-only"])
+def test_group_sessions_with_a_partial_label_table(
+    work: Path, dask_events: Path, client, kind: str
+) -> None:
+    # each partition gets only its keys' slice of the table; keys the table does not name
+    # must still get the whole table's rule (unknown, or normal for a list of anomalies)
+    table = pl.read_csv(work / "labels.csv")
+    table = table.filter(pl.col("Label") == "Anomaly") if kind != "partial" else table[::3]
+    labels = work / f"labels-{kind}.csv"
+    table.write_csv(labels)
+    local_out, dask_out = work / f"l-{kind}.parquet", work / f"d-{kind}"
+    want = group_job(work / "local.parquet", local_out, Sessions(), labels=labels)
+    got = dask_group(client, dask_events, dask_out, Sessions(), labels=labels, piece_rows=45_000)
+    assert got["unlabelled"] == want["unlabelled"]
+    assert (got["unlabelled"] > 0) == (kind == "partial")
+    local, dask = read_table(local_out)[0], read_table(dask_out)[0]
+    assert dask.equals(local)
+
+
 @pytest.mark.parametrize("model,params", [("pca", {}), ("deeplog", {"epochs": 1})])
 def test_detect_same_scores(work: Path, dask_events: Path, client, model, params) -> None:
     windows = work / f"win-{model}.parquet"

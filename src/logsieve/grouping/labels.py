@@ -167,19 +167,24 @@ def unlisted_label(table: pl.DataFrame) -> int | None:
     return 0 if int((table[LABEL] == 0).sum()) == 0 else None
 
 
-def key_label_expr(keys: pl.Expr, table: pl.DataFrame, *, single: bool = False) -> pl.Expr:
+def key_label_expr(
+    keys: pl.Expr, table: pl.DataFrame, *, single: bool = False, unlisted: int | None = -1
+) -> pl.Expr:
     """Per-row label of a list[str] column of keys: 1 when any key is anomalous, 0 when any
     key is known (or unlisted keys are normal) and none is anomalous, null otherwise.
     Rows without any key get null. ``single``: ``keys`` is one str key per row (a session's),
-    the same rule without the list."""
+    the same rule without the list. ``unlisted``: the label of keys the table does not
+    name, when ``table`` is a slice of the label table (default: :func:`unlisted_label`)."""
     anomalous = table.filter(pl.col(LABEL) == 1)[KEY].implode()
     listed = table[KEY].implode()
+    if unlisted == -1:
+        unlisted = unlisted_label(table)
     if single:
         is_anomalous = keys.is_in(anomalous)
-        known = keys.is_not_null() if unlisted_label(table) == 0 else keys.is_in(listed)
+        known = keys.is_not_null() if unlisted == 0 else keys.is_in(listed)
     else:
         is_anomalous = keys.list.eval(pl.element().is_in(anomalous)).list.any()
-        if unlisted_label(table) == 0:
+        if unlisted == 0:
             known = keys.list.len() > 0
         else:
             known = keys.list.eval(pl.element().is_in(listed)).list.any()

@@ -35,7 +35,7 @@ import polars as pl
 
 from logsieve.errors import LogsieveError
 from logsieve.grouping.fields import FieldSessions
-from logsieve.grouping.labels import as_label_table, key_label_expr
+from logsieve.grouping.labels import as_label_table, key_label_expr, unlisted_label
 from logsieve.grouping.specs import AnySpec, spec_to_dict
 from logsieve.grouping.windows import (
     CountWindows,
@@ -206,11 +206,14 @@ def _group_bucket(
     k_range: tuple[int, int],
     table: pl.DataFrame | None,
     target: str,
+    unlisted: int | None = None,
 ) -> dict[str, Any]:
     """Group one partition's lines locally; keep the windows the partition owns.
 
-    With side-file labels, sessions count the labelled keys they hold (``matched_n``: a key
-    is in one partition only, so the counts add up, and the client holds no key lists).
+    With side-file labels, sessions get the slice of the label table for their own keys
+    (``unlisted``: the whole table's label for keys it does not name) and count the
+    labelled keys they hold (``matched_n``: a key is in one partition only, so the counts
+    add up, and the client holds no key lists).
     """
     if not files:
         return {"windows": 0, "matched_n": 0}
@@ -223,7 +226,7 @@ def _group_bucket(
         if table is not None:
             keys = windows["_key"].unique()
             matched = int(keys.is_in(table["key"].implode()).sum())
-            key_label = key_label_expr(pl.col("_key"), table, single=True)
+            key_label = key_label_expr(pl.col("_key"), table, single=True, unlisted=unlisted)
             windows = windows.with_columns(pl.max_horizontal(pl.col(LABEL), key_label).alias(LABEL))
         windows = windows.drop("_key")
     else:  # time windows: lines were labelled on the map side
@@ -355,8 +358,10 @@ def dask_group(
         work.mkdir()
         tag = f"{id(work)}"
         shuffled = 0  # bytes written by the map side for the reduce side (count: none)
-        # the label table goes to each worker once, not inside every task
-        shared = client.scatter(table, broadcast=True) if table is not None else None
+        # windows by count or time: the label table goes to each worker once, not inside
+        # every task (sessions get a slice each, below)
+        whole = table is not None and not isinstance(spec, Sessions)
+        shared = client.scatter(table, broadcast=True) if whole else None
         if isinstance(spec, CountWindows):
             assert spec.step is not None
             last = (total - 1) // spec.step if total else 0
@@ -398,10 +403,12 @@ def dask_group(
             shuffled = sum(f.stat().st_size for f in work.glob("s-*.arrow"))
             for f in work.glob("s-*.arrow"):
                 files.setdefault(int(f.name[2:7]), []).append(str(f))
+            tables, unlisted = _bucket_tables(client, table, spec, n_out, shared)
             futures = [
                 client.submit(
-                    _group_bucket, b, files.get(b, []), spec, n_out, k_range, shared,
-                    str(work / f"w-{b:05d}.arrow"), key=f"logsieve-bucket-{b}-{tag}",
+                    _group_bucket, b, files.get(b, []), spec, n_out, k_range, tables[b],
+                    str(work / f"w-{b:05d}.arrow"), unlisted,
+                    key=f"logsieve-bucket-{b}-{tag}",
                 )
                 for b in range(n_out)
             ]  # fmt: skip
@@ -431,6 +438,23 @@ def dask_group(
         "output": str(output),
         "shuffle_bytes": shuffled,
     }
+
+
+def _bucket_tables(
+    client: Any, table: pl.DataFrame | None, spec: Any, n_out: int, shared: Any
+) -> tuple[list[Any], int | None]:
+    """The label table each partition needs, and the label of keys the table does not name.
+
+    Sessions: partition ``b`` gets only the rows of keys that hash to ``b`` (as the map side
+    sends them), so no partition builds a set of every labelled key: the work stays linear
+    in the input. Time windows labelled their lines on the map side: the whole table.
+    """
+    if table is None or not isinstance(spec, Sessions):
+        return [shared] * n_out, None
+    bucket = (pl.col("key").hash(seed=0) % n_out).cast(pl.Int64).alias("_b")
+    parts = table.with_columns(bucket).partition_by("_b", as_dict=True, include_key=False)
+    slices = [parts.get((b,), table.clear()) for b in range(n_out)]
+    return list(client.scatter(slices)), unlisted_label(table)
 
 
 def _window_range(
