@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 PIECE_ROWS = 1_000_000
 """Rows of an events file one task reads (a part of a dataset is one piece or more)."""
 _FIRST = "_first"
+_BATCH = 4_096  # windows per record batch of a partition's sorted file (what a part reads)
 
 __all__ = ["PIECE_ROWS", "dask_group"]
 
@@ -279,8 +280,10 @@ def _count_piece(
 
 
 def _write_ranked(windows: pl.DataFrame, target: str) -> None:
-    """A partition's windows in the local order, as uncompressed Arrow IPC: the final parts
-    slice runs of it (memory-mapped), so a slice costs what it holds."""
+    """A partition's windows in the local order, as uncompressed Arrow IPC in record batches
+    of :data:`_BATCH` windows: a final part reads only the batches of its run of them."""
+    import pyarrow as pa
+
     ranked = windows.with_columns(pl.col(LINE_IDS).list.first().alias(_FIRST))
     ranked = ranked.sort([START, _FIRST, WINDOW_ID], nulls_last=True)
     ranked = (
@@ -288,7 +291,23 @@ def _write_ranked(windows: pl.DataFrame, target: str) -> None:
         .cast(WINDOW_SCHEMA)
         .with_columns(ranked[_FIRST].cast(pl.Int64))
     )
-    ranked.write_ipc(target, compression="uncompressed")
+    table = ranked.to_arrow()
+    with pa.OSFile(target, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=_BATCH)
+
+
+def _read_run(path: str, lo: int, n: int) -> pl.DataFrame:
+    """Rows ``lo .. lo + n - 1`` of a file :func:`_write_ranked` wrote: its batches only."""
+    import pyarrow as pa
+
+    first, last = lo // _BATCH, (lo + n - 1) // _BATCH
+    with pa.OSFile(path, "rb") as source:
+        reader = pa.ipc.open_file(source)
+        batches = [reader.get_batch(i) for i in range(first, last + 1)]
+        table = pa.Table.from_batches(batches, reader.schema).slice(lo - first * _BATCH, n)
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def _gather_part(files: list[str], picks: pl.DataFrame, target: str, meta: dict[str, str]) -> int:
@@ -298,7 +317,7 @@ def _gather_part(files: list[str], picks: pl.DataFrame, target: str, meta: dict[
     for (i,), rows in picks.group_by("_file", maintain_order=True):
         # each file is sorted by the order key, so its rows of one rank range are one run
         lo, hi = int(rows["_row"].min()), int(rows["_row"].max())  # type: ignore[arg-type]
-        frames.append(pl.scan_ipc(files[int(i)]).slice(lo, hi - lo + 1).collect())
+        frames.append(_read_run(files[int(i)], lo, hi - lo + 1))
         base[int(i)] = at - lo
         at += hi - lo + 1
     if frames:
