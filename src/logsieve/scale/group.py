@@ -23,7 +23,6 @@ what this module adds is which lines each partition sees, and the global order.
 from __future__ import annotations
 
 import logging
-import math
 import re
 import time
 from dataclasses import dataclass
@@ -69,6 +68,8 @@ PIECE_ROWS = 1_000_000
 """Rows of an events file one task reads (a part of a dataset is one piece or more)."""
 _FIRST = "_first"
 _BATCH = 4_096  # windows per record batch of a partition's sorted file (what a part reads)
+_SAMPLE = 64  # one order key in 64 of each sorted file sets where the output parts are cut
+_ORDER = [START, _FIRST, WINDOW_ID]  # the local windows table's order
 
 __all__ = ["PIECE_ROWS", "dask_group"]
 
@@ -285,7 +286,7 @@ def _write_ranked(windows: pl.DataFrame, target: str) -> None:
     import pyarrow as pa
 
     ranked = windows.with_columns(pl.col(LINE_IDS).list.first().alias(_FIRST))
-    ranked = ranked.sort([START, _FIRST, WINDOW_ID], nulls_last=True)
+    ranked = ranked.sort(_ORDER, nulls_last=True)
     ranked = (
         ranked.select(list(WINDOW_SCHEMA))
         .cast(WINDOW_SCHEMA)
@@ -310,24 +311,38 @@ def _read_run(path: str, lo: int, n: int) -> pl.DataFrame:
     return frame
 
 
-def _gather_part(files: list[str], picks: pl.DataFrame, target: str, meta: dict[str, str]) -> int:
-    """One output part: the rows ``picks`` names (file index, row), in the order given."""
-    frames, base = [], np.zeros(len(files), dtype=np.int64)
-    at = 0
-    for (i,), rows in picks.group_by("_file", maintain_order=True):
-        # each file is sorted by the order key, so its rows of one rank range are one run
-        lo, hi = int(rows["_row"].min()), int(rows["_row"].max())  # type: ignore[arg-type]
-        frames.append(_read_run(files[int(i)], lo, hi - lo + 1))
-        base[int(i)] = at - lo
-        at += hi - lo + 1
+def _gather_part(
+    files: list[str], runs: list[tuple[int, int, int]], target: str, meta: dict[str, str]
+) -> int:
+    """One output part: the run ``lo .. hi - 1`` of each sorted partition file named in
+    ``runs`` (file index, lo, hi), merged into the local order."""
+    frames = [_read_run(files[i], lo, hi - lo) for i, lo, hi in runs if hi > lo]
     if frames:
-        where = base[picks["_file"].to_numpy()] + picks["_row"].to_numpy()
-        merged = pl.concat(frames)[where]
+        merged = pl.concat(frames).sort(_ORDER, nulls_last=True)
     else:
         merged = pl.DataFrame(schema=WINDOW_SCHEMA)
     # written as io.tables.write_table writes the local table (zstd), into the temp dataset
     merged.select(list(WINDOW_SCHEMA)).cast(WINDOW_SCHEMA).write_parquet(target, metadata=meta)
     return merged.height
+
+
+def _order_keys(path: str) -> pl.DataFrame:
+    return pl.scan_ipc(path).select(_ORDER).collect()
+
+
+def _sample(path: str) -> pl.DataFrame:
+    """Every :data:`_SAMPLE`-th order key of a sorted partition file (its first included)."""
+    return _order_keys(path).gather_every(_SAMPLE)
+
+
+def _bounds(path: str, splitters: pl.DataFrame) -> list[int]:
+    """Where each part's run of a sorted partition file starts: for each splitter, the first
+    row whose order key is at or after it; then the file's end."""
+    keys = _order_keys(path).with_columns(pl.lit(1, pl.Int8).alias("_tag"))
+    marks = splitters.with_columns(pl.lit(0, pl.Int8).alias("_tag"))  # before an equal row
+    merged = pl.concat([keys, marks]).sort([*_ORDER, "_tag"], nulls_last=True)
+    at = np.flatnonzero((merged["_tag"] == 0).to_numpy()) - np.arange(marks.height)
+    return [0, *at.tolist(), keys.height]
 
 
 # ----------------------------------------------------------------------------- client
@@ -546,29 +561,37 @@ def _check_coverage(
 def _write_ordered(
     client: Any, files: list[str], *, target_dir: Path, n_parts: int, meta: dict[str, str], tag: str
 ) -> int:
-    """Sort the windows as the local path does and write them as ``n_parts`` parts."""
-    keys = []
-    for i, f in enumerate(files):
-        k = pl.scan_ipc(f).select(START, _FIRST, WINDOW_ID).collect()
-        keys.append(k.with_row_index("_row").with_columns(pl.lit(i, pl.UInt32).alias("_file")))
-    order = (
-        pl.concat(keys).sort([START, _FIRST, WINDOW_ID], nulls_last=True).with_row_index("_rank")
-        if keys
-        else pl.DataFrame(schema={"_rank": pl.UInt64, "_file": pl.UInt32, "_row": pl.UInt32})
+    """Write the windows as about ``n_parts`` parts, in the local order.
+
+    A sort by sample: every partition file is sorted already; the client sorts a sample of
+    their order keys (one in :data:`_SAMPLE`) and cuts it into ``n_parts`` ranges, each
+    file finds where those ranges start in it, and each part merges its runs. The client
+    holds the sample only, so its memory does not grow with the number of windows.
+    """
+    samples = client.gather(
+        client.map(_sample, files, key=[f"logsieve-sample-{i}-{tag}" for i in range(len(files))])
     )
-    n = order.height
-    per = max(1, math.ceil(n / n_parts))
+    sample = pl.concat(samples).sort(_ORDER, nulls_last=True) if samples else pl.DataFrame()
+    cuts = sorted({i * sample.height // n_parts for i in range(1, n_parts)} - {0})
+    splitters = sample[cuts] if cuts else sample.clear()
+    bounds = client.gather(
+        client.map(
+            _bounds,
+            files,
+            splitters=splitters,
+            key=[f"logsieve-bounds-{i}-{tag}" for i in range(len(files))],
+        )
+    )
     futures = []
-    for j in range(max(1, math.ceil(n / per)) if n else 1):
-        picks = order.slice(j * per, per).select("_file", "_row")
+    for j in range(len(cuts) + 1):
+        runs = [(i, b[j], b[j + 1]) for i, b in enumerate(bounds)]
         futures.append(
             client.submit(
-                _gather_part, files, picks, str(target_dir / part_name(j)), meta,
+                _gather_part, files, runs, str(target_dir / part_name(j)), meta,
                 key=f"logsieve-order-{j}-{tag}",
             )
         )  # fmt: skip
-    client.gather(futures)
-    return n
+    return int(sum(client.gather(futures)))
 
 
 def _summary(target: Path, lines: int, dropped: int) -> dict[str, int]:
