@@ -50,7 +50,10 @@ def read_labels(path: str | Path) -> pl.DataFrame:
     """
     path = Path(path)
     text = _read_text(path).lstrip("\ufeff")
-    lines = pl.DataFrame({"text": text.split("\n")}).with_row_index("lineno", offset=1)
+    # split in Polars, not into a Python list of str (a tenth of the memory on 2.8M keys)
+    lines = pl.Series("text", [text]).str.split("\n").explode().to_frame()
+    del text
+    lines = lines.with_row_index("lineno", offset=1)
     lines = lines.with_columns(pl.col("text").str.strip_chars()).filter(pl.col("text") != "")
     if lines.height == 0:
         raise InputError(path, "no labels in file")
