@@ -387,9 +387,10 @@ class OnlineGrouper:
         max_lines = self.max_lines
         move_to_end, now = opened.move_to_end, time.monotonic()
         b = kb = 0
-        for (key, n, tmin, tmax, tfirst, tlast, gap, lab), e, ke in zip(per_key.select(
-            "key", "n", "tmin", "tmax", "tfirst", "tlast", "gap", "lab"
-        ).iter_rows(), ends.tolist(), kends, strict=True):  # fmt: skip
+        cols = [per_key[c].to_list() for c in ("key", "n", "tmin", "tmax", "tfirst", "tlast",
+                                                "gap", "lab")]  # fmt: skip
+        for key, n, tmin, tmax, tfirst, tlast, gap, lab, e, ke in zip(*cols, ends.tolist(), kends,
+                                                                      strict=True):  # fmt: skip
             w = opened.get(key)
             slow = (0 if w is None else len(w.eids)) + n >= max_lines
             if idle is not None and not slow:
