@@ -65,13 +65,23 @@ from logsieve.streaming.state import (
     load_checkpoint,
     write_json_synced,
 )
-from logsieve.streaming.windows import OnlineGrouper, OpenWindow, Ref, Segment, windows_frame
+from logsieve.streaming.windows import (
+    LineMap,
+    OnlineGrouper,
+    OpenWindow,
+    Ref,
+    Segment,
+    kept_refs,
+    windows_frame,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["WatchConfig", "Watcher", "model_version"]
 
 UPDATES_KEPT = 10_000
+LINEMAP_SPANS = 4096
+"""Spans of the line map beyond which a checkpoint forgets those before every kept line."""
 
 
 def model_version(model_dir: Path) -> tuple[int, int]:
@@ -115,29 +125,26 @@ class WatchConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class _Refs(Sequence[Ref]):
-    """(source, line number in the source, text) of each row of a parsed batch, built only
-    for the rows a window keeps (``first``: the line id of ``lines[0]``)."""
+class _Texts(Sequence[Ref]):
+    """The text of each row of a parsed batch, taken only for the rows a window keeps
+    (``first``: the line id of ``lines[0]``; rows of blank or malformed lines are not in
+    the events, so a row's text is found by its line id)."""
 
-    def __init__(self, source: str, src_first: int, first: int, line_ids: np.ndarray,
-                 lines: pl.Series) -> None:  # fmt: skip
-        self.source, self.shift, self.first = source, src_first - first, first
-        self.line_ids, self.lines = line_ids, lines
+    def __init__(self, first: int, line_ids: np.ndarray, lines: pl.Series) -> None:
+        self.first, self.line_ids, self.lines = first, line_ids, lines
         self._texts: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.line_ids)
 
     def __getitem__(self, i: Any) -> Any:
-        return self.take(np.asarray([i]))[0]
-
-    def take(self, rows: np.ndarray) -> list[Ref]:
         if self._texts is None:
             self._texts = self.lines.to_list()
-        texts, src = self._texts, self.source
-        lids = self.line_ids[rows]
-        return [(src, n, texts[i]) for n, i in zip((lids + self.shift).tolist(),
-                                                   (lids - self.first).tolist(), strict=True)]
+        return self._texts[int(self.line_ids[i]) - self.first]
+
+    def take(self, rows: np.ndarray) -> list[Ref]:
+        at = self.line_ids[rows] - self.first
+        return self.lines.gather(at).to_list()
 
 
 class Watcher:
@@ -168,6 +175,7 @@ class Watcher:
         self.updates: dict[str, dict[str, Any]] = {}
         self.seq = 0
         self._eids: dict[str, str] = {}
+        self.linemap = LineMap()  # line id -> (source, line number) of the kept lines
         states = {p: SourceState(path=p) for p in cfg.inputs}
         committed = None
         fmt = cfg.format
@@ -187,6 +195,10 @@ class Watcher:
                 setattr(self.stats, k, int(meta["parse"].get(k, 0)))
             self.read_stats.invalid_utf8_lines = int(meta["parse"].get("invalid_utf8_lines", 0))
             self.parser = self._parser(parser_state, fmt)
+            self.linemap = LineMap.of(
+                (lid, src, int(n)) for r in rows
+                for lid, (src, n, _) in zip(r["line_ids"][len(r["line_ids"]) - len(r["refs"]):],
+                                            r["refs"], strict=True))  # fmt: skip
             wins = [OpenWindow.from_row(r) for r in rows]
             self.grouper.restore(meta["grouping"], wins)
             if self.scorer is not None:
@@ -351,9 +363,10 @@ class Watcher:
         self.lines += n
         if events.height == 0:
             return
-        refs = _Refs(src.name, src_first, first, events[LINE_ID].to_numpy(), lines)
+        self.linemap.add(first, src.name, src_first - first)
+        texts = _Texts(first, events[LINE_ID].to_numpy(), lines)
         eids, uniq, idx = self._intern(events[EVENT_ID])
-        segs = self.grouper.add_batch(events, eids, refs)
+        segs = self.grouper.add_batch(events, eids, texts)
         if self.scorer is not None and segs:
             inp, tgt = self.scorer.code_arrays(uniq, idx)
             seg, pos, ranks = self.scorer.rank_segments(segs, inp, tgt)
@@ -422,7 +435,7 @@ class Watcher:
             for (w, p, rank), exp in zip(fresh, line_explanations(self.pipe, fresh),
                                          strict=True):  # fmt: skip
                 idx = len(w.refs) - (len(w.eids) - p)  # the trigger among the kept lines
-                shown = w.refs[: idx + 1] if idx >= 0 else w.refs[:1]
+                shown = kept_refs(w, self.linemap, 0, idx + 1 if idx >= 0 else 1)
                 t = w.trigger or {}
                 if idx < 0 and t.get("kind") == "held" and t.get("text") is not None:
                     shown = [(t["source"], int(t["line_no"]), t["text"])]  # scrolled out
@@ -439,7 +452,8 @@ class Watcher:
         if node is None:
             return False
         idx = len(w.refs) - (len(w.eids) - p)
-        src, line_no, text = w.refs[idx] if idx >= 0 else ("", 0, None)
+        src, line_no, text = kept_refs(w, self.linemap, idx, idx + 1)[0] if idx >= 0 else \
+            ("", 0, None)  # fmt: skip
         w.trigger = {"kind": "held", "position": p, "rank": rank, "source": src,
                      "line_no": line_no, "text": text}  # fmt: skip
         self.held[w.wid] = [w, node, len(w.eids)]
@@ -503,9 +517,8 @@ class Watcher:
                 self._end_trigger(w)
                 self._emit(w, w.score, None if exp is None else json.loads(exp))
 
-    @staticmethod
-    def _end_trigger(w: OpenWindow) -> None:
-        src, line_no, _ = w.refs[-1] if w.refs else ("", 0, "")
+    def _end_trigger(self, w: OpenWindow) -> None:
+        src, line_no, _ = kept_refs(w, self.linemap, -1)[0] if w.refs else ("", 0, "")
         w.trigger = {"kind": "window_end", "source": src, "line_no": line_no,
                      "line_id": w.line_ids[-1] if w.line_ids else None}  # fmt: skip
 
@@ -533,7 +546,7 @@ class Watcher:
             "trigger": w.trigger,
             "label": w.label,
             "lines": [{"source": s, "line_no": n, "text": t}
-                      for s, n, t in (w.refs if refs is None else refs)],
+                      for s, n, t in (kept_refs(w, self.linemap) if refs is None else refs)],
         })  # fmt: skip
         record["explanation"] = explanation
         self.sink.write(record)
@@ -635,9 +648,13 @@ class Watcher:
             },
         }
         updated, gone = self.grouper.take_changes()
+        if len(self.linemap) > LINEMAP_SPANS:  # many inputs, interleaved: forget old spans
+            self.linemap.prune(min((w.line_ids[len(w.line_ids) - len(w.refs)]
+                                    for w in self.grouper.open.values() if w.refs),
+                                   default=self.lines + 1))  # fmt: skip
         snap = self.ckpt.snapshot(self.seq, meta, updated, gone,
                                   lambda: list(self.grouper.open.values()),
-                                  self.parser.state_dict())  # fmt: skip
+                                  self.parser.state_dict(), self.linemap.copy())  # fmt: skip
         snap.sync = self.sink.sync
         if background:
             self.bg.start(snap)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from array import array
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -51,9 +52,11 @@ from logsieve.schema import (
     WINDOW_SCHEMA,
 )
 
-__all__ = ["OnlineGrouper", "OpenWindow", "Segment", "windows_frame"]
+__all__ = ["LineMap", "OnlineGrouper", "OpenWindow", "Segment", "windows_frame"]
 
-Ref = tuple[str, int, str]  # source, line number in the source, text
+Ref = str
+"""What a window keeps of each of its last lines: the text. Where the line came from
+(source, line number in it) follows from its line id (:class:`LineMap`): no tuple per line."""
 Segment = tuple["OpenWindow", int, np.ndarray]
 """Lines appended to one window in one batch: (window, position of the first, batch rows)."""
 
@@ -75,6 +78,79 @@ def _segments(out: Sequence[tuple[OpenWindow, int, int]]) -> list[Segment]:
             got = first[id(w)] = (w, pos, [])
         got[2].append(row)
     return [(w, p, np.asarray(r, dtype=np.int64)) for w, p, r in first.values()]
+
+
+class LineMap:
+    """Where each line id came from: its source and its line number there. Line ids are
+    given in runs of consecutive ids read from one source, so the map is a list of spans
+    (first line id, source, line number - line id), one more only when the source or the
+    shift changes (another input, a rotation, a restart)."""
+
+    __slots__ = ("starts", "sources", "shifts")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.sources: list[str] = []
+        self.shifts: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def add(self, first: int, source: str, shift: int) -> None:
+        """Line ids from ``first`` on are line ``id + shift`` of ``source``."""
+        if self.sources and self.sources[-1] == source and self.shifts[-1] == shift:
+            return
+        if self.starts and first <= self.starts[-1]:
+            del self.starts[-1], self.sources[-1], self.shifts[-1]
+        self.starts.append(first)
+        self.sources.append(source)
+        self.shifts.append(shift)
+
+    @classmethod
+    def of(cls, lines: Iterable[tuple[int, str, int]]) -> LineMap:
+        """The map of ``(line id, source, line number)`` triples (a restored state's)."""
+        m = cls()
+        for lid, src, n in sorted(lines, key=lambda t: t[0]):
+            m.add(lid, src, n - lid)
+        return m
+
+    def copy(self) -> LineMap:
+        m = LineMap()
+        m.starts, m.sources, m.shifts = self.starts[:], self.sources[:], self.shifts[:]
+        return m
+
+    def locate(self, line_id: int) -> tuple[str, int]:
+        i = bisect_right(self.starts, line_id) - 1
+        if i < 0:
+            return "", 0
+        return self.sources[i], line_id + self.shifts[i]
+
+    def locate_many(self, line_ids: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """(sources, line numbers) of an int64 array of line ids."""
+        if not self.starts:
+            return [""] * len(line_ids), np.zeros(len(line_ids), np.int64)
+        i = np.searchsorted(np.asarray(self.starts, np.int64), line_ids, side="right") - 1
+        np.maximum(i, 0, out=i)
+        srcs = np.asarray(self.sources, dtype=object)[i].tolist()
+        return srcs, line_ids + np.asarray(self.shifts, np.int64)[i]
+
+    def prune(self, oldest: int) -> None:
+        """Forget the spans wholly before line id ``oldest``."""
+        i = bisect_right(self.starts, oldest) - 1
+        if i > 0:
+            del self.starts[:i], self.sources[:i], self.shifts[:i]
+
+
+def kept_refs(w: OpenWindow, lines: LineMap, lo: int = 0,
+              hi: int | None = None) -> list[tuple[str, int, str]]:  # fmt: skip
+    """``(source, line number, text)`` of ``w``'s kept lines ``[lo:hi]``."""
+    start, stop, _ = slice(lo, hi).indices(len(w.refs))
+    shift = len(w.line_ids) - len(w.refs)  # the kept lines are the window's last ones
+    out = []
+    for j in range(start, stop):
+        src, n = lines.locate(w.line_ids[shift + j])
+        out.append((src, n, w.refs[j]))
+    return out
 
 
 def _us(td: Any) -> int:
@@ -139,8 +215,8 @@ class OpenWindow:
                 v = row[s]
                 if s in ("eids", "line_ids"):
                     v = list(v)
-                elif s == "refs":
-                    v = [(a, int(b), c) for a, b, c in v]
+                elif s == "refs":  # (source, line number, text) triples: the texts
+                    v = [c for _, _, c in v]
                 setattr(w, s, v)
         w.wall = time.monotonic()
         w.saved = len(w.eids)
