@@ -110,7 +110,7 @@ class WatchConfig:
     max_window_lines: int = 100_000
     max_window_seconds: float | None = None
     keep_lines: int = 20
-    batch_bytes: int = 4 * 1024 * 1024  # the largest read (one micro-batch)
+    batch_bytes: int = 16 * 1024 * 1024  # the largest read (one micro-batch)
     follow_batch_bytes: int = 64 * 1024  # following: the first read after a short one
     checkpoint_lines: int = 1_000_000
     checkpoint_seconds: float = 10.0
@@ -372,14 +372,25 @@ class Watcher:
             seg, pos, ranks = self.scorer.rank_segments(segs, inp, tgt)
             self._line_alerts(segs, seg, pos, ranks)
 
-    def _intern(self, eids: pl.Series) -> tuple[list[str], list[str], np.ndarray]:
+    def _intern(self, eids: pl.Series) -> tuple[Any, list[str], np.ndarray]:
         """The batch's event ids as shared string objects (one per distinct id: open windows
-        hold pointers, not copies); also the distinct ids and each row's index into them."""
+        hold pointers, not copies; an object array); also the distinct ids and each row's
+        index into them (found by a join, not a Python loop over the rows)."""
         table = self._eids
-        seen: dict[str, int] = {}
-        idx = [seen.setdefault(e, len(seen)) for e in eids.to_list()]
-        names = [table.setdefault(e, e) for e in seen]
-        return [names[i] for i in idx], names, np.asarray(idx, dtype=np.int64)
+        if eids.null_count():
+            seen: dict[str, int] = {}
+            at = [seen.setdefault(e, len(seen)) for e in eids.to_list()]
+            names = [table.setdefault(e, e) for e in seen]
+            idx = np.asarray(at, dtype=np.int64)
+        else:
+            uniq = eids.unique(maintain_order=True).alias("e")
+            names = [table.setdefault(e, e) for e in uniq.to_list()]
+            idx = eids.alias("e").to_frame().join(
+                uniq.to_frame().with_row_index("k"), on="e", how="left", maintain_order="left"
+            )["k"].to_numpy().astype(np.int64)  # fmt: skip
+        obj = np.empty(len(names), dtype=object)
+        obj[:] = names
+        return obj[idx], names, idx
 
     def _line_alerts(self, segs: list[Segment], seg: np.ndarray, pos: np.ndarray,
                      ranks: np.ndarray) -> None:  # fmt: skip

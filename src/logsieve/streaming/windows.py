@@ -324,7 +324,7 @@ class OnlineGrouper:
         self,
         line_ids: Sequence[int],
         stamps: Sequence[int | None],
-        eids: Sequence[str],
+        eids: Sequence[str] | np.ndarray,
         labels: Sequence[int | None],
         keys: Sequence[Any] | None,
         refs: Sequence[Ref],
@@ -400,7 +400,7 @@ class OnlineGrouper:
             self._close(key)
         return w, pos
 
-    def add_batch(self, events: pl.DataFrame, eids: Sequence[str],
+    def add_batch(self, events: pl.DataFrame, eids: Sequence[str] | np.ndarray,
                   refs: Sequence[Ref]) -> list[Segment]:  # fmt: skip
         """Append a parsed batch (an events table, rows in line order; ``eids``: each row's
         event id, ``refs``: each row's reference). Sessions are assembled per key, not per
