@@ -222,9 +222,12 @@ class NextEventScorer:
         return got[inverse.ravel()]
 
     def _infer(self, rows: np.ndarray) -> np.ndarray:
-        """Ranks of (history..., target) code rows: one forward pass."""
-        out = self.det._infer(self.det._rank_step, {"history": np.ascontiguousarray(rows[:, :-1]),
-                                                    "target": np.ascontiguousarray(rows[:, -1])})
+        """Ranks of (history..., target) code rows: one forward pass (per distinct history,
+        when the model ranks as :class:`NextEventMixin` does)."""
+        hist, tgt = np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, -1])
+        if type(self.det)._rank_step is NextEventMixin._rank_step:
+            return self.det.ranks_by_history(hist, tgt).astype(np.float64)
+        out = self.det._infer(self.det._rank_step, {"history": hist, "target": tgt})
         return torch.cat(out).numpy().astype(np.float64)
 
     def share_memo(self) -> None:
