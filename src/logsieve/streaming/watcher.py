@@ -146,6 +146,11 @@ class _Texts(Sequence[Ref]):
         at = self.line_ids[rows] - self.first
         return self.lines.gather(at).to_list()
 
+    def text_of(self, line_id: int) -> str | None:
+        """The text of a line of this batch by its line id (None: not in the batch)."""
+        i = line_id - self.first
+        return self.lines[i] if 0 <= i < len(self.lines) else None
+
 
 class Watcher:
     """Follow inputs and alert online through a :class:`Pipeline` (module docstring)."""
@@ -176,6 +181,7 @@ class Watcher:
         self.seq = 0
         self._eids: dict[str, str] = {}
         self.linemap = LineMap()  # line id -> (source, line number) of the kept lines
+        self._batch: _Texts | None = None  # the batch being processed (its texts)
         states = {p: SourceState(path=p) for p in cfg.inputs}
         committed = None
         fmt = cfg.format
@@ -370,7 +376,11 @@ class Watcher:
         if self.scorer is not None and segs:
             inp, tgt = self.scorer.code_arrays(uniq, idx)
             seg, pos, ranks = self.scorer.rank_segments(segs, inp, tgt)
-            self._line_alerts(segs, seg, pos, ranks)
+            self._batch = texts  # alerts show lines of the batch a window no longer keeps
+            try:
+                self._line_alerts(segs, seg, pos, ranks)
+            finally:
+                self._batch = None
 
     def _intern(self, eids: pl.Series) -> tuple[Any, list[str], np.ndarray]:
         """The batch's event ids as shared string objects (one per distinct id: open windows
@@ -445,15 +455,36 @@ class Watcher:
                 self.scorer.share_memo()
             for (w, p, rank), exp in zip(fresh, line_explanations(self.pipe, fresh),
                                          strict=True):  # fmt: skip
-                idx = len(w.refs) - (len(w.eids) - p)  # the trigger among the kept lines
-                shown = kept_refs(w, self.linemap, 0, idx + 1 if idx >= 0 else 1)
+                shown = self._shown(w, p)
                 t = w.trigger or {}
-                if idx < 0 and t.get("kind") == "held" and t.get("text") is not None:
-                    shown = [(t["source"], int(t["line_no"]), t["text"])]  # scrolled out
-                src, line_no, _ = shown[-1] if shown else ("", 0, "")
+                if t.get("kind") == "held" and t.get("position") == p:  # held since
+                    src, line_no = t["source"], int(t["line_no"])
+                    if self._text_of(w, p) is None and t.get("text") is not None:
+                        shown.append((src, line_no, t["text"]))  # scrolled out meanwhile
+                else:
+                    src, line_no = self.linemap.locate(w.line_ids[p])
                 w.trigger = {"kind": "line", "source": src, "line_no": line_no,
                              "line_id": w.line_ids[p]}  # fmt: skip
                 self._emit(w, rank, exp, shown)
+
+    def _text_of(self, w: OpenWindow, q: int) -> str | None:
+        """The text of position ``q`` of ``w``: kept by the window, or in the batch being
+        processed (a window keeps its last lines only: a batch may bring more after it)."""
+        kept = q - (len(w.line_ids) - len(w.refs))
+        if kept >= 0:
+            return w.refs[kept]
+        return None if self._batch is None else self._batch.text_of(w.line_ids[q])
+
+    def _shown(self, w: OpenWindow, p: int) -> list[tuple[str, int, str]]:
+        """The lines of an alert at position ``p``: the window's last lines up to and with
+        it (``keep_lines`` at most), those whose text is at hand."""
+        out = []
+        for q in range(max(0, p - self.cfg.keep_lines + 1), p + 1):
+            text = self._text_of(w, q)
+            if text is not None:
+                src, n = self.linemap.locate(w.line_ids[q])
+                out.append((src, n, text))
+        return out
 
     def _hold(self, w: OpenWindow, p: int, rank: float) -> bool:
         """Hold ``w``'s line alert at position ``p`` while its events are a prefix of a
@@ -462,9 +493,8 @@ class Watcher:
         node = self.known.walk(None, w.eids)
         if node is None:
             return False
-        idx = len(w.refs) - (len(w.eids) - p)
-        src, line_no, text = kept_refs(w, self.linemap, idx, idx + 1)[0] if idx >= 0 else \
-            ("", 0, None)  # fmt: skip
+        src, line_no = self.linemap.locate(w.line_ids[p])
+        text = self._text_of(w, p)
         w.trigger = {"kind": "held", "position": p, "rank": rank, "source": src,
                      "line_no": line_no, "text": text}  # fmt: skip
         self.held[w.wid] = [w, node, len(w.eids)]
