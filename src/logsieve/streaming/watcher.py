@@ -260,6 +260,8 @@ class Watcher:
         handlers = self._install_signals()
         wake = self._start_notify()
         gc_was = gc.isenabled()
+        if self.cfg.gc_freeze:  # start-up's objects collected and frozen now, not in the
+            self._gc_step()  # first batch of a followed input (its latency)
         try:
             while not self.stop:
                 got = self._step()
