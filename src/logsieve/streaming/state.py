@@ -111,6 +111,11 @@ goes in steps this small, paced, so the loop never waits long for the interprete
 a core (converting every open window's kept lines in one call holds the lock for a second)."""
 
 
+DICTIONARY_COLUMNS = ["eids", "ref_source"]
+"""Columns of few distinct values, dictionary-encoded in window files; the others (lines'
+text, ids) are mostly distinct: trying a dictionary for them only costs time."""
+
+
 def _write_windows(path: Path, rows: list[WindowRow], gone: list[str] | None, lines: LineMap,
                    pace: Callable[[float], None] | None = None) -> None:  # fmt: skip
     """Write a window file: rows of open windows, then (deltas) one row per closed window
@@ -126,7 +131,8 @@ def _write_windows(path: Path, rows: list[WindowRow], gone: list[str] | None, li
         with open(tmp, "wb") as fh:
             first = _windows_chunk(rows[:step], lines)
             schema = first.schema
-            with pq.ParquetWriter(fh, schema, compression="lz4") as writer:
+            with pq.ParquetWriter(fh, schema, compression="lz4",
+                                  use_dictionary=DICTIONARY_COLUMNS) as writer:  # fmt: skip
                 writer.write_table(first)
                 for i in range(step, len(rows), step):
                     t0 = time.perf_counter()
