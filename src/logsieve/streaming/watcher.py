@@ -66,10 +66,10 @@ from logsieve.streaming.state import (
     write_json_synced,
 )
 from logsieve.streaming.windows import (
+    BatchTexts,
     LineMap,
     OnlineGrouper,
     OpenWindow,
-    Ref,
     Segment,
     kept_refs,
     windows_frame,
@@ -125,33 +125,6 @@ class WatchConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class _Texts(Sequence[Ref]):
-    """The text of each row of a parsed batch, taken only for the rows a window keeps
-    (``first``: the line id of ``lines[0]``; rows of blank or malformed lines are not in
-    the events, so a row's text is found by its line id)."""
-
-    def __init__(self, first: int, line_ids: np.ndarray, lines: pl.Series) -> None:
-        self.first, self.line_ids, self.lines = first, line_ids, lines
-        self._texts: list[str] | None = None
-
-    def __len__(self) -> int:
-        return len(self.line_ids)
-
-    def __getitem__(self, i: Any) -> Any:
-        if self._texts is None:
-            self._texts = self.lines.to_list()
-        return self._texts[int(self.line_ids[i]) - self.first]
-
-    def take(self, rows: np.ndarray) -> list[Ref]:
-        at = self.line_ids[rows] - self.first
-        return self.lines.gather(at).to_list()
-
-    def text_of(self, line_id: int) -> str | None:
-        """The text of a line of this batch by its line id (None: not in the batch)."""
-        i = line_id - self.first
-        return self.lines[i] if 0 <= i < len(self.lines) else None
-
-
 class Watcher:
     """Follow inputs and alert online through a :class:`Pipeline` (module docstring)."""
 
@@ -181,7 +154,7 @@ class Watcher:
         self.seq = 0
         self._eids: dict[str, str] = {}
         self.linemap = LineMap()  # line id -> (source, line number) of the kept lines
-        self._batch: _Texts | None = None  # the batch being processed (its texts)
+        self._batch: BatchTexts | None = None  # the batch being processed (its texts)
         states = {p: SourceState(path=p) for p in cfg.inputs}
         committed = None
         fmt = cfg.format
@@ -372,7 +345,7 @@ class Watcher:
         if events.height == 0:
             return
         self.linemap.add(first, src.name, src_first - first)
-        texts = _Texts(first, events[LINE_ID].to_numpy(), lines)
+        texts = BatchTexts(first, events[LINE_ID].to_numpy(), lines)
         eids, uniq, idx = self._intern(events[EVENT_ID])
         segs = self.grouper.add_batch(events, eids, texts)
         if self.scorer is not None and segs:

@@ -52,7 +52,7 @@ from logsieve.schema import (
     WINDOW_SCHEMA,
 )
 
-__all__ = ["LineMap", "OnlineGrouper", "OpenWindow", "Segment", "windows_frame"]
+__all__ = ["BatchTexts", "LineMap", "OnlineGrouper", "OpenWindow", "Segment", "windows_frame"]
 
 Ref = str
 """What a window keeps of each of its last lines: the text. Where the line came from
@@ -139,6 +139,33 @@ class LineMap:
         i = bisect_right(self.starts, oldest) - 1
         if i > 0:
             del self.starts[:i], self.sources[:i], self.shifts[:i]
+
+
+class BatchTexts(Sequence[Ref]):
+    """The text of each row of a parsed batch, taken only for the rows a window keeps
+    (``first``: the line id of ``lines[0]``; rows of blank or malformed lines are not in
+    the events, so a row's text is found by its line id)."""
+
+    def __init__(self, first: int, line_ids: np.ndarray, lines: pl.Series) -> None:
+        self.first, self.line_ids, self.lines = first, line_ids, lines
+        self._texts: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.line_ids)
+
+    def __getitem__(self, i: Any) -> Any:
+        if self._texts is None:
+            self._texts = self.lines.to_list()
+        return self._texts[int(self.line_ids[i]) - self.first]
+
+    def take(self, rows: np.ndarray) -> list[Ref]:
+        at = self.line_ids[rows] - self.first
+        return self.lines.gather(at).to_list()
+
+    def text_of(self, line_id: int) -> str | None:
+        """The text of a line of this batch by its line id (None: not in the batch)."""
+        i = line_id - self.first
+        return self.lines[i] if 0 <= i < len(self.lines) else None
 
 
 def kept_refs(w: OpenWindow, lines: LineMap, lo: int = 0,
