@@ -79,6 +79,24 @@ def test_no_follow_equals_detect(model: dict[str, Path], tmp_path: Path) -> None
     assert final["lines_processed"] == len(log.read_text().splitlines())  # last one unfinished
 
 
+def test_line_alert_shows_its_trigger_line_when_the_batch_goes_on(model: dict[str, Path],
+                                                                   tmp_path: Path) -> None:
+    """A window keeps only its last lines; one batch may bring many after the trigger. The
+    trigger is still the line its line id names, shown with its own text."""
+    log = tmp_path / "a.log"
+    log.write_bytes(model["test"].read_bytes()[: 2_000_000])
+    Watcher(WatchConfig([str(log)], model["model"], tmp_path / "st", alerts=tmp_path / "a.jsonl",
+                        follow=False, keep_lines=1)).run()  # fmt: skip
+    lines = log.read_text().splitlines()
+    alerts = [a for a in _alerts(tmp_path / "a.jsonl") if a["trigger"]["kind"] == "line"]
+    assert alerts
+    for a in alerts:
+        t = a["trigger"]
+        assert t["line_no"] == t["line_id"]  # one input, read from its start
+        assert a["lines"] == [{"source": str(log), "line_no": t["line_no"],
+                               "text": lines[t["line_no"] - 1]}]  # fmt: skip
+
+
 def _wait_status(state: Path, lines: int, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + 180  # a guard against hanging, not a speed check
     while time.monotonic() < deadline:

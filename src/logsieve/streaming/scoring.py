@@ -45,6 +45,14 @@ PAD = 0
 _EMPTY_I = np.zeros(0, dtype=np.int64)
 
 
+def _int_base(digits: int) -> int:
+    """The largest b with b ** digits < 2 ** 63 (0 when b < 2)."""
+    b = int(2 ** (63 / digits)) + 1
+    while b > 1 and b**digits >= 2**63:
+        b -= 1
+    return b if b >= 2 else 0
+
+
 def is_next_event(pipe: Pipeline) -> bool:
     det = pipe.detector
     return isinstance(det, NextEventMixin) and hasattr(det, "history_size")
@@ -66,6 +74,9 @@ class NextEventScorer:
         self.codes: dict[str, tuple[int, int]] = {}
         self.end_target = -1
         self.memo: dict[Any, float] = {}  # (history, target) (tuples, or int64 bytes) -> rank
+        self.int_memo: dict[int, float] = {}  # the same pairs keyed by one integer (_ranks)
+        # the largest base whose h + 1 digits fit in an int64 (0: none does)
+        self.base = _int_base(self.h + 1)
         self.pending: list[tuple[OpenWindow, int, tuple[tuple[int, ...], int]]] = []
         self.hits = 0
         self.misses = 0
@@ -162,28 +173,62 @@ class NextEventScorer:
 
     def _ranks(self, hist: np.ndarray, tgt: np.ndarray) -> np.ndarray:
         """Ranks of pairs: distinct ones looked up in the memo, the misses ranked in one
-        forward pass. The memo's keys are the detector's own (int64 history + target
-        bytes), so explaining an alerted window reuses them."""
+        forward pass. Pairs are told apart by one integer each (the codes as digits in
+        base :attr:`base`: one sort of int64, not of rows); the misses also go into
+        :attr:`memo`, keyed as the detector's own memo is (int64 history + target bytes),
+        so explaining an alerted window reuses them. Codes too big for the integer key
+        (a very large vocabulary) take the bytes keys directly."""
         if not len(tgt):
             return np.zeros(0)
         mat = np.ascontiguousarray(np.concatenate([hist, tgt[:, None]], axis=1), np.int64)
-        rowv = mat.view(np.dtype((np.void, mat.shape[1] * 8))).ravel()
-        uniq, inverse = np.unique(rowv, return_inverse=True)
-        keys = [u.tobytes() for u in uniq]
-        memo = self.memo
-        got = np.fromiter((memo.get(k, math.nan) for k in keys), np.float64, len(keys))
+        if not self.base or mat.min() < 0 or mat.max() >= self.base:
+            return self._ranks_bytes(mat)
+        packed = mat[:, 0].copy()
+        for c in range(1, mat.shape[1]):
+            packed *= self.base
+            packed += mat[:, c]
+        uniq, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
+        memo = self.int_memo
+        got = np.fromiter((memo.get(k, math.nan) for k in uniq.tolist()), np.float64, len(uniq))
         todo = np.flatnonzero(np.isnan(got))
         self.hits += len(tgt) - len(todo)
         if len(todo):
             self.misses += len(todo)
             if len(memo) + len(todo) > MEMO_LIMIT:
                 memo.clear()
-            u = uniq[todo].view(np.int64).reshape(len(todo), self.h + 1)
-            out = self.det._infer(self.det._rank_step, {"history": np.ascontiguousarray(u[:, :-1]),
-                                                        "target": np.ascontiguousarray(u[:, -1])})
-            got[todo] = torch.cat(out).numpy().astype(np.float64)
+                self.memo.clear()
+            u = mat[first[todo]]
+            got[todo] = self._infer(u)
+            ranks = got[todo].tolist()
+            memo.update(zip(uniq[todo].tolist(), ranks, strict=True))
+            self.memo.update(zip((r.tobytes() for r in u), ranks, strict=True))
+        return got[inverse.ravel()]
+
+    def _ranks_bytes(self, mat: np.ndarray) -> np.ndarray:
+        rowv = mat.view(np.dtype((np.void, mat.shape[1] * 8))).ravel()
+        uniq, inverse = np.unique(rowv, return_inverse=True)
+        keys = [u.tobytes() for u in uniq]
+        memo = self.memo
+        got = np.fromiter((memo.get(k, math.nan) for k in keys), np.float64, len(keys))
+        todo = np.flatnonzero(np.isnan(got))
+        self.hits += len(mat) - len(todo)
+        if len(todo):
+            self.misses += len(todo)
+            if len(memo) + len(todo) > MEMO_LIMIT:
+                memo.clear()
+                self.int_memo.clear()
+            got[todo] = self._infer(uniq[todo].view(np.int64).reshape(len(todo), self.h + 1))
             memo.update(zip((keys[i] for i in todo), got[todo].tolist(), strict=True))
         return got[inverse.ravel()]
+
+    def _infer(self, rows: np.ndarray) -> np.ndarray:
+        """Ranks of (history..., target) code rows: one forward pass (per distinct history,
+        when the model ranks as :class:`NextEventMixin` does)."""
+        hist, tgt = np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, -1])
+        if type(self.det)._rank_step is NextEventMixin._rank_step:
+            return self.det.ranks_by_history(hist, tgt).astype(np.float64)
+        out = self.det._infer(self.det._rank_step, {"history": hist, "target": tgt})
+        return torch.cat(out).numpy().astype(np.float64)
 
     def share_memo(self) -> None:
         """Let the detector's explanations reuse the memoised ranks."""

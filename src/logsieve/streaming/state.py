@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, chain
-from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,7 +40,7 @@ import pyarrow.parquet as pq
 
 from logsieve.errors import InputError
 from logsieve.io.atomic import sweep_stale_temp
-from logsieve.streaming.windows import OpenWindow
+from logsieve.streaming.windows import LineMap, OpenWindow
 
 __all__ = [
     "AlertSink",
@@ -85,7 +84,7 @@ def write_json_synced(path: Path, obj: Any, *, sync: bool = True) -> None:
 
 
 def _list_column(values: Sequence[Sequence[Any]], inner: pa.DataType,
-                 flat: list[Any] | None = None) -> pa.Array:  # fmt: skip
+                 flat: Sequence[Any] | np.ndarray | None = None) -> pa.Array:  # fmt: skip
     """A large-list Arrow column built from one flat list and offsets (fast for 1M rows;
     ``flat``: the values already flattened). Integers go through NumPy (no per-item
     conversion); strings are large strings (Arrow's 32-bit string conversion is several
@@ -112,7 +111,12 @@ goes in steps this small, paced, so the loop never waits long for the interprete
 a core (converting every open window's kept lines in one call holds the lock for a second)."""
 
 
-def _write_windows(path: Path, rows: list[WindowRow], gone: list[str] | None,
+DICTIONARY_COLUMNS = ["eids", "ref_source"]
+"""Columns of few distinct values, dictionary-encoded in window files; the others (lines'
+text, ids) are mostly distinct: trying a dictionary for them only costs time."""
+
+
+def _write_windows(path: Path, rows: list[WindowRow], gone: list[str] | None, lines: LineMap,
                    pace: Callable[[float], None] | None = None) -> None:  # fmt: skip
     """Write a window file: rows of open windows, then (deltas) one row per closed window
     id, ``gone`` true; to a temporary name, fsynced, renamed.
@@ -125,13 +129,14 @@ def _write_windows(path: Path, rows: list[WindowRow], gone: list[str] | None,
     step = CHUNK_WINDOWS
     try:
         with open(tmp, "wb") as fh:
-            first = _windows_chunk(rows[:step])
+            first = _windows_chunk(rows[:step], lines)
             schema = first.schema
-            with pq.ParquetWriter(fh, schema, compression="lz4") as writer:
+            with pq.ParquetWriter(fh, schema, compression="lz4",
+                                  use_dictionary=DICTIONARY_COLUMNS) as writer:  # fmt: skip
                 writer.write_table(first)
                 for i in range(step, len(rows), step):
                     t0 = time.perf_counter()
-                    writer.write_table(_windows_chunk(rows[i : i + step]))
+                    writer.write_table(_windows_chunk(rows[i : i + step], lines))
                     if pace is not None:
                         pace(time.perf_counter() - t0)
                 if gone:
@@ -147,12 +152,17 @@ def _write_windows(path: Path, rows: list[WindowRow], gone: list[str] | None,
         raise
 
 
-def _windows_chunk(rows: list[WindowRow]) -> pa.Table:
+def _windows_chunk(rows: list[WindowRow], lines: LineMap) -> pa.Table:
     wins = [r[0] for r in rows]
     col = list(zip(*rows, strict=True)) if rows else [()] * 12
     refs = [x if a == 0 or b - a >= len(x) else x[len(x) - (b - a) :]
             for x, a, b in zip(col[8], col[1], col[2], strict=True)]  # a delta: the new ones
-    flat_refs = list(chain.from_iterable(refs))
+    # the kept lines are the last ones up to the snapshot's position: their line ids say
+    # where they came from
+    kept_ids = np.fromiter(chain.from_iterable(w.line_ids[b - len(x) : b] for w, x, b in
+                                               zip(wins, refs, col[2], strict=True)),
+                           np.int64)  # fmt: skip
+    ref_src, ref_line = lines.locate_many(kept_ids)
     cols = {
         "wid": pa.array([w.wid for w in wins], pa.large_string()),
         "from_pos": pa.array(col[1], pa.int64()),
@@ -168,9 +178,9 @@ def _windows_chunk(rows: list[WindowRow]) -> pa.Table:
         "end": pa.array(col[5], pa.int64()),
         "last_ts": pa.array(col[6], pa.int64()),
         "label": pa.array(col[7], pa.int8()),
-        "ref_source": _list_column(refs, pa.large_string(), list(map(itemgetter(0), flat_refs))),
-        "ref_line": _list_column(refs, pa.int64(), list(map(itemgetter(1), flat_refs))),
-        "ref_text": _list_column(refs, pa.large_string(), list(map(itemgetter(2), flat_refs))),
+        "ref_source": _list_column(refs, pa.large_string(), ref_src),
+        "ref_line": _list_column(refs, pa.int64(), ref_line),
+        "ref_text": _list_column(refs, pa.large_string()),
         "score": pa.array(col[9], pa.float64()),
         "alert_id": pa.array(col[10], pa.large_string()),
         "trigger": pa.array([None if t is None else json.dumps(t) for t in col[11]],
@@ -193,6 +203,7 @@ class Snapshot:
     gone: list[str]
     meta: dict[str, Any]
     parser_state: dict[str, Any] | None
+    lines: LineMap  # where the kept lines came from (a copy)
     sync: Callable[[], None] | None = None  # fsync the alert file first
 
 
@@ -219,8 +230,9 @@ class CheckpointWriter:
 
     def snapshot(self, seq: int, meta: dict[str, Any], updated: list[OpenWindow],
                  gone: list[str], all_open: Callable[[], list[OpenWindow]],
-                 parser_state: dict[str, Any] | None) -> Snapshot:  # fmt: skip
-        """Take checkpoint ``seq``: decide base or delta and copy its rows."""
+                 parser_state: dict[str, Any] | None, lines: LineMap) -> Snapshot:  # fmt: skip
+        """Take checkpoint ``seq``: decide base or delta and copy its rows (``lines``: where
+        the windows' kept lines came from, not changed after)."""
         rows = len(gone) + sum(len(w.eids) - w.saved + 1 for w in updated)
         if not self.chain or len(self.chain) >= self.max_chain or \
                 self.delta_rows + rows > max(sum(len(w.eids) + 1 for w in all_open()),
@@ -240,7 +252,7 @@ class CheckpointWriter:
         chain.append(name)
         self.chain = chain
         return Snapshot(seq, kind, name, chain, snap_rows, gone, {**meta, "windows": chain},
-                        parser_state)  # fmt: skip
+                        parser_state, lines)  # fmt: skip
 
     def write_snapshot(self, snap: Snapshot,
                        pace: Callable[[float], None] | None = None) -> None:  # fmt: skip
@@ -250,7 +262,8 @@ class CheckpointWriter:
             if snap.sync is not None:
                 snap.sync()
             _write_windows(self.state_dir / snap.name, snap.rows,
-                           snap.gone if snap.kind == "delta" else None, pace)  # fmt: skip
+                           snap.gone if snap.kind == "delta" else None, snap.lines,
+                           pace)  # fmt: skip
             write_checkpoint(self.state_dir, snap.seq, snap.meta, snap.parser_state)
         except BaseException:
             self.chain = []  # the chain has a hole: the next checkpoint is a base
@@ -262,9 +275,9 @@ class CheckpointWriter:
 
     def write(self, seq: int, meta: dict[str, Any], updated: list[OpenWindow],
               gone: list[str], all_open: Callable[[], list[OpenWindow]],
-              parser_state: dict[str, Any] | None) -> str:  # fmt: skip
+              parser_state: dict[str, Any] | None, lines: LineMap) -> str:  # fmt: skip
         """Write checkpoint ``seq`` now and point ``state.json`` at it; 'base'/'delta'."""
-        snap = self.snapshot(seq, meta, updated, gone, all_open, parser_state)
+        snap = self.snapshot(seq, meta, updated, gone, all_open, parser_state, lines)
         self.write_snapshot(snap)
         return snap.kind
 

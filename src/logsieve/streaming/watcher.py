@@ -65,13 +65,23 @@ from logsieve.streaming.state import (
     load_checkpoint,
     write_json_synced,
 )
-from logsieve.streaming.windows import OnlineGrouper, OpenWindow, Ref, Segment, windows_frame
+from logsieve.streaming.windows import (
+    BatchTexts,
+    LineMap,
+    OnlineGrouper,
+    OpenWindow,
+    Segment,
+    kept_refs,
+    windows_frame,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["WatchConfig", "Watcher", "model_version"]
 
 UPDATES_KEPT = 10_000
+LINEMAP_SPANS = 4096
+"""Spans of the line map beyond which a checkpoint forgets those before every kept line."""
 
 
 def model_version(model_dir: Path) -> tuple[int, int]:
@@ -100,7 +110,7 @@ class WatchConfig:
     max_window_lines: int = 100_000
     max_window_seconds: float | None = None
     keep_lines: int = 20
-    batch_bytes: int = 4 * 1024 * 1024  # the largest read (one micro-batch)
+    batch_bytes: int = 16 * 1024 * 1024  # the largest read (one micro-batch)
     follow_batch_bytes: int = 64 * 1024  # following: the first read after a short one
     checkpoint_lines: int = 1_000_000
     checkpoint_seconds: float = 10.0
@@ -113,31 +123,6 @@ class WatchConfig:
     gc_freeze: bool = True  # see Watcher._gc_step
     stop_after_lines: int | None = None  # tests: stop (as on SIGTERM) after this many lines
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-class _Refs(Sequence[Ref]):
-    """(source, line number in the source, text) of each row of a parsed batch, built only
-    for the rows a window keeps (``first``: the line id of ``lines[0]``)."""
-
-    def __init__(self, source: str, src_first: int, first: int, line_ids: np.ndarray,
-                 lines: pl.Series) -> None:  # fmt: skip
-        self.source, self.shift, self.first = source, src_first - first, first
-        self.line_ids, self.lines = line_ids, lines
-        self._texts: list[str] | None = None
-
-    def __len__(self) -> int:
-        return len(self.line_ids)
-
-    def __getitem__(self, i: Any) -> Any:
-        return self.take(np.asarray([i]))[0]
-
-    def take(self, rows: np.ndarray) -> list[Ref]:
-        if self._texts is None:
-            self._texts = self.lines.to_list()
-        texts, src = self._texts, self.source
-        lids = self.line_ids[rows]
-        return [(src, n, texts[i]) for n, i in zip((lids + self.shift).tolist(),
-                                                   (lids - self.first).tolist(), strict=True)]
 
 
 class Watcher:
@@ -168,6 +153,8 @@ class Watcher:
         self.updates: dict[str, dict[str, Any]] = {}
         self.seq = 0
         self._eids: dict[str, str] = {}
+        self.linemap = LineMap()  # line id -> (source, line number) of the kept lines
+        self._batch: BatchTexts | None = None  # the batch being processed (its texts)
         states = {p: SourceState(path=p) for p in cfg.inputs}
         committed = None
         fmt = cfg.format
@@ -187,6 +174,10 @@ class Watcher:
                 setattr(self.stats, k, int(meta["parse"].get(k, 0)))
             self.read_stats.invalid_utf8_lines = int(meta["parse"].get("invalid_utf8_lines", 0))
             self.parser = self._parser(parser_state, fmt)
+            self.linemap = LineMap.of(
+                (lid, src, int(n)) for r in rows
+                for lid, (src, n, _) in zip(r["line_ids"][len(r["line_ids"]) - len(r["refs"]):],
+                                            r["refs"], strict=True))  # fmt: skip
             wins = [OpenWindow.from_row(r) for r in rows]
             self.grouper.restore(meta["grouping"], wins)
             if self.scorer is not None:
@@ -242,6 +233,8 @@ class Watcher:
         handlers = self._install_signals()
         wake = self._start_notify()
         gc_was = gc.isenabled()
+        if self.cfg.gc_freeze:  # start-up's objects collected and frozen now, not in the
+            self._gc_step()  # first batch of a followed input (its latency)
         try:
             while not self.stop:
                 got = self._step()
@@ -351,22 +344,38 @@ class Watcher:
         self.lines += n
         if events.height == 0:
             return
-        refs = _Refs(src.name, src_first, first, events[LINE_ID].to_numpy(), lines)
+        self.linemap.add(first, src.name, src_first - first)
+        texts = BatchTexts(first, events[LINE_ID].to_numpy(), lines)
         eids, uniq, idx = self._intern(events[EVENT_ID])
-        segs = self.grouper.add_batch(events, eids, refs)
+        segs = self.grouper.add_batch(events, eids, texts)
         if self.scorer is not None and segs:
             inp, tgt = self.scorer.code_arrays(uniq, idx)
             seg, pos, ranks = self.scorer.rank_segments(segs, inp, tgt)
-            self._line_alerts(segs, seg, pos, ranks)
+            self._batch = texts  # alerts show lines of the batch a window no longer keeps
+            try:
+                self._line_alerts(segs, seg, pos, ranks)
+            finally:
+                self._batch = None
 
-    def _intern(self, eids: pl.Series) -> tuple[list[str], list[str], np.ndarray]:
+    def _intern(self, eids: pl.Series) -> tuple[Any, list[str], np.ndarray]:
         """The batch's event ids as shared string objects (one per distinct id: open windows
-        hold pointers, not copies); also the distinct ids and each row's index into them."""
+        hold pointers, not copies; an object array); also the distinct ids and each row's
+        index into them (found by a join, not a Python loop over the rows)."""
         table = self._eids
-        seen: dict[str, int] = {}
-        idx = [seen.setdefault(e, len(seen)) for e in eids.to_list()]
-        names = [table.setdefault(e, e) for e in seen]
-        return [names[i] for i in idx], names, np.asarray(idx, dtype=np.int64)
+        if eids.null_count():
+            seen: dict[str, int] = {}
+            at = [seen.setdefault(e, len(seen)) for e in eids.to_list()]
+            names = [table.setdefault(e, e) for e in seen]
+            idx = np.asarray(at, dtype=np.int64)
+        else:
+            uniq = eids.unique(maintain_order=True).alias("e")
+            names = [table.setdefault(e, e) for e in uniq.to_list()]
+            idx = eids.alias("e").to_frame().join(
+                uniq.to_frame().with_row_index("k"), on="e", how="left", maintain_order="left"
+            )["k"].to_numpy().astype(np.int64)  # fmt: skip
+        obj = np.empty(len(names), dtype=object)
+        obj[:] = names
+        return obj[idx], names, idx
 
     def _line_alerts(self, segs: list[Segment], seg: np.ndarray, pos: np.ndarray,
                      ranks: np.ndarray) -> None:  # fmt: skip
@@ -421,15 +430,36 @@ class Watcher:
                 self.scorer.share_memo()
             for (w, p, rank), exp in zip(fresh, line_explanations(self.pipe, fresh),
                                          strict=True):  # fmt: skip
-                idx = len(w.refs) - (len(w.eids) - p)  # the trigger among the kept lines
-                shown = w.refs[: idx + 1] if idx >= 0 else w.refs[:1]
+                shown = self._shown(w, p)
                 t = w.trigger or {}
-                if idx < 0 and t.get("kind") == "held" and t.get("text") is not None:
-                    shown = [(t["source"], int(t["line_no"]), t["text"])]  # scrolled out
-                src, line_no, _ = shown[-1] if shown else ("", 0, "")
+                if t.get("kind") == "held" and t.get("position") == p:  # held since
+                    src, line_no = t["source"], int(t["line_no"])
+                    if self._text_of(w, p) is None and t.get("text") is not None:
+                        shown.append((src, line_no, t["text"]))  # scrolled out meanwhile
+                else:
+                    src, line_no = self.linemap.locate(w.line_ids[p])
                 w.trigger = {"kind": "line", "source": src, "line_no": line_no,
                              "line_id": w.line_ids[p]}  # fmt: skip
                 self._emit(w, rank, exp, shown)
+
+    def _text_of(self, w: OpenWindow, q: int) -> str | None:
+        """The text of position ``q`` of ``w``: kept by the window, or in the batch being
+        processed (a window keeps its last lines only: a batch may bring more after it)."""
+        kept = q - (len(w.line_ids) - len(w.refs))
+        if kept >= 0:
+            return w.refs[kept]
+        return None if self._batch is None else self._batch.text_of(w.line_ids[q])
+
+    def _shown(self, w: OpenWindow, p: int) -> list[tuple[str, int, str]]:
+        """The lines of an alert at position ``p``: the window's last lines up to and with
+        it (``keep_lines`` at most), those whose text is at hand."""
+        out = []
+        for q in range(max(0, p - self.cfg.keep_lines + 1), p + 1):
+            text = self._text_of(w, q)
+            if text is not None:
+                src, n = self.linemap.locate(w.line_ids[q])
+                out.append((src, n, text))
+        return out
 
     def _hold(self, w: OpenWindow, p: int, rank: float) -> bool:
         """Hold ``w``'s line alert at position ``p`` while its events are a prefix of a
@@ -438,8 +468,8 @@ class Watcher:
         node = self.known.walk(None, w.eids)
         if node is None:
             return False
-        idx = len(w.refs) - (len(w.eids) - p)
-        src, line_no, text = w.refs[idx] if idx >= 0 else ("", 0, None)
+        src, line_no = self.linemap.locate(w.line_ids[p])
+        text = self._text_of(w, p)
         w.trigger = {"kind": "held", "position": p, "rank": rank, "source": src,
                      "line_no": line_no, "text": text}  # fmt: skip
         self.held[w.wid] = [w, node, len(w.eids)]
@@ -503,9 +533,8 @@ class Watcher:
                 self._end_trigger(w)
                 self._emit(w, w.score, None if exp is None else json.loads(exp))
 
-    @staticmethod
-    def _end_trigger(w: OpenWindow) -> None:
-        src, line_no, _ = w.refs[-1] if w.refs else ("", 0, "")
+    def _end_trigger(self, w: OpenWindow) -> None:
+        src, line_no, _ = kept_refs(w, self.linemap, -1)[0] if w.refs else ("", 0, "")
         w.trigger = {"kind": "window_end", "source": src, "line_no": line_no,
                      "line_id": w.line_ids[-1] if w.line_ids else None}  # fmt: skip
 
@@ -533,7 +562,7 @@ class Watcher:
             "trigger": w.trigger,
             "label": w.label,
             "lines": [{"source": s, "line_no": n, "text": t}
-                      for s, n, t in (w.refs if refs is None else refs)],
+                      for s, n, t in (kept_refs(w, self.linemap) if refs is None else refs)],
         })  # fmt: skip
         record["explanation"] = explanation
         self.sink.write(record)
@@ -635,9 +664,13 @@ class Watcher:
             },
         }
         updated, gone = self.grouper.take_changes()
+        if len(self.linemap) > LINEMAP_SPANS:  # many inputs, interleaved: forget old spans
+            self.linemap.prune(min((w.line_ids[len(w.line_ids) - len(w.refs)]
+                                    for w in self.grouper.open.values() if w.refs),
+                                   default=self.lines + 1))  # fmt: skip
         snap = self.ckpt.snapshot(self.seq, meta, updated, gone,
                                   lambda: list(self.grouper.open.values()),
-                                  self.parser.state_dict())  # fmt: skip
+                                  self.parser.state_dict(), self.linemap.copy())  # fmt: skip
         snap.sync = self.sink.sync
         if background:
             self.bg.start(snap)

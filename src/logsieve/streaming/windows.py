@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from array import array
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -51,9 +52,11 @@ from logsieve.schema import (
     WINDOW_SCHEMA,
 )
 
-__all__ = ["OnlineGrouper", "OpenWindow", "Segment", "windows_frame"]
+__all__ = ["BatchTexts", "LineMap", "OnlineGrouper", "OpenWindow", "Segment", "windows_frame"]
 
-Ref = tuple[str, int, str]  # source, line number in the source, text
+Ref = str
+"""What a window keeps of each of its last lines: the text. Where the line came from
+(source, line number in it) follows from its line id (:class:`LineMap`): no tuple per line."""
 Segment = tuple["OpenWindow", int, np.ndarray]
 """Lines appended to one window in one batch: (window, position of the first, batch rows)."""
 
@@ -75,6 +78,106 @@ def _segments(out: Sequence[tuple[OpenWindow, int, int]]) -> list[Segment]:
             got = first[id(w)] = (w, pos, [])
         got[2].append(row)
     return [(w, p, np.asarray(r, dtype=np.int64)) for w, p, r in first.values()]
+
+
+class LineMap:
+    """Where each line id came from: its source and its line number there. Line ids are
+    given in runs of consecutive ids read from one source, so the map is a list of spans
+    (first line id, source, line number - line id), one more only when the source or the
+    shift changes (another input, a rotation, a restart)."""
+
+    __slots__ = ("starts", "sources", "shifts")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.sources: list[str] = []
+        self.shifts: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def add(self, first: int, source: str, shift: int) -> None:
+        """Line ids from ``first`` on are line ``id + shift`` of ``source``."""
+        if self.sources and self.sources[-1] == source and self.shifts[-1] == shift:
+            return
+        if self.starts and first <= self.starts[-1]:
+            del self.starts[-1], self.sources[-1], self.shifts[-1]
+        self.starts.append(first)
+        self.sources.append(source)
+        self.shifts.append(shift)
+
+    @classmethod
+    def of(cls, lines: Iterable[tuple[int, str, int]]) -> LineMap:
+        """The map of ``(line id, source, line number)`` triples (a restored state's)."""
+        m = cls()
+        for lid, src, n in sorted(lines, key=lambda t: t[0]):
+            m.add(lid, src, n - lid)
+        return m
+
+    def copy(self) -> LineMap:
+        m = LineMap()
+        m.starts, m.sources, m.shifts = self.starts[:], self.sources[:], self.shifts[:]
+        return m
+
+    def locate(self, line_id: int) -> tuple[str, int]:
+        i = bisect_right(self.starts, line_id) - 1
+        if i < 0:
+            return "", 0
+        return self.sources[i], line_id + self.shifts[i]
+
+    def locate_many(self, line_ids: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """(sources, line numbers) of an int64 array of line ids."""
+        if not self.starts:
+            return [""] * len(line_ids), np.zeros(len(line_ids), np.int64)
+        i = np.searchsorted(np.asarray(self.starts, np.int64), line_ids, side="right") - 1
+        np.maximum(i, 0, out=i)
+        srcs = np.asarray(self.sources, dtype=object)[i].tolist()
+        return srcs, line_ids + np.asarray(self.shifts, np.int64)[i]
+
+    def prune(self, oldest: int) -> None:
+        """Forget the spans wholly before line id ``oldest``."""
+        i = bisect_right(self.starts, oldest) - 1
+        if i > 0:
+            del self.starts[:i], self.sources[:i], self.shifts[:i]
+
+
+class BatchTexts(Sequence[Ref]):
+    """The text of each row of a parsed batch, taken only for the rows a window keeps
+    (``first``: the line id of ``lines[0]``; rows of blank or malformed lines are not in
+    the events, so a row's text is found by its line id)."""
+
+    def __init__(self, first: int, line_ids: np.ndarray, lines: pl.Series) -> None:
+        self.first, self.line_ids, self.lines = first, line_ids, lines
+        self._texts: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.line_ids)
+
+    def __getitem__(self, i: Any) -> Any:
+        if self._texts is None:
+            self._texts = self.lines.to_list()
+        return self._texts[int(self.line_ids[i]) - self.first]
+
+    def take(self, rows: np.ndarray) -> list[Ref]:
+        at = self.line_ids[rows] - self.first
+        return self.lines.gather(at).to_list()
+
+    def text_of(self, line_id: int) -> str | None:
+        """The text of a line of this batch by its line id (None: not in the batch)."""
+        i = line_id - self.first
+        return self.lines[i] if 0 <= i < len(self.lines) else None
+
+
+def kept_refs(w: OpenWindow, lines: LineMap, lo: int = 0,
+              hi: int | None = None) -> list[tuple[str, int, str]]:  # fmt: skip
+    """``(source, line number, text)`` of ``w``'s kept lines ``[lo:hi]``."""
+    start, stop, _ = slice(lo, hi).indices(len(w.refs))
+    shift = len(w.line_ids) - len(w.refs)  # the kept lines are the window's last ones
+    out = []
+    for j in range(start, stop):
+        src, n = lines.locate(w.line_ids[shift + j])
+        out.append((src, n, w.refs[j]))
+    return out
 
 
 def _us(td: Any) -> int:
@@ -139,8 +242,8 @@ class OpenWindow:
                 v = row[s]
                 if s in ("eids", "line_ids"):
                     v = list(v)
-                elif s == "refs":
-                    v = [(a, int(b), c) for a, b, c in v]
+                elif s == "refs":  # (source, line number, text) triples: the texts
+                    v = [c for _, _, c in v]
                 setattr(w, s, v)
         w.wall = time.monotonic()
         w.saved = len(w.eids)
@@ -248,7 +351,7 @@ class OnlineGrouper:
         self,
         line_ids: Sequence[int],
         stamps: Sequence[int | None],
-        eids: Sequence[str],
+        eids: Sequence[str] | np.ndarray,
         labels: Sequence[int | None],
         keys: Sequence[Any] | None,
         refs: Sequence[Ref],
@@ -324,7 +427,7 @@ class OnlineGrouper:
             self._close(key)
         return w, pos
 
-    def add_batch(self, events: pl.DataFrame, eids: Sequence[str],
+    def add_batch(self, events: pl.DataFrame, eids: Sequence[str] | np.ndarray,
                   refs: Sequence[Ref]) -> list[Segment]:  # fmt: skip
         """Append a parsed batch (an events table, rows in line order; ``eids``: each row's
         event id, ``refs``: each row's reference). Sessions are assembled per key, not per
@@ -387,9 +490,10 @@ class OnlineGrouper:
         max_lines = self.max_lines
         move_to_end, now = opened.move_to_end, time.monotonic()
         b = kb = 0
-        for (key, n, tmin, tmax, tfirst, tlast, gap, lab), e, ke in zip(per_key.select(
-            "key", "n", "tmin", "tmax", "tfirst", "tlast", "gap", "lab"
-        ).iter_rows(), ends.tolist(), kends, strict=True):  # fmt: skip
+        cols = [per_key[c].to_list() for c in ("key", "n", "tmin", "tmax", "tfirst", "tlast",
+                                                "gap", "lab")]  # fmt: skip
+        for key, n, tmin, tmax, tfirst, tlast, gap, lab, e, ke in zip(*cols, ends.tolist(), kends,
+                                                                      strict=True):  # fmt: skip
             w = opened.get(key)
             slow = (0 if w is None else len(w.eids)) + n >= max_lines
             if idle is not None and not slow:

@@ -118,13 +118,30 @@ class NextEventMixin:
     def _masked_logits(self, module: nn.Module, history: torch.Tensor) -> torch.Tensor:
         return self._mask(self._logits(module, history))
 
-    def _rank_step(self, module: nn.Module, batch: Batch) -> torch.Tensor:
-        logits = self._masked_logits(module, batch["history"])
-        target = batch["target"]
+    def _rank_of(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Rank of each target among its row of (masked) logits; unknown targets get the
+        out-of-vocabulary rank."""
         known = target >= N_SPECIAL
         actual = logits.gather(1, target.clamp_min(N_SPECIAL)[:, None])
         rank = (logits > actual).sum(1)
-        return torch.where(known, rank, torch.full_like(rank, self.oov_rank_)).cpu()
+        return torch.where(known, rank, torch.full_like(rank, self.oov_rank_))
+
+    def _rank_step(self, module: nn.Module, batch: Batch) -> torch.Tensor:
+        return self._rank_of(self._masked_logits(module, batch["history"]),
+                             batch["target"]).cpu()  # fmt: skip
+
+    def _logits_step(self, module: nn.Module, batch: Batch) -> torch.Tensor:
+        return self._masked_logits(module, batch["history"]).cpu()
+
+    def ranks_by_history(self, history: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Ranks of ``(history, target)`` code rows (``history``: (m, h) int64), the
+        network run once per distinct history (several next events often follow one
+        history: the streaming scorer's new pairs)."""
+        hist_u, inverse = np.unique(history, axis=0, return_inverse=True)
+        logits = torch.cat(self._infer(self._logits_step, {"history": hist_u}))  # type: ignore[attr-defined]
+        rows = torch.from_numpy(np.ascontiguousarray(inverse.reshape(-1), dtype=np.int64))
+        tgt = torch.from_numpy(np.ascontiguousarray(target, dtype=np.int64))
+        return self._rank_of(logits[rows], tgt).numpy()
 
     @contextlib.contextmanager
     def reusing_scores(self) -> Iterator[None]:
