@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 PIECE_ROWS = 1_000_000
 """Rows of an events file one task reads (a part of a dataset is one piece or more)."""
 _FIRST = "_first"
-_BATCH = 4_096  # windows per record batch of a partition's sorted file (what a part reads)
+_BATCH = 512  # windows per record batch of a partition's sorted file (a part reads whole batches)
 _SAMPLE = 64  # one order key in 64 of each sorted file sets where the output parts are cut
 _ORDER = [START, _FIRST, WINDOW_ID]  # the local windows table's order
 
