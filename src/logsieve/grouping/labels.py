@@ -23,9 +23,11 @@ since every window would silently come out normal or unknown.
 
 from __future__ import annotations
 
+import gzip
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -38,27 +40,25 @@ logger = logging.getLogger(__name__)
 KEY = "key"
 LABEL_SCHEMA = pl.Schema({KEY: pl.String, LABEL: pl.Int8})
 
+_HEADER_ONLY = "no labels: the file holds only a header row"
 _NORMAL_WORDS = ["0", "normal", "false", "-"]
 _ANOMALY_WORDS = ["1", "anomaly", "anomalous", "abnormal", "true"]
 
 
-def read_labels(path: str | Path) -> pl.DataFrame:
-    """Read a side file of key labels into a ``key, label`` table (one row per key).
-
-    A key listed twice with different labels is anomalous (logged). See the module
-    docstring for the accepted layouts and for what unlisted keys mean.
-    """
-    path = Path(path)
-    text = _read_text(path).lstrip("\ufeff")
-    # split in Polars, not into a Python list of str (a tenth of the memory on 2.8M keys)
+def _lines(text: str, first_lineno: int) -> pl.DataFrame:
+    """Numbered, stripped, non-empty lines (split in Polars, not into a list of str)."""
     lines = pl.Series("text", [text]).str.split("\n").explode().to_frame()
-    del text
-    lines = lines.with_row_index("lineno", offset=1)
-    lines = lines.with_columns(pl.col("text").str.strip_chars()).filter(pl.col("text") != "")
-    if lines.height == 0:
-        raise InputError(path, "no labels in file")
+    lines = lines.with_row_index("lineno", offset=first_lineno)
+    return lines.with_columns(pl.col("text").str.strip_chars()).filter(pl.col("text") != "")
 
-    if "," not in lines["text"][0]:
+
+def _parse_rows(lines: pl.DataFrame, path: Path, *, csv: bool, first: bool) -> pl.DataFrame:
+    """``key, label`` rows of some numbered lines of a label file (checked; not deduplicated).
+
+    ``csv``: the file's layout (its first line holds a comma); ``first``: these lines start
+    the file, so the first may be a header.
+    """
+    if not csv:
         table = lines.select(pl.col("text").alias(KEY), pl.lit(1, dtype=pl.Int8).alias(LABEL))
         spaced = lines.filter(pl.col("text").str.contains(r"\s"))
         if spaced.height:
@@ -90,10 +90,8 @@ def read_labels(path: str | Path) -> pl.DataFrame:
             .then(pl.lit(0, dtype=pl.Int8))
         )
         parts = parts.with_columns(value.alias(LABEL))
-        first_ok = parts[LABEL][0] is not None
-        body = parts if first_ok else parts.slice(1)  # the first row is a header unless it parses
-        if body.height == 0:
-            raise InputError(path, "no labels: the file holds only a header row")
+        header = first and parts[LABEL][0] is None  # the first row is a header unless it parses
+        body = parts.slice(1) if header else parts
         no_comma = body.filter(pl.col("_v").is_null())
         if no_comma.height:
             raise InputError(path, "not a key,label row (no comma)", line=no_comma["lineno"][0])
@@ -109,6 +107,24 @@ def read_labels(path: str | Path) -> pl.DataFrame:
             raise InputError(path, "empty key", line=empty["lineno"][0])
         table = body.select(KEY, LABEL)
 
+    return table
+
+
+def read_labels(path: str | Path) -> pl.DataFrame:
+    """Read a side file of key labels into a ``key, label`` table (one row per key).
+
+    A key listed twice with different labels is anomalous (logged). See the module
+    docstring for the accepted layouts and for what unlisted keys mean.
+    """
+    path = Path(path)
+    text = _read_text(path).lstrip("\ufeff")
+    lines = _lines(text, 1)
+    del text
+    if lines.height == 0:
+        raise InputError(path, "no labels in file")
+    table = _parse_rows(lines, path, csv="," in lines["text"][0], first=True)
+    if table.height == 0:
+        raise InputError(path, _HEADER_ONLY)
     n_rows = table.height
     table = table.group_by(KEY, maintain_order=True).agg(pl.col(LABEL).max())
     conflicts = n_rows - table.height
@@ -163,6 +179,47 @@ def label_coverage(table: pl.DataFrame, keys: pl.Series) -> LabelCoverage:
     found = keys.drop_nulls().unique().cast(pl.String).to_frame(KEY)
     matched = table.select(KEY).unique().join(found, on=KEY, how="semi").height
     return LabelCoverage(matched, table[KEY].n_unique())
+
+
+def iter_label_rows(path: str | Path, chunk_bytes: int = 4 << 20) -> Iterator[pl.DataFrame]:
+    """The ``key, label`` rows of a label file, a chunk of about ``chunk_bytes`` at a time,
+    with the checks of :func:`read_labels` (not deduplicated: a key may repeat across
+    chunks). Memory stays at one chunk, whatever the file's size."""
+    path = Path(path)
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    lineno, csv, rest, seen, rows = 1, False, b"", False, 0
+    try:
+        with opener(path, "rb") as fh:
+            while True:
+                block = fh.read(chunk_bytes)
+                data = rest + block
+                cut = data.rfind(b"\n") + 1 if block else len(data)
+                data, rest = data[:cut], data[cut:]
+                if data:
+                    try:
+                        text = data.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        line = lineno + data[: exc.start].count(b"\n")
+                        raise InputError(path, "not valid UTF-8 text", line=line) from exc
+                    if not seen:
+                        text = text.lstrip("\ufeff")
+                    lines = _lines(text, lineno)
+                    lineno += text.count("\n")
+                    if lines.height:
+                        first = not seen
+                        if first:
+                            csv, seen = "," in lines["text"][0], True
+                        table = _parse_rows(lines, path, csv=csv, first=first)
+                        rows += table.height
+                        yield table
+                if not block:
+                    break
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from exc
+    if not seen:
+        raise InputError(path, "no labels in file")
+    if not rows:
+        raise InputError(path, _HEADER_ONLY)
 
 
 def unlisted_label(table: pl.DataFrame) -> int | None:

@@ -34,7 +34,7 @@ import polars as pl
 
 from logsieve.errors import LogsieveError
 from logsieve.grouping.fields import FieldSessions
-from logsieve.grouping.labels import as_label_table, key_label_expr, unlisted_label
+from logsieve.grouping.labels import as_label_table, iter_label_rows, key_label_expr
 from logsieve.grouping.specs import AnySpec, spec_to_dict
 from logsieve.grouping.windows import (
     CountWindows,
@@ -206,19 +206,23 @@ def _group_bucket(
     spec: Sessions | TimeWindows,
     n_out: int,
     k_range: tuple[int, int],
-    table: pl.DataFrame | None,
+    table: pl.DataFrame | list[str] | None,
     target: str,
     unlisted: int | None = None,
 ) -> dict[str, Any]:
     """Group one partition's lines locally; keep the windows the partition owns.
 
-    With side-file labels, sessions get the slice of the label table for their own keys
+    With side-file labels, sessions get the files of label rows of their own keys
     (``unlisted``: the whole table's label for keys it does not name) and count the
     labelled keys they hold (``matched_n``: a key is in one partition only, so the counts
-    add up, and the client holds no key lists).
+    add up, and the client holds no key lists) and the keys labelled (``label_keys``).
     """
+    info: dict[str, Any] = {"windows": 0, "matched_n": 0, "label_keys": 0}
+    if isinstance(table, list):  # this partition's labels, one row per key
+        table = pl.concat([pl.read_ipc(f) for f in table])
+        info["label_keys"] = table.height
     if not files:
-        return {"windows": 0, "matched_n": 0}
+        return info
     # file names order the pieces, so the rows come in line order
     df = pl.concat([pl.read_ipc(f) for f in sorted(files)])
     matched = 0
@@ -239,7 +243,7 @@ def _group_bucket(
         lo, width = k_range
         windows = windows.filter(((k - lo) * n_out // width).clip(0, n_out - 1) == bucket)
     _write_ranked(windows, target)
-    return {"windows": windows.height, "matched_n": matched}
+    return {**info, "windows": windows.height, "matched_n": matched}
 
 
 def _count_piece(
@@ -376,11 +380,13 @@ def dask_group(
         )
     inputs = [events] + ([Path(labels)] if labels is not None else [])
     target = check_dataset_output(output, inputs)
-    table = as_label_table(labels)
+    # sessions read the label file in chunks, sharded by key (below); others need it whole
+    by_key = labels is not None and isinstance(spec, Sessions)
+    table = None if by_key else as_label_table(labels)
     key_pattern = key_pattern or HDFS_BLOCK_PATTERN
     pieces = _pieces(events, piece_rows)
     total = sum(p.rows for p in pieces)
-    columns = _columns(pieces[0].path, spec, table is not None)
+    columns = _columns(pieces[0].path, spec, labels is not None)
     for need in (LINE_ID, EVENT_ID):
         if need not in columns:
             raise LogsieveError(f"events table lacks column(s) {need}")
@@ -437,7 +443,9 @@ def dask_group(
             shuffled = sum(f.stat().st_size for f in work.glob("s-*.arrow"))
             for f in work.glob("s-*.arrow"):
                 files.setdefault(int(f.name[2:7]), []).append(str(f))
-            tables, unlisted = _bucket_tables(client, table, spec, n_out, shared)
+            tables, unlisted = _bucket_tables(
+                client, labels if by_key else None, n_out, work, shared, tag
+            )
             futures = [
                 client.submit(
                     _group_bucket, b, files.get(b, []), spec, n_out, k_range, tables[b],
@@ -453,8 +461,10 @@ def dask_group(
                 dropped += total - sum(i["rows"] for i in infos)  # null timestamps
                 for i in infos:
                     results.append({"matched": i["matched"]})
-        if table is not None:
-            _check_coverage(table, results, spec, key_pattern)
+        if labels is not None:
+            n_keys = sum(r.get("label_keys", 0) for r in results)
+            _check_coverage(n_keys if table is None else table["key"].n_unique(), results, spec,
+                            key_pattern)  # fmt: skip
         files_out = sorted(str(f) for f in work.glob("w-*.arrow"))
         n_windows = _write_ordered(
             client, files_out, target_dir=tmp, n_parts=n_out, meta=out_meta, tag=tag
@@ -475,20 +485,46 @@ def dask_group(
 
 
 def _bucket_tables(
-    client: Any, table: pl.DataFrame | None, spec: Any, n_out: int, shared: Any
+    client: Any, labels: str | Path | None, n_out: int, work: Path, shared: Any, tag: str
 ) -> tuple[list[Any], int | None]:
-    """The label table each partition needs, and the label of keys the table does not name.
+    """What each partition gets of the labels, and the label of keys the file does not name.
 
-    Sessions: partition ``b`` gets only the rows of keys that hash to ``b`` (as the map side
-    sends them), so no partition builds a set of every labelled key: the work stays linear
-    in the input. Time windows labelled their lines on the map side: the whole table.
+    Sessions (``labels`` given): the label file is read a chunk at a time (checked as
+    :func:`~logsieve.grouping.labels.read_labels` checks it) and each chunk's rows go to
+    files of the partition their key hashes to, as the map side sends the lines; a task per
+    partition then keeps one row per key (anomalous wins) in one file. No process holds the
+    whole table, and no partition builds a set of every labelled key. Windows by count or
+    time labelled their lines on the map side: ``shared``, the whole table.
     """
-    if table is None or not isinstance(spec, Sessions):
+    if labels is None:
         return [shared] * n_out, None
+    files: list[list[str]] = [[] for _ in range(n_out)]
     bucket = (pl.col("key").hash(seed=0) % n_out).cast(pl.Int64).alias("_b")
-    parts = table.with_columns(bucket).partition_by("_b", as_dict=True, include_key=False)
-    slices = [parts.get((b,), table.clear()) for b in range(n_out)]
-    return list(client.scatter(slices)), unlisted_label(table)
+    for k, rows in enumerate(iter_label_rows(labels)):
+        parts = rows.with_columns(bucket).partition_by("_b", as_dict=True, include_key=False)
+        for (b,), part in parts.items():
+            target = work / f"l-{int(b):05d}-{k:06d}.arrow"
+            part.write_ipc(target, compression="uncompressed")
+            files[int(b)].append(str(target))
+    targets = [str(work / f"labels-{b:05d}.arrow") for b in range(n_out)]
+    normal = client.gather(client.map(
+        _dedupe_labels, files, targets, key=[f"logsieve-labels-{b}-{tag}" for b in range(n_out)]
+    ))  # fmt: skip
+    # a table with no normal key is a list of anomalies: keys it does not name are normal
+    return [[t] for t in targets], None if any(normal) else 0
+
+
+def _dedupe_labels(files: list[str], target: str) -> bool:
+    """One row per key of a partition's label rows (anomalous wins, as read_labels keeps
+    it), in ``target``; whether any key is normal."""
+    rows = [pl.read_ipc(f) for f in files]
+    table = (
+        pl.concat(rows).group_by("key").agg(pl.col(LABEL).max())
+        if rows
+        else pl.DataFrame(schema={"key": pl.String, LABEL: pl.Int8})
+    )
+    table.write_ipc(target, compression="uncompressed")
+    return bool((table[LABEL] == 0).any())
 
 
 def _window_range(
@@ -537,14 +573,11 @@ def _check_sorted_pieces(client: Any, pieces: list[_Piece]) -> None:
     _check_sorted(client.gather(client.map(bounds, pieces)))
 
 
-def _check_coverage(
-    table: pl.DataFrame, results: list[dict[str, Any]], spec: Any, key_pattern: str
-) -> None:
+def _check_coverage(total: int, results: list[dict[str, Any]], spec: Any, key_pattern: str) -> None:
     # sessions: each partition counts its own keys; windows by count or time: the keys each
     # piece found, which may repeat across pieces
     found = len({k for r in results for k in r.get("matched", [])})
     found += sum(r.get("matched_n", 0) for r in results)
-    total = table["key"].n_unique()
     what = (
         f"session keys found with {spec.pattern!r}"
         if isinstance(spec, Sessions)

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from logsieve.errors import InputError, LogsieveError
-from logsieve.grouping.labels import label_coverage, read_labels
+from logsieve.grouping.labels import iter_label_rows, label_coverage, read_labels
 from logsieve.grouping.windows import (
     MAX_DURATION,
     MAX_WINDOW_LINES,
@@ -54,7 +54,15 @@ def _one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
 # --- labels files ----------------------------------------------------------------------------
 
 
-def test_header_only_labels_file_is_refused(tmp_path: Path) -> None:
+def _chunked(path: Path) -> list[pl.DataFrame]:
+    return list(iter_label_rows(path, chunk_bytes=8))  # 8 bytes: chunks cut inside lines
+
+
+READERS = pytest.mark.parametrize("read_labels", [read_labels, _chunked], ids=["whole", "chunked"])
+
+
+@READERS
+def test_header_only_labels_file_is_refused(tmp_path: Path, read_labels) -> None:
     path = tmp_path / "labels.csv"
     path.write_text("BlockId,Label\n")
     with pytest.raises(InputError, match="only a header") as info:
@@ -62,7 +70,8 @@ def test_header_only_labels_file_is_refused(tmp_path: Path) -> None:
     assert _one_line(info).startswith(str(path))
 
 
-def test_log_file_given_as_labels_is_refused(tmp_path: Path) -> None:
+@READERS
+def test_log_file_given_as_labels_is_refused(tmp_path: Path, read_labels) -> None:
     path = tmp_path / "HDFS.log"
     path.write_text(
         "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block "
@@ -84,7 +93,8 @@ def test_log_file_given_as_labels_is_refused(tmp_path: Path) -> None:
         ("a,b,c\nd,e,f\n", "label must be"),
     ],
 )
-def test_non_label_tables_are_refused(tmp_path: Path, text: str, match: str) -> None:
+@READERS
+def test_non_label_tables_are_refused(tmp_path: Path, text: str, match: str, read_labels) -> None:
     path = tmp_path / "labels.csv"
     path.write_text(text)
     with pytest.raises(InputError, match=match) as info:
@@ -92,11 +102,27 @@ def test_non_label_tables_are_refused(tmp_path: Path, text: str, match: str) -> 
     _one_line(info)
 
 
-def test_binary_labels_file_is_refused(tmp_path: Path) -> None:
+@READERS
+def test_binary_labels_file_is_refused(tmp_path: Path, read_labels) -> None:
     path = tmp_path / "labels.parquet"
     EVENTS.write_parquet(path)
     with pytest.raises(InputError, match="UTF-8"):
         read_labels(path)
+
+
+@pytest.mark.parametrize("chunk", [8, 64, 1 << 20])
+def test_chunked_label_rows_equal_the_whole_table(tmp_path: Path, chunk: int) -> None:
+    path = tmp_path / "labels.csv"
+    rows = [f"blk_{i},{'Anomaly' if i % 7 == 0 else 'Normal'}" for i in range(300)]
+    path.write_text("\ufeffBlockId,Label\n" + "\n\n".join(rows) + "\nblk_3,Anomaly\n")
+    chunks = list(iter_label_rows(path, chunk_bytes=chunk))
+    table = pl.concat(chunks).group_by("key", maintain_order=True).agg(pl.col("label").max())
+    assert table.equals(read_labels(path))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("BlockId,Label\n" + "\n".join(rows) + "\nblk_x,maybe\n")
+    with pytest.raises(InputError, match="label must be") as info:
+        list(iter_label_rows(bad, chunk_bytes=chunk))
+    assert info.value.line == 302
 
 
 def test_label_coverage_counts_matched_keys() -> None:
