@@ -32,7 +32,6 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from logsieve.errors import InputError, LogsieveError
-from logsieve.grouping.sequences import _read_text
 from logsieve.schema import LABEL
 
 logger = logging.getLogger(__name__)
@@ -117,14 +116,7 @@ def read_labels(path: str | Path) -> pl.DataFrame:
     docstring for the accepted layouts and for what unlisted keys mean.
     """
     path = Path(path)
-    text = _read_text(path).lstrip("\ufeff")
-    lines = _lines(text, 1)
-    del text
-    if lines.height == 0:
-        raise InputError(path, "no labels in file")
-    table = _parse_rows(lines, path, csv="," in lines["text"][0], first=True)
-    if table.height == 0:
-        raise InputError(path, _HEADER_ONLY)
+    table = pl.concat(list(iter_label_rows(path)))  # the same reader and checks as Dask's
     n_rows = table.height
     table = table.group_by(KEY, maintain_order=True).agg(pl.col(LABEL).max())
     conflicts = n_rows - table.height
