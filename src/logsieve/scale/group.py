@@ -23,7 +23,6 @@ what this module adds is which lines each partition sees, and the global order.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,6 @@ from logsieve.grouping.labels import as_label_table, iter_label_rows, key_label_
 from logsieve.grouping.specs import AnySpec, spec_to_dict
 from logsieve.grouping.windows import (
     CountWindows,
-    GroupResult,
     Sessions,
     TimeWindows,
     group,
@@ -49,7 +47,6 @@ from logsieve.pipeline.jobs import windows_meta
 from logsieve.scale.dataset import atomic_dataset, check_dataset_output, part_name
 from logsieve.schema import (
     CONTENT,
-    END,
     EVENT_ID,
     EVENT_IDS,
     LABEL,
@@ -637,6 +634,3 @@ def _summary(target: Path, lines: int, dropped: int) -> dict[str, int]:
         "lines": lines,
         "lines_dropped": dropped,
     }
-
-
-_ = (np, re, END, GroupResult)
